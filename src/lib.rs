@@ -1,0 +1,10 @@
+//! `trainer`: InfTool (arXiv 2512.23611) in Rust on candle.
+//!
+//! Data flow, one module per stage (see `DESIGN.md` §2):
+//! specs → toolsets → synth (three agents) → rollout → reward → grpo → train → checkpoint → eval.
+
+pub mod assets;
+pub mod chat;
+pub mod config;
+pub mod engine;
+pub mod model;

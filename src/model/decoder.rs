@@ -1,0 +1,462 @@
+//! The decoder: embeddings → N × (attention + SwiGLU MLP, pre-norm residuals) → final norm → LM head.
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use super::batch::Batch;
+use super::config::{Arch, ModelConfig};
+use super::error::{Error, Result};
+use super::kv_cache::KvCache;
+use super::layers::{acc_dtype, repeat_kv, softmax_last, Mode, RmsNorm, Rotary};
+use super::lora::{LoraConfig, LoraLinear, LoraTarget};
+use super::weights::{get_checked, TensorSource};
+
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub q_proj: LoraLinear,
+    pub k_proj: LoraLinear,
+    pub v_proj: LoraLinear,
+    pub o_proj: LoraLinear,
+    /// Qwen3's per-head norms on queries and keys.
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
+    n_heads: usize,
+    n_kv_heads: usize,
+    head_dim: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    pub gate_proj: LoraLinear,
+    pub up_proj: LoraLinear,
+    pub down_proj: LoraLinear,
+}
+
+#[derive(Debug, Clone)]
+pub struct DecoderLayer {
+    pub self_attn: Attention,
+    pub mlp: Mlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
+}
+
+/// A causal LM of the Qwen2 / Qwen3 / Llama family.
+#[derive(Debug, Clone)]
+pub struct Model {
+    cfg: ModelConfig,
+    embed_tokens: Tensor,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    /// `[vocab, hidden]`; the embedding matrix itself when embeddings are tied.
+    lm_head: Tensor,
+    rotary: Rotary,
+    dtype: DType,
+    device: Device,
+}
+
+struct Loader<'a> {
+    src: &'a dyn TensorSource,
+    dtype: DType,
+    device: &'a Device,
+}
+
+impl Loader<'_> {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        get_checked(self.src, name, shape, self.dtype, self.device)
+    }
+
+    fn linear(&self, path: &str, out: usize, inp: usize, bias: bool) -> Result<LoraLinear> {
+        let w = self.get(&format!("{path}.weight"), &[out, inp])?;
+        let b = if bias {
+            Some(self.get(&format!("{path}.bias"), &[out])?)
+        } else {
+            None
+        };
+        Ok(LoraLinear::new(path.to_string(), w, b))
+    }
+
+    fn norm(&self, name: &str, dim: usize, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm::new(self.get(name, &[dim])?, eps))
+    }
+}
+
+impl Attention {
+    fn forward(
+        &self,
+        x: &Tensor,
+        batch: &Batch,
+        layer: usize,
+        cache: Option<&mut KvCache>,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let rows = batch.rows.as_ref();
+        let on = batch.use_adapter;
+        let heads = |y: Tensor, n: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
+            let y = y.reshape((b, t, n, self.head_dim))?;
+            let y = match norm {
+                Some(nm) => nm.forward(&y, mode)?,
+                None => y,
+            };
+            Ok(y.transpose(1, 2)?.contiguous()?)
+        };
+        let q = heads(
+            self.q_proj.forward(x, rows, on)?,
+            self.n_heads,
+            self.q_norm.as_ref(),
+        )?;
+        let k = heads(
+            self.k_proj.forward(x, rows, on)?,
+            self.n_kv_heads,
+            self.k_norm.as_ref(),
+        )?;
+        let v = heads(self.v_proj.forward(x, rows, on)?, self.n_kv_heads, None)?;
+        let q = Rotary::apply(&q, &batch.cos, &batch.sin, mode)?;
+        let k = Rotary::apply(&k, &batch.cos, &batch.sin, mode)?;
+        let (k, v) = match cache {
+            Some(c) => c.append(layer, &k, &v)?,
+            None => (k, v),
+        };
+        let n_rep = self.n_heads / self.n_kv_heads;
+        let k = repeat_kv(&k, n_rep)?;
+        let v = repeat_kv(&v, n_rep)?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let acc = acc_dtype(q.dtype());
+        let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(acc)?;
+        let scores = scores.broadcast_add(&batch.mask.to_dtype(acc)?)?;
+        let probs = softmax_last(&scores, mode)?.to_dtype(v.dtype())?;
+        let out =
+            probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((b, t, self.n_heads * self.head_dim))?;
+        self.o_proj.forward(&out, rows, on)
+    }
+}
+
+impl Mlp {
+    fn forward(&self, x: &Tensor, batch: &Batch) -> Result<Tensor> {
+        let rows = batch.rows.as_ref();
+        let on = batch.use_adapter;
+        let g = self.gate_proj.forward(x, rows, on)?.silu()?;
+        let u = self.up_proj.forward(x, rows, on)?;
+        self.down_proj.forward(&(g * u)?, rows, on)
+    }
+}
+
+impl DecoderLayer {
+    fn forward(
+        &self,
+        x: &Tensor,
+        batch: &Batch,
+        layer: usize,
+        cache: Option<&mut KvCache>,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let h = self.self_attn.forward(
+            &self.input_layernorm.forward(x, mode)?,
+            batch,
+            layer,
+            cache,
+            mode,
+        )?;
+        let x = (x + h)?;
+        let h = self
+            .mlp
+            .forward(&self.post_attention_layernorm.forward(&x, mode)?, batch)?;
+        Ok((x + h)?)
+    }
+
+    /// The seven adapter-capable linears of this layer.
+    pub fn linears(&self) -> [(LoraTarget, &LoraLinear); 7] {
+        [
+            (LoraTarget::QProj, &self.self_attn.q_proj),
+            (LoraTarget::KProj, &self.self_attn.k_proj),
+            (LoraTarget::VProj, &self.self_attn.v_proj),
+            (LoraTarget::OProj, &self.self_attn.o_proj),
+            (LoraTarget::GateProj, &self.mlp.gate_proj),
+            (LoraTarget::UpProj, &self.mlp.up_proj),
+            (LoraTarget::DownProj, &self.mlp.down_proj),
+        ]
+    }
+
+    pub fn linears_mut(&mut self) -> [(LoraTarget, &mut LoraLinear); 7] {
+        [
+            (LoraTarget::QProj, &mut self.self_attn.q_proj),
+            (LoraTarget::KProj, &mut self.self_attn.k_proj),
+            (LoraTarget::VProj, &mut self.self_attn.v_proj),
+            (LoraTarget::OProj, &mut self.self_attn.o_proj),
+            (LoraTarget::GateProj, &mut self.mlp.gate_proj),
+            (LoraTarget::UpProj, &mut self.mlp.up_proj),
+            (LoraTarget::DownProj, &mut self.mlp.down_proj),
+        ]
+    }
+
+    /// Norm weights with their HF names (for export).
+    pub fn norms(&self, prefix: &str) -> Vec<(String, Tensor)> {
+        let mut v = vec![
+            (
+                format!("{prefix}.input_layernorm.weight"),
+                self.input_layernorm.weight().clone(),
+            ),
+            (
+                format!("{prefix}.post_attention_layernorm.weight"),
+                self.post_attention_layernorm.weight().clone(),
+            ),
+        ];
+        if let Some(n) = &self.self_attn.q_norm {
+            v.push((
+                format!("{prefix}.self_attn.q_norm.weight"),
+                n.weight().clone(),
+            ));
+        }
+        if let Some(n) = &self.self_attn.k_norm {
+            v.push((
+                format!("{prefix}.self_attn.k_norm.weight"),
+                n.weight().clone(),
+            ));
+        }
+        v
+    }
+}
+
+impl Model {
+    /// Builds the model from HF-named tensors, converted to `dtype` on `device`.
+    pub fn load(
+        cfg: &ModelConfig,
+        src: &dyn TensorSource,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Model> {
+        cfg.validate("<model config>")?;
+        let ld = Loader { src, dtype, device };
+        let (h, qd, kvd, im) = (
+            cfg.hidden_size,
+            cfg.q_dim(),
+            cfg.kv_dim(),
+            cfg.intermediate_size,
+        );
+        let eps = cfg.rms_norm_eps;
+        let embed_tokens = ld.get("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let qk_norm = |n: &str| -> Result<Option<RmsNorm>> {
+                match cfg.arch {
+                    Arch::Qwen3 => Ok(Some(ld.norm(
+                        &format!("{p}.self_attn.{n}.weight"),
+                        cfg.head_dim,
+                        eps,
+                    )?)),
+                    _ => Ok(None),
+                }
+            };
+            let bias = cfg.attention_bias;
+            layers.push(DecoderLayer {
+                self_attn: Attention {
+                    q_proj: ld.linear(&format!("{p}.self_attn.q_proj"), qd, h, bias)?,
+                    k_proj: ld.linear(&format!("{p}.self_attn.k_proj"), kvd, h, bias)?,
+                    v_proj: ld.linear(&format!("{p}.self_attn.v_proj"), kvd, h, bias)?,
+                    o_proj: ld.linear(&format!("{p}.self_attn.o_proj"), h, qd, false)?,
+                    q_norm: qk_norm("q_norm")?,
+                    k_norm: qk_norm("k_norm")?,
+                    n_heads: cfg.num_attention_heads,
+                    n_kv_heads: cfg.num_key_value_heads,
+                    head_dim: cfg.head_dim,
+                },
+                mlp: Mlp {
+                    gate_proj: ld.linear(&format!("{p}.mlp.gate_proj"), im, h, false)?,
+                    up_proj: ld.linear(&format!("{p}.mlp.up_proj"), im, h, false)?,
+                    down_proj: ld.linear(&format!("{p}.mlp.down_proj"), h, im, false)?,
+                },
+                input_layernorm: ld.norm(&format!("{p}.input_layernorm.weight"), h, eps)?,
+                post_attention_layernorm: ld.norm(
+                    &format!("{p}.post_attention_layernorm.weight"),
+                    h,
+                    eps,
+                )?,
+            });
+        }
+        let norm = ld.norm("model.norm.weight", h, eps)?;
+        let lm_head = if cfg.tie_word_embeddings {
+            embed_tokens.clone()
+        } else {
+            ld.get("lm_head.weight", &[cfg.vocab_size, h])?
+        };
+        Ok(Model {
+            cfg: cfg.clone(),
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            rotary: Rotary::new(cfg.head_dim, cfg.rope_theta),
+            dtype,
+            device: device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn rotary(&self) -> &Rotary {
+        &self.rotary
+    }
+
+    pub fn layers(&self) -> &[DecoderLayer] {
+        &self.layers
+    }
+
+    pub fn embed_tokens(&self) -> &Tensor {
+        &self.embed_tokens
+    }
+
+    pub fn final_norm(&self) -> &RmsNorm {
+        &self.norm
+    }
+
+    pub fn lm_head(&self) -> &Tensor {
+        &self.lm_head
+    }
+
+    /// A fresh empty KV cache sized for this model.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.layers.len())
+    }
+
+    /// `ids: [B, T]` (u32) → final hidden states `[B, T, hidden]` (after the final norm).
+    /// With a cache, the new tokens attend to the cached slots and are appended to it.
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        batch: &Batch,
+        mut cache: Option<&mut KvCache>,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        if b != batch.b || t != batch.t {
+            return Err(Error::Invalid(format!(
+                "input ids are [{b}, {t}] but the batch geometry is [{}, {}]",
+                batch.b, batch.t
+            )));
+        }
+        let mut x = self
+            .embed_tokens
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, self.cfg.hidden_size))?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&x, batch, i, cache.as_deref_mut(), mode)?;
+        }
+        self.norm.forward(&x, mode)
+    }
+
+    /// Full-vocabulary logits `[.., vocab]` in f32 for the given hidden states. Use only where all
+    /// logits are needed (sampling the last position); training uses chunked log-probs instead.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let w = self.lm_head.t()?;
+        Ok(hidden
+            .broadcast_matmul(&w)?
+            .to_dtype(acc_dtype(self.dtype))?)
+    }
+
+    /// Attaches a fresh adapter to every targeted linear of every layer.
+    pub fn attach_lora(&mut self, cfg: &LoraConfig) -> Result<()> {
+        if cfg.r == 0 {
+            return Err(Error::Invalid("LoRA rank r must be > 0".into()));
+        }
+        for layer in &mut self.layers {
+            for (target, lin) in layer.linears_mut() {
+                if cfg.targets.contains(&target) {
+                    lin.attach(cfg)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every adapter-capable linear with its target kind, in layer order.
+    pub fn linears(&self) -> impl Iterator<Item = (LoraTarget, &LoraLinear)> {
+        self.layers.iter().flat_map(|l| l.linears())
+    }
+
+    pub fn linears_mut(&mut self) -> impl Iterator<Item = (LoraTarget, &mut LoraLinear)> {
+        self.layers.iter_mut().flat_map(|l| l.linears_mut())
+    }
+
+    /// Trainable adapter tensors with their PEFT names
+    /// (`base_model.model.<module>.lora_A.weight` / `lora_B.weight`), in a stable order.
+    pub fn lora_vars(&self) -> Vec<(String, Var)> {
+        let mut out = Vec::new();
+        for (_, lin) in self.linears() {
+            if let Some(l) = lin.lora() {
+                out.push((
+                    format!("base_model.model.{}.lora_A.weight", lin.path),
+                    l.a.clone(),
+                ));
+                out.push((
+                    format!("base_model.model.{}.lora_B.weight", lin.path),
+                    l.b.clone(),
+                ));
+            }
+        }
+        out
+    }
+
+    pub fn merge_lora(&mut self) -> Result<()> {
+        self.linears_mut().try_for_each(|(_, l)| l.merge())
+    }
+
+    pub fn unmerge_lora(&mut self) -> Result<()> {
+        self.linears_mut().try_for_each(|(_, l)| l.unmerge())
+    }
+
+    /// Base weights with their HF names, as they are now (merged adapters included).
+    pub fn named_weights(&self) -> Vec<(String, Tensor)> {
+        let mut v = vec![(
+            "model.embed_tokens.weight".to_string(),
+            self.embed_tokens.clone(),
+        )];
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            for (_, lin) in layer.linears() {
+                v.push((format!("{}.weight", lin.path), lin.weight().clone()));
+                if let Some(b) = lin.bias() {
+                    v.push((format!("{}.bias", lin.path), b.clone()));
+                }
+            }
+            v.extend(layer.norms(&p));
+        }
+        v.push(("model.norm.weight".to_string(), self.norm.weight().clone()));
+        if !self.cfg.tie_word_embeddings {
+            v.push(("lm_head.weight".to_string(), self.lm_head.clone()));
+        }
+        v
+    }
+
+    /// Mean-pooled final hidden states over the real (unmasked) tokens, `[B, hidden]` in f32
+    /// (semantic embeddings of tool definitions).
+    pub fn mean_pool(&self, hidden: &Tensor, attention_mask: &[Vec<bool>]) -> Result<Tensor> {
+        let (b, t, _) = hidden.dims3()?;
+        let m: Vec<f32> = attention_mask
+            .iter()
+            .flat_map(|r| r.iter().map(|&x| if x { 1.0 } else { 0.0 }))
+            .collect();
+        if m.len() != b * t {
+            return Err(Error::Invalid(
+                "attention mask does not match hidden states".into(),
+            ));
+        }
+        let m = Tensor::from_vec(m, (b, t, 1), &self.device)?;
+        let h = hidden.to_dtype(DType::F32)?;
+        let sum = h.broadcast_mul(&m)?.sum(1)?;
+        let n = m.sum(1)?.clamp(1.0, f64::INFINITY)?;
+        Ok(sum.broadcast_div(&n)?)
+    }
+}

@@ -1,0 +1,140 @@
+//! Building blocks: RMSNorm, rotary embeddings and softmax, each in a differentiable form (training)
+//! and a fused form (inference).
+
+use candle_core::{DType, Device, Tensor, D};
+
+use super::error::Result;
+
+/// Precision for reductions (norms, softmax, log-probs): f32, or f64 when the model itself runs in
+/// f64 (finite-difference gradient checks).
+pub fn acc_dtype(dt: DType) -> DType {
+    if dt == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    }
+}
+
+/// Which op set the forward pass may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Only ops with a backward: gradients reach every LoRA tensor.
+    Train,
+    /// Fused kernels allowed (they have no backward); for generation and scoring without grad.
+    Infer,
+}
+
+/// Root-mean-square layer norm, computed in f32.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    pub fn new(weight: Tensor, eps: f64) -> Self {
+        RmsNorm { weight, eps }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        match mode {
+            // Fused kernel: forward only (DESIGN.md §5). ok: inference path.
+            Mode::Infer => Ok(candle_nn::ops::rms_norm(
+                &x.contiguous()?,
+                &self.weight,
+                self.eps as f32,
+            )?),
+            Mode::Train => {
+                let dt = x.dtype();
+                let xf = x.to_dtype(acc_dtype(dt))?;
+                let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
+                let normed = xf.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
+                Ok(normed.to_dtype(dt)?.broadcast_mul(&self.weight)?)
+            }
+        }
+    }
+}
+
+/// Rotary position embedding (the "rotate half" convention of HF Llama/Qwen).
+#[derive(Debug, Clone)]
+pub struct Rotary {
+    inv_freq: Vec<f32>,
+}
+
+impl Rotary {
+    pub fn new(head_dim: usize, theta: f64) -> Self {
+        // Same arithmetic as transformers: inv_freq = 1 / theta^(2i/d) in f32.
+        let inv_freq = (0..head_dim / 2)
+            .map(|i| 1.0f32 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
+            .collect();
+        Rotary { inv_freq }
+    }
+
+    /// `cos, sin: [B, T, head_dim/2]` for per-row positions `positions[b][t]`.
+    pub fn cos_sin(
+        &self,
+        positions: &[Vec<u32>],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<(Tensor, Tensor)> {
+        let b = positions.len();
+        let t = positions.first().map_or(0, Vec::len);
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(b * t * half);
+        let mut sin = Vec::with_capacity(b * t * half);
+        for row in positions {
+            for &p in row {
+                for &f in &self.inv_freq {
+                    let a = p as f32 * f;
+                    cos.push(a.cos());
+                    sin.push(a.sin());
+                }
+            }
+        }
+        let cos = Tensor::from_vec(cos, (b, t, half), device)?.to_dtype(dtype)?;
+        let sin = Tensor::from_vec(sin, (b, t, half), device)?.to_dtype(dtype)?;
+        Ok((cos, sin))
+    }
+
+    /// Applies the rotation to `x: [B, H, T, D]` with `cos, sin: [B, T, D/2]`.
+    pub fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor, mode: Mode) -> Result<Tensor> {
+        match mode {
+            // Fused kernel: forward only. ok: inference path.
+            Mode::Infer => Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?),
+            Mode::Train => {
+                let d = x.dim(D::Minus1)?;
+                let half = d / 2;
+                let c = cos.unsqueeze(1)?;
+                let s = sin.unsqueeze(1)?;
+                let x1 = x.narrow(D::Minus1, 0, half)?;
+                let x2 = x.narrow(D::Minus1, half, half)?;
+                let r1 = (x1.broadcast_mul(&c)? - x2.broadcast_mul(&s)?)?;
+                let r2 = (x2.broadcast_mul(&c)? + x1.broadcast_mul(&s)?)?;
+                Ok(Tensor::cat(&[r1, r2], D::Minus1)?)
+            }
+        }
+    }
+}
+
+/// Softmax over the last dimension.
+pub fn softmax_last(x: &Tensor, mode: Mode) -> Result<Tensor> {
+    match mode {
+        Mode::Infer => Ok(candle_nn::ops::softmax_last_dim(x)?), // ok: inference path
+        Mode::Train => Ok(candle_nn::ops::softmax(x, D::Minus1)?),
+    }
+}
+
+/// `[B, Hkv, S, D]` → `[B, Hkv * n_rep, S, D]` for grouped-query attention.
+pub fn repeat_kv(x: &Tensor, n_rep: usize) -> Result<Tensor> {
+    if n_rep == 1 {
+        return Ok(x.clone());
+    }
+    let (b, h, s, d) = x.dims4()?;
+    Ok(x.unsqueeze(2)?
+        .broadcast_as((b, h, n_rep, s, d))?
+        .reshape((b, h * n_rep, s, d))?)
+}

@@ -1,0 +1,274 @@
+//! Linear layers with an optional LoRA adapter (Hu et al. 2021), PEFT-compatible.
+//!
+//! `y = x Wᵀ + b + s · ((x Aᵀ) Bᵀ) ⊙ m` where `A: [r, in]`, `B: [out, r]`, `s = alpha / r`
+//! (or `alpha / √r` with rsLoRA) and `m` is a per-row 0/1 switch, so one batch can mix rows that
+//! see the adapter (the policy) with rows that do not (the frozen reference / simulators).
+//! Adapter parameters live in f32 [`Var`]s whatever the base dtype; `B` starts at zero so a fresh
+//! adapter leaves the model unchanged.
+
+use candle_core::{DType, Tensor, Var};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::error::{Error, Result};
+use super::layers::acc_dtype;
+
+/// Modules an adapter can be attached to (the names PEFT's `target_modules` uses).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LoraTarget {
+    QProj,
+    KProj,
+    VProj,
+    OProj,
+    GateProj,
+    UpProj,
+    DownProj,
+}
+
+impl LoraTarget {
+    pub const ALL: [LoraTarget; 7] = [
+        LoraTarget::QProj,
+        LoraTarget::KProj,
+        LoraTarget::VProj,
+        LoraTarget::OProj,
+        LoraTarget::GateProj,
+        LoraTarget::UpProj,
+        LoraTarget::DownProj,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LoraTarget::QProj => "q_proj",
+            LoraTarget::KProj => "k_proj",
+            LoraTarget::VProj => "v_proj",
+            LoraTarget::OProj => "o_proj",
+            LoraTarget::GateProj => "gate_proj",
+            LoraTarget::UpProj => "up_proj",
+            LoraTarget::DownProj => "down_proj",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LoraTarget> {
+        LoraTarget::ALL.into_iter().find(|t| t.name() == s)
+    }
+}
+
+/// Shape and initialisation of an adapter.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoraConfig {
+    pub r: usize,
+    pub alpha: f64,
+    pub targets: Vec<LoraTarget>,
+    /// rsLoRA scaling `alpha / sqrt(r)` instead of `alpha / r`.
+    pub use_rslora: bool,
+    /// Seed of the `A` initialisation (each tensor derives its own stream from its name).
+    pub seed: u64,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        LoraConfig {
+            r: 8,
+            alpha: 16.0,
+            targets: LoraTarget::ALL.to_vec(),
+            use_rslora: false,
+            seed: 0,
+        }
+    }
+}
+
+impl LoraConfig {
+    pub fn scale(&self) -> f64 {
+        if self.use_rslora {
+            self.alpha / (self.r as f64).sqrt()
+        } else {
+            self.alpha / self.r as f64
+        }
+    }
+}
+
+/// FNV-1a, to derive a per-tensor seed from its name (stable across runs and platforms).
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The two adapter matrices of one linear layer.
+#[derive(Debug, Clone)]
+pub struct LoraPair {
+    pub a: Var,
+    pub b: Var,
+    pub scale: f64,
+}
+
+/// A frozen linear layer (`weight: [out, in]`, optional bias) with an optional LoRA adapter.
+#[derive(Debug, Clone)]
+pub struct LoraLinear {
+    /// HF module path, e.g. `model.layers.3.self_attn.q_proj`.
+    pub path: String,
+    weight: Tensor,
+    bias: Option<Tensor>,
+    lora: Option<LoraPair>,
+    merged: bool,
+}
+
+impl LoraLinear {
+    pub fn new(path: String, weight: Tensor, bias: Option<Tensor>) -> Self {
+        LoraLinear {
+            path,
+            weight,
+            bias,
+            lora: None,
+            merged: false,
+        }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    pub fn lora(&self) -> Option<&LoraPair> {
+        self.lora.as_ref()
+    }
+
+    pub fn is_merged(&self) -> bool {
+        self.merged
+    }
+
+    /// Attaches a fresh adapter: `A ~ U(-1/√in, 1/√in)` (PEFT's kaiming-uniform with a = √5), `B = 0`.
+    pub fn attach(&mut self, cfg: &LoraConfig) -> Result<()> {
+        let (out_dim, in_dim) = self.weight.dims2()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ name_hash(&self.path));
+        let bound = 1.0 / (in_dim as f32).sqrt();
+        let a: Vec<f32> = (0..cfg.r * in_dim)
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
+        let device = self.weight.device();
+        let a = Tensor::from_vec(a, (cfg.r, in_dim), device)?;
+        let b = Tensor::zeros((out_dim, cfg.r), DType::F32, device)?;
+        self.set_adapter(a, b, cfg.scale())
+    }
+
+    /// Installs given adapter matrices (e.g. loaded from a PEFT file). Shapes are checked.
+    pub fn set_adapter(&mut self, a: Tensor, b: Tensor, scale: f64) -> Result<()> {
+        if self.merged {
+            return Err(Error::Invalid(format!(
+                "{}: cannot replace a merged adapter; unmerge first",
+                self.path
+            )));
+        }
+        let (out_dim, in_dim) = self.weight.dims2()?;
+        let (r, a_in) = a.dims2()?;
+        let (b_out, b_r) = b.dims2()?;
+        if a_in != in_dim || b_out != out_dim || b_r != r {
+            return Err(Error::Invalid(format!(
+                "{}: adapter shapes A {:?} / B {:?} do not fit weight [{out_dim}, {in_dim}]",
+                self.path,
+                a.dims(),
+                b.dims()
+            )));
+        }
+        let device = self.weight.device();
+        let pdt = acc_dtype(self.weight.dtype());
+        let a = Var::from_tensor(&a.to_dtype(pdt)?.to_device(device)?)?;
+        let b = Var::from_tensor(&b.to_dtype(pdt)?.to_device(device)?)?;
+        self.lora = Some(LoraPair { a, b, scale });
+        Ok(())
+    }
+
+    pub fn detach_adapter(&mut self) -> Result<()> {
+        if self.merged {
+            self.unmerge()?;
+        }
+        self.lora = None;
+        Ok(())
+    }
+
+    /// `ΔW = s · B A` in the base dtype.
+    fn delta(&self, l: &LoraPair) -> Result<Tensor> {
+        Ok((l.b.as_tensor().matmul(l.a.as_tensor())? * l.scale)?.to_dtype(self.weight.dtype())?)
+    }
+
+    /// Folds the adapter into the base weight (fast inference; per-row switching then unavailable).
+    pub fn merge(&mut self) -> Result<()> {
+        if let (Some(l), false) = (&self.lora, self.merged) {
+            self.weight = (&self.weight + self.delta(l)?)?;
+            self.merged = true;
+        }
+        Ok(())
+    }
+
+    /// Undoes [`merge`](Self::merge).
+    pub fn unmerge(&mut self) -> Result<()> {
+        if let (Some(l), true) = (&self.lora, self.merged) {
+            self.weight = (&self.weight - self.delta(l)?)?;
+            self.merged = false;
+        }
+        Ok(())
+    }
+
+    /// `x: [B, T, in]` → `[B, T, out]`. `rows: [B, 1, 1]` (1.0 = adapter on) or `None` (on for all).
+    /// `use_adapter = false` skips the adapter for the whole batch (the reference policy).
+    pub fn forward(&self, x: &Tensor, rows: Option<&Tensor>, use_adapter: bool) -> Result<Tensor> {
+        let y = x.broadcast_matmul(&self.weight.t()?)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let lora = match (&self.lora, self.merged) {
+            (None, _) => return Ok(y),
+            (Some(_), true) => {
+                if !use_adapter || rows.is_some() {
+                    return Err(Error::Invalid(format!(
+                        "{}: the adapter is merged into the weights, so the base model and per-row \
+                         adapter switching are unavailable; unmerge first",
+                        self.path
+                    )));
+                }
+                return Ok(y);
+            }
+            (Some(_), false) if !use_adapter => return Ok(y),
+            (Some(l), false) => l,
+        };
+        let dt = x.dtype();
+        let a = lora.a.as_tensor().to_dtype(dt)?;
+        let b = lora.b.as_tensor().to_dtype(dt)?;
+        let d = x.broadcast_matmul(&a.t()?)?.broadcast_matmul(&b.t()?)?;
+        let d = (d * lora.scale)?;
+        let d = match rows {
+            Some(m) => d.broadcast_mul(&m.to_dtype(dt)?)?,
+            None => d,
+        };
+        Ok((y + d)?)
+    }
+}
+
+/// Checks a target list from a config: known names, no duplicates.
+pub fn parse_targets(names: &[String]) -> std::result::Result<Vec<LoraTarget>, String> {
+    let mut out = Vec::new();
+    for n in names {
+        let t = LoraTarget::parse(n).ok_or_else(|| {
+            format!(
+                "unknown LoRA target `{n}` (allowed: {})",
+                LoraTarget::ALL
+                    .iter()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        if out.contains(&t) {
+            return Err(format!("LoRA target `{n}` listed twice"));
+        }
+        out.push(t);
+    }
+    Ok(out)
+}

@@ -1,0 +1,25 @@
+//! Our own trainable decoder (Qwen2/2.5, Qwen3, Llama) with LoRA adapters.
+//!
+//! Two forward flavours share one code path: [`Mode::Train`] uses only ops with a backward
+//! (candle's fused softmax / rms-norm / rope silently cut gradients, DESIGN.md §5), while
+//! [`Mode::Infer`] may use the fused kernels for speed.
+
+mod batch;
+mod config;
+mod decoder;
+mod error;
+mod kv_cache;
+mod layers;
+mod logprobs;
+mod lora;
+mod weights;
+
+pub use batch::{AdapterUse, Batch};
+pub use config::{Arch, ModelConfig, RopeScaling};
+pub use decoder::{DecoderLayer, Model};
+pub use error::{Error, Result};
+pub use kv_cache::KvCache;
+pub use layers::{acc_dtype, Mode, RmsNorm, Rotary};
+pub use logprobs::{token_logprobs, LogprobOptions};
+pub use lora::{parse_targets, LoraConfig, LoraLinear, LoraPair, LoraTarget};
+pub use weights::{TensorMap, TensorSource};

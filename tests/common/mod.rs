@@ -1,0 +1,74 @@
+//! Shared helpers for integration tests: tiny random models (hidden ≤ 64, 2 layers, vocab ≤ 512).
+#![allow(dead_code)]
+
+use candle_core::{DType, Device, Tensor};
+use trainer::model::{Arch, Model, ModelConfig, RopeScaling, TensorMap};
+
+pub fn tiny_config(arch: Arch) -> ModelConfig {
+    ModelConfig {
+        arch,
+        vocab_size: 97,
+        hidden_size: 32,
+        intermediate_size: 48,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        // Qwen3 gets an explicit head_dim that differs from hidden / heads.
+        head_dim: if arch == Arch::Qwen3 { 16 } else { 8 },
+        rope_theta: 10_000.0,
+        rope_scaling: RopeScaling::None,
+        rms_norm_eps: 1e-6,
+        tie_word_embeddings: arch != Arch::Qwen3,
+        attention_bias: arch == Arch::Qwen2,
+        max_position_embeddings: 512,
+        bos_token_id: None,
+        eos_token_ids: vec![2],
+    }
+}
+
+pub fn tiny_weights(cfg: &ModelConfig, seed: u64) -> TensorMap {
+    TensorMap::random(cfg, seed, 0.2).expect("random weights")
+}
+
+pub fn tiny_model(arch: Arch, dtype: DType) -> (ModelConfig, TensorMap, Model) {
+    let cfg = tiny_config(arch);
+    let w = tiny_weights(&cfg, 7);
+    let m = Model::load(&cfg, &w, dtype, &Device::Cpu).expect("load tiny model");
+    (cfg, w, m)
+}
+
+/// Deterministic pseudo-random token ids in `[0, vocab)`.
+pub fn ids(b: usize, t: usize, vocab: usize, seed: u32) -> Vec<Vec<u32>> {
+    let mut x = seed.wrapping_mul(2654435761).wrapping_add(12345);
+    (0..b)
+        .map(|_| {
+            (0..t)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x % vocab as u32
+                })
+                .collect()
+        })
+        .collect()
+}
+
+pub fn ids_tensor(rows: &[Vec<u32>]) -> Tensor {
+    let b = rows.len();
+    let t = rows[0].len();
+    Tensor::from_vec(rows.concat(), (b, t), &Device::Cpu).unwrap()
+}
+
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a.to_dtype(DType::F64).unwrap() - b.to_dtype(DType::F64).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
+}

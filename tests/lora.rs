@@ -1,0 +1,272 @@
+//! LoRA correctness: finite-difference gradients in f64 through every adapter kind, every adapter
+//! tensor of every layer gets a gradient, identity at B = 0, merged ≡ unmerged, per-row switching.
+
+mod common;
+
+use candle_core::{DType, Device, Tensor, Var};
+use common::*;
+use trainer::model::{
+    acc_dtype, token_logprobs, AdapterUse, Arch, Batch, LogprobOptions, LoraConfig, LoraTarget,
+    Mode, Model,
+};
+
+/// Gives every adapter a non-zero B (a fresh adapter has B = 0, which makes ∂L/∂A vanish).
+fn randomize_b(model: &Model, seed: u64) {
+    for (i, (name, var)) in model.lora_vars().into_iter().enumerate() {
+        if name.ends_with("lora_B.weight") {
+            let (o, r) = var.as_tensor().dims2().unwrap();
+            let data: Vec<f64> = ids(1, o * r, 1000, seed as u32 + i as u32)[0]
+                .iter()
+                .map(|&x| (x as f64 / 1000.0 - 0.5) * 0.4)
+                .collect();
+            let t = Tensor::from_vec(data, (o, r), &Device::Cpu)
+                .unwrap()
+                .to_dtype(var.dtype())
+                .unwrap();
+            var.set(&t).unwrap();
+        }
+    }
+}
+
+/// A scalar loss: weighted sum of target log-probs (like a policy-gradient surrogate).
+fn loss(
+    model: &Model,
+    x: &Tensor,
+    targets: &Tensor,
+    weights: &Tensor,
+    adapter: AdapterUse,
+) -> Tensor {
+    let (b, t) = x.dims2().unwrap();
+    let batch = Batch::dense(model, b, t, adapter).unwrap();
+    let h = model.forward(x, &batch, None, Mode::Train).unwrap();
+    let opts = LogprobOptions {
+        temperature: 0.7,
+        chunk_size: 3,
+        entropy: false,
+    };
+    let (lp, _) = token_logprobs(model, &h, targets, opts).unwrap();
+    (lp * weights).unwrap().sum_all().unwrap()
+}
+
+fn setup(arch: Arch, dtype: DType) -> (Model, Tensor, Tensor, Tensor) {
+    let (cfg, _, mut model) = tiny_model(arch, dtype);
+    let lcfg = LoraConfig {
+        r: 2,
+        alpha: 4.0,
+        targets: LoraTarget::ALL.to_vec(),
+        use_rslora: false,
+        seed: 1,
+    };
+    model.attach_lora(&lcfg).unwrap();
+    randomize_b(&model, 9);
+    let rows = ids(2, 6, cfg.vocab_size, 4);
+    let x = ids_tensor(&rows);
+    let tg = ids_tensor(&ids(2, 6, cfg.vocab_size, 8));
+    let w = Tensor::from_vec(
+        (0..12)
+            .map(|i| ((i * 7) % 5) as f64 - 2.0)
+            .collect::<Vec<_>>(),
+        (2, 6),
+        &Device::Cpu,
+    )
+    .unwrap()
+    .to_dtype(acc_dtype(dtype))
+    .unwrap();
+    (model, x, tg, w)
+}
+
+fn get(var: &Var, idx: usize) -> f64 {
+    var.as_tensor()
+        .flatten_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap()[idx]
+}
+
+fn set(var: &Var, idx: usize, value: f64) {
+    let shape = var.as_tensor().dims().to_vec();
+    let mut v = var
+        .as_tensor()
+        .flatten_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap();
+    v[idx] = value;
+    var.set(
+        &Tensor::from_vec(v, shape, &Device::Cpu)
+            .unwrap()
+            .to_dtype(var.dtype())
+            .unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn finite_difference_gradients_f64_every_lora_kind() {
+    for arch in [Arch::Qwen2, Arch::Qwen3] {
+        let (model, x, tg, w) = setup(arch, DType::F64);
+        let l0 = loss(&model, &x, &tg, &w, AdapterUse::On);
+        let grads = l0.backward().unwrap();
+        let vars = model.lora_vars();
+        // Every kind (q,k,v,o,gate,up,down) × {A, B} × layer 1, a few elements each.
+        let mut checked = 0;
+        for (name, var) in vars.iter().filter(|(n, _)| n.contains("layers.1.")) {
+            let g = grads
+                .get(var.as_tensor())
+                .expect("gradient")
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
+            let n = g.len();
+            for idx in [0, n / 2, n - 1] {
+                let orig = get(var, idx);
+                let h = 1e-6;
+                set(var, idx, orig + h);
+                let lp = loss(&model, &x, &tg, &w, AdapterUse::On)
+                    .to_scalar::<f64>()
+                    .unwrap();
+                set(var, idx, orig - h);
+                let lm = loss(&model, &x, &tg, &w, AdapterUse::On)
+                    .to_scalar::<f64>()
+                    .unwrap();
+                set(var, idx, orig);
+                let fd = (lp - lm) / (2.0 * h);
+                let err = (fd - g[idx]).abs() / (fd.abs().max(g[idx].abs()).max(1e-6));
+                assert!(
+                    err < 1e-5,
+                    "{arch:?} {name}[{idx}]: analytic {} vs finite difference {fd}",
+                    g[idx]
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 7 * 2 * 3, "{arch:?}: every LoRA kind checked");
+    }
+}
+
+#[test]
+fn every_lora_tensor_of_every_layer_gets_a_gradient() {
+    for arch in [Arch::Qwen2, Arch::Qwen3, Arch::Llama] {
+        let (model, x, tg, w) = setup(arch, DType::F32);
+        let grads = loss(&model, &x, &tg, &w, AdapterUse::On)
+            .backward()
+            .unwrap();
+        let vars = model.lora_vars();
+        assert_eq!(
+            vars.len(),
+            2 * 7 * 2,
+            "{arch:?}: 2 layers × 7 modules × (A, B)"
+        );
+        for (name, var) in &vars {
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("{arch:?}: {name} got no gradient"));
+            let norm = g
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                norm > 0.0 && norm.is_finite(),
+                "{arch:?}: {name} gradient norm {norm}"
+            );
+        }
+    }
+}
+
+#[test]
+fn adapter_off_rows_get_no_gradient_and_mixed_rows_match_separate_runs() {
+    let (model, x, _, _) = setup(Arch::Qwen2, DType::F32);
+    let (b, t) = x.dims2().unwrap();
+    let run = |a: AdapterUse| {
+        let batch = Batch::dense(&model, b, t, a).unwrap();
+        model.forward(&x, &batch, None, Mode::Train).unwrap()
+    };
+    let on = run(AdapterUse::On);
+    let off = run(AdapterUse::Off);
+    let mixed = run(AdapterUse::Rows(vec![true, false]));
+    assert!(
+        max_abs_diff(&on, &off) > 1e-3,
+        "adapter must change the output"
+    );
+    assert!(
+        max_abs_diff(
+            &mixed.narrow(0, 0, 1).unwrap(),
+            &on.narrow(0, 0, 1).unwrap()
+        ) < 1e-6
+    );
+    assert!(
+        max_abs_diff(
+            &mixed.narrow(0, 1, 1).unwrap(),
+            &off.narrow(0, 1, 1).unwrap()
+        ) < 1e-6
+    );
+    // With the adapter off everywhere, the loss does not depend on any LoRA tensor.
+    let grads = off.sum_all().unwrap().backward().unwrap();
+    for (name, var) in model.lora_vars() {
+        if let Some(g) = grads.get(var.as_tensor()) {
+            assert_eq!(
+                g.abs()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap(),
+                0.0,
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fresh_adapter_is_identity() {
+    for arch in [Arch::Qwen2, Arch::Qwen3, Arch::Llama] {
+        let (cfg, _, mut model) = tiny_model(arch, DType::F32);
+        let x = ids_tensor(&ids(2, 5, cfg.vocab_size, 1));
+        let b = Batch::dense(&model, 2, 5, AdapterUse::On).unwrap();
+        let base = model.forward(&x, &b, None, Mode::Infer).unwrap();
+        model.attach_lora(&LoraConfig::default()).unwrap();
+        let with = model.forward(&x, &b, None, Mode::Infer).unwrap();
+        assert_eq!(
+            max_abs_diff(&base, &with),
+            0.0,
+            "{arch:?}: B = 0 must leave outputs bit-identical"
+        );
+    }
+}
+
+#[test]
+fn merged_equals_unmerged() {
+    for arch in [Arch::Qwen2, Arch::Qwen3, Arch::Llama] {
+        let (mut model, x, _, _) = setup(arch, DType::F32);
+        let (b, t) = x.dims2().unwrap();
+        let batch = Batch::dense(&model, b, t, AdapterUse::On).unwrap();
+        let before = model.forward(&x, &batch, None, Mode::Infer).unwrap();
+        let base_w = model.layers()[0].self_attn.q_proj.weight().clone();
+        model.merge_lora().unwrap();
+        let merged = model.forward(&x, &batch, None, Mode::Infer).unwrap();
+        let d = max_abs_diff(&before, &merged);
+        assert!(d < 1e-5, "{arch:?}: merged vs unmerged {d}");
+        // The base model is unavailable while merged, with a clear error.
+        let off = Batch::dense(&model, b, t, AdapterUse::Off).unwrap();
+        let e = model
+            .forward(&x, &off, None, Mode::Infer)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("merged"), "{e}");
+        model.unmerge_lora().unwrap();
+        let w = model.layers()[0].self_attn.q_proj.weight();
+        assert!(
+            max_abs_diff(w, &base_w) < 1e-6,
+            "{arch:?}: unmerge restores the base weight"
+        );
+    }
+}
