@@ -4,7 +4,12 @@
 //! specs → toolsets → synth (three agents) → rollout → reward → grpo → train → checkpoint → eval.
 
 pub mod assets;
+pub mod backend;
 pub mod chat;
+pub mod checkpoint;
 pub mod config;
 pub mod engine;
+pub mod eval;
+pub mod grpo;
 pub mod model;
+pub mod train;

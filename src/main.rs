@@ -98,7 +98,9 @@ enum BfclCommand {
         score_dir: PathBuf,
         #[arg(long)]
         model: String,
-        #[arg(long = "category")]
+        /// Categories or collections (`simple_python`, `live`, `non_live`, `all`, ...); repeat the
+        /// flag or separate with commas. Default: every result file found under D/<model>/.
+        #[arg(long = "category", value_delimiter = ',')]
         categories: Vec<String>,
         #[arg(long)]
         partial_eval: bool,
@@ -111,7 +113,10 @@ enum BfclCommand {
 fn load_config(path: Option<&Path>) -> Result<Config> {
     match path {
         Some(p) => Ok(Config::load(p)?),
-        None => Ok(Config::from_toml(DEFAULT_TOML, Path::new("<embedded configs/default.toml>"))?),
+        None => Ok(Config::from_toml(
+            DEFAULT_TOML,
+            Path::new("<embedded configs/default.toml>"),
+        )?),
     }
 }
 
@@ -163,14 +168,210 @@ fn run(cli: Cli) -> Result<()> {
             load_config(config.as_deref())?;
             not_implemented("eval", 7)
         }
-        Command::Bfcl { command: BfclCommand::Score { .. } } => not_implemented("bfcl score", 7),
+        Command::Bfcl {
+            command:
+                BfclCommand::Score {
+                    result_dir,
+                    score_dir,
+                    model,
+                    categories,
+                    partial_eval,
+                    data,
+                },
+        } => bfcl_score(result_dir, score_dir, model, categories, partial_eval, data),
         Command::Export { .. } => not_implemented("export", 6),
         Command::Specs { .. } => not_implemented("specs", 4),
-        Command::Generate { config, prompt, tools, system, adapter, max_new_tokens } => {
+        Command::Generate {
+            config,
+            prompt,
+            tools,
+            system,
+            adapter,
+            max_new_tokens,
+        } => {
             let cfg = load_config(config.as_deref())?;
             init_threads(&cfg);
-            let _ = (prompt, tools, system, adapter, max_new_tokens);
-            not_implemented("generate", 3).context("generate")
+            generate_once(
+                &cfg,
+                &prompt,
+                tools.as_deref(),
+                system,
+                adapter.as_deref(),
+                max_new_tokens,
+            )
         }
     }
+}
+
+fn bfcl_score(
+    result_dir: PathBuf,
+    score_dir: PathBuf,
+    model: String,
+    categories: Vec<String>,
+    partial_eval: bool,
+    data: Option<PathBuf>,
+) -> Result<()> {
+    use trainer::eval::score::{score, ScoreArgs};
+    let data_dir = data.unwrap_or_else(trainer::eval::data::default_data_dir);
+    if !data_dir.is_dir() {
+        bail!(
+            "BFCL data not found at {} (run `scripts/fetch-assets.sh --bfcl`, or pass --data DIR)",
+            data_dir.display()
+        );
+    }
+    let args = ScoreArgs {
+        result_dir,
+        score_dir: score_dir.clone(),
+        model,
+        categories: (!categories.is_empty()).then_some(categories),
+        partial_eval,
+        data_dir,
+    };
+    let summary = score(&args)?;
+    println!(
+        "{:<26} {:>8} {:>13}",
+        "category", "accuracy", "correct/total"
+    );
+    for c in &summary.categories {
+        println!(
+            "{:<26} {:>7.2}% {:>6}/{:<6}{}",
+            c.category,
+            c.accuracy * 100.0,
+            c.correct_count,
+            c.total_count,
+            if c.unsupported_decodes > 0 {
+                format!(
+                    " ({} outputs used unsupported syntax)",
+                    c.unsupported_decodes
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    for s in &summary.skipped {
+        println!("skipped {}: {}", s.path.display(), s.reason);
+    }
+    let o = &summary.overall;
+    println!(
+        "overall {:.2}%  non_live {:.2}%  live {:.2}%  irrelevance {:.2}%",
+        o.overall * 100.0,
+        o.non_live * 100.0,
+        o.live * 100.0,
+        o.irrelevance * 100.0
+    );
+    println!("score files written under {}", score_dir.display());
+    Ok(())
+}
+
+/// Reads an OpenAI `tools` file: a list of tools, or an object with a `tools` list.
+fn read_tools(path: &Path) -> Result<Vec<serde_json::Value>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading tools file {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?;
+    let list = match v {
+        serde_json::Value::Array(a) => a,
+        serde_json::Value::Object(mut o) => match o.remove("tools") {
+            Some(serde_json::Value::Array(a)) => a,
+            _ => bail!(
+                "{}: expected a JSON list of tools or an object with a `tools` list",
+                path.display()
+            ),
+        },
+        _ => bail!(
+            "{}: expected a JSON list of tools or an object with a `tools` list",
+            path.display()
+        ),
+    };
+    // Accept bare function definitions as well as {"type":"function","function":{...}}.
+    list.into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if t.get("function").is_some() {
+                Ok(t)
+            } else if t.get("name").and_then(|n| n.as_str()).is_some() {
+                Ok(serde_json::json!({"type": "function", "function": t}))
+            } else {
+                bail!(
+                    "{}: tool #{i} has neither `function` nor `name`",
+                    path.display()
+                )
+            }
+        })
+        .collect()
+}
+
+fn generate_once(
+    cfg: &Config,
+    prompt: &str,
+    tools: Option<&Path>,
+    system: Option<String>,
+    adapter: Option<&Path>,
+    max_new_tokens: Option<usize>,
+) -> Result<()> {
+    use trainer::backend::{ChatBackend, ChatRequest, GenParams, LocalBackend};
+    use trainer::engine::SamplingParams;
+    let tools = match tools {
+        Some(p) => read_tools(p)?,
+        None => Vec::new(),
+    };
+    let t0 = std::time::Instant::now();
+    let mut backend = LocalBackend::load(&cfg.model).context("loading the model")?;
+    if let Some(dir) = adapter {
+        backend
+            .load_adapter(dir)
+            .with_context(|| format!("applying adapter {}", dir.display()))?;
+    }
+    tracing::info!(
+        model = backend.name(),
+        secs = t0.elapsed().as_secs_f32(),
+        "model loaded"
+    );
+    let mut messages = Vec::new();
+    if let Some(s) = system {
+        messages.push(serde_json::json!({"role": "system", "content": s}));
+    }
+    messages.push(serde_json::json!({"role": "user", "content": prompt}));
+    let g = &cfg.generation;
+    let params = GenParams {
+        sampling: SamplingParams {
+            temperature: g.temperature,
+            top_k: g.top_k,
+            top_p: g.top_p,
+        },
+        max_new_tokens: max_new_tokens.unwrap_or(g.max_new_tokens),
+    };
+    let req = ChatRequest {
+        messages,
+        tools,
+        seed: cfg.run.seed,
+        adapter: true,
+    };
+    let t1 = std::time::Instant::now();
+    let out = backend.complete(std::slice::from_ref(&req), &params)?;
+    let Some(c) = out.into_iter().next() else {
+        bail!("the engine returned no completion")
+    };
+    let secs = t1.elapsed().as_secs_f64();
+    if !c.parsed.content.is_empty() || c.parsed.calls.is_empty() {
+        println!("{}", c.parsed.content.trim());
+    }
+    for call in &c.parsed.calls {
+        println!(
+            "tool call: {}",
+            serde_json::to_string(&call.to_openai()["function"])?
+        );
+    }
+    for p in &c.parsed.problems {
+        tracing::warn!("tool-call format: {p}");
+    }
+    tracing::info!(
+        prompt_tokens = c.prompt_ids.len(),
+        completion_tokens = c.completion_ids.len(),
+        finish = c.finish.as_str(),
+        tokens_per_s = c.completion_ids.len() as f64 / secs.max(1e-9),
+        "done"
+    );
+    Ok(())
 }

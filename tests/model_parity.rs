@@ -170,3 +170,17 @@ fn train_and_infer_modes_agree() {
         assert!(max_abs_diff(&a, &c) < 1e-5, "{arch:?}");
     }
 }
+
+/// f64 models (used by gradient checks) run in inference mode too: the fused kernels have no
+/// f64 version, so inference falls back to the composed ops.
+#[test]
+fn f64_inference_works_and_matches_f32() {
+    let (cfg, _, m64) = tiny_model(Arch::Qwen3, DType::F64);
+    let (_, _, m32) = tiny_model(Arch::Qwen3, DType::F32);
+    let x = ids_tensor(&ids(1, 6, cfg.vocab_size, 4));
+    let b64 = Batch::dense(&m64, 1, 6, AdapterUse::Off).unwrap();
+    let b32 = Batch::dense(&m32, 1, 6, AdapterUse::Off).unwrap();
+    let h64 = m64.forward(&x, &b64, None, Mode::Infer).unwrap();
+    let h32 = m32.forward(&x, &b32, None, Mode::Infer).unwrap();
+    assert!(max_abs_diff(&h64, &h32) < 1e-4);
+}

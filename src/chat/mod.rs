@@ -7,6 +7,7 @@ pub mod pyjson;
 pub mod strftime;
 pub mod template;
 pub mod tokenizer;
+pub mod tool_fallback;
 pub mod toolcall;
 
 pub use template::{ChatTemplate, RenderOptions};

@@ -12,16 +12,27 @@ pub use schema::*;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("config {path}: {message}")]
     Parse { path: PathBuf, message: String },
 
     #[error("config {path}: key `{key}` = {value}: {reason}")]
-    Invalid { path: PathBuf, key: String, value: String, reason: String },
+    Invalid {
+        path: PathBuf,
+        key: String,
+        value: String,
+        reason: String,
+    },
 
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -32,7 +43,10 @@ pub const DEFAULT_TOML: &str = include_str!("../../configs/default.toml");
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::from_toml(&text, path)
     }
 
@@ -49,7 +63,8 @@ impl Config {
     /// The resolved config as TOML (all defaults spelled out).
     pub fn to_toml(&self) -> String {
         // Serializing a plain struct of strings, numbers and tables cannot fail.
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not serialize config: {e}\n"))
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# could not serialize config: {e}\n"))
     }
 
     /// The run directory `output_dir/name`.
@@ -66,7 +81,10 @@ impl Config {
             std::fs::write(&tmp, self.to_toml())?;
             std::fs::rename(&tmp, &path)
         };
-        write().map_err(|source| Error::Write { path: path.clone(), source })?;
+        write().map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
         Ok(path)
     }
 }

@@ -107,7 +107,12 @@ fn default_targets() -> Vec<LoraTarget> {
 
 impl Default for LoraSection {
     fn default() -> Self {
-        LoraSection { r: default_r(), alpha: default_alpha(), targets: default_targets(), use_rslora: false }
+        LoraSection {
+            r: default_r(),
+            alpha: default_alpha(),
+            targets: default_targets(),
+            use_rslora: false,
+        }
     }
 }
 
@@ -149,25 +154,53 @@ impl Default for GenerationSection {
 }
 
 fn invalid(path: &Path, key: &str, value: impl ToString, reason: &str) -> Error {
-    Error::Invalid { path: path.to_path_buf(), key: key.to_string(), value: value.to_string(), reason: reason.to_string() }
+    Error::Invalid {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 impl Config {
     /// Range and consistency checks that the type system cannot express.
     pub fn validate(&self, path: &Path) -> Result<()> {
         let name_ok = !self.run.name.is_empty()
-            && self.run.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && self
+                .run
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             && !self.run.name.starts_with('.');
         if !name_ok {
-            return Err(invalid(path, "run.name", format!("{:?}", self.run.name), "use letters, digits, '-', '_' or '.' (not leading)"));
+            return Err(invalid(
+                path,
+                "run.name",
+                format!("{:?}", self.run.name),
+                "use letters, digits, '-', '_' or '.' (not leading)",
+            ));
         }
         if self.model.source.trim().is_empty() {
-            return Err(invalid(path, "model.source", "\"\"", "must name a model directory, a .gguf file, hf:org/name or asset:NAME"));
+            return Err(invalid(
+                path,
+                "model.source",
+                "\"\"",
+                "must name a model directory, a .gguf file, hf:org/name or asset:NAME",
+            ));
         }
         let dev = self.model.device.as_str();
-        let dev_ok = dev == "cpu" || dev == "cuda" || dev.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok());
+        let dev_ok = dev == "cpu"
+            || dev == "cuda"
+            || dev
+                .strip_prefix("cuda:")
+                .is_some_and(|n| n.parse::<usize>().is_ok());
         if !dev_ok {
-            return Err(invalid(path, "model.device", format!("{dev:?}"), "allowed: \"cpu\", \"cuda\", \"cuda:N\""));
+            return Err(invalid(
+                path,
+                "model.device",
+                format!("{dev:?}"),
+                "allowed: \"cpu\", \"cuda\", \"cuda:N\"",
+            ));
         }
         if self.lora.r == 0 {
             return Err(invalid(path, "lora.r", 0, "must be > 0"));
@@ -182,17 +215,32 @@ impl Config {
         seen.sort();
         seen.dedup();
         if seen.len() != self.lora.targets.len() {
-            return Err(invalid(path, "lora.targets", format!("{:?}", self.lora.targets), "a module is listed twice"));
+            return Err(invalid(
+                path,
+                "lora.targets",
+                format!("{:?}", self.lora.targets),
+                "a module is listed twice",
+            ));
         }
         let g = &self.generation;
         if g.max_new_tokens == 0 {
             return Err(invalid(path, "generation.max_new_tokens", 0, "must be > 0"));
         }
         if !(g.temperature >= 0.0 && g.temperature.is_finite()) {
-            return Err(invalid(path, "generation.temperature", g.temperature, "must be >= 0 (0 = greedy)"));
+            return Err(invalid(
+                path,
+                "generation.temperature",
+                g.temperature,
+                "must be >= 0 (0 = greedy)",
+            ));
         }
         if !(g.top_p > 0.0 && g.top_p <= 1.0) {
-            return Err(invalid(path, "generation.top_p", g.top_p, "must be in (0, 1]"));
+            return Err(invalid(
+                path,
+                "generation.top_p",
+                g.top_p,
+                "must be in (0, 1]",
+            ));
         }
         Ok(())
     }

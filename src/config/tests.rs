@@ -30,17 +30,31 @@ fn defaults_fill_in_and_resolved_round_trips() {
 
 #[test]
 fn unknown_key_is_named_with_file() {
-    let e = parse(&format!("{MINIMAL}[lora]\nrank = 4\n")).unwrap_err().to_string();
-    assert!(e.contains("my.toml") && e.contains("rank") && e.contains("alpha"), "{e}");
-    let e = parse(&format!("{MINIMAL}[sampling]\nx = 1\n")).unwrap_err().to_string();
+    let e = parse(&format!("{MINIMAL}[lora]\nrank = 4\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("my.toml") && e.contains("rank") && e.contains("alpha"),
+        "{e}"
+    );
+    let e = parse(&format!("{MINIMAL}[sampling]\nx = 1\n"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("sampling"), "{e}");
 }
 
 #[test]
 fn bad_enum_lists_allowed_values() {
-    let e = parse("[run]\nname = \"t\"\n[model]\nsource = \"m\"\ndtype = \"f8\"\n").unwrap_err().to_string();
-    assert!(e.contains("f8") && e.contains("bf16") && e.contains("f16"), "{e}");
-    let e = parse(&format!("{MINIMAL}[lora]\ntargets = [\"qkv\"]\n")).unwrap_err().to_string();
+    let e = parse("[run]\nname = \"t\"\n[model]\nsource = \"m\"\ndtype = \"f8\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("f8") && e.contains("bf16") && e.contains("f16"),
+        "{e}"
+    );
+    let e = parse(&format!("{MINIMAL}[lora]\ntargets = [\"qkv\"]\n"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("qkv") && e.contains("q_proj"), "{e}");
 }
 
@@ -49,14 +63,24 @@ fn ranges_are_checked() {
     for (extra, key) in [
         ("[lora]\nr = 0\n", "lora.r"),
         ("[generation]\ntop_p = 1.5\n", "generation.top_p"),
-        ("[generation]\ntemperature = -1.0\n", "generation.temperature"),
-        ("[lora]\ntargets = [\"q_proj\", \"q_proj\"]\n", "lora.targets"),
+        (
+            "[generation]\ntemperature = -1.0\n",
+            "generation.temperature",
+        ),
+        (
+            "[lora]\ntargets = [\"q_proj\", \"q_proj\"]\n",
+            "lora.targets",
+        ),
     ] {
         let e = parse(&format!("{MINIMAL}{extra}")).unwrap_err().to_string();
         assert!(e.contains(key) && e.contains("my.toml"), "{e}");
     }
-    let e = parse("[run]\nname = \"../x\"\n[model]\nsource = \"m\"\n").unwrap_err().to_string();
+    let e = parse("[run]\nname = \"../x\"\n[model]\nsource = \"m\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("run.name"), "{e}");
-    let e = parse("[run]\nname = \"x\"\n[model]\nsource = \"m\"\ndevice = \"gpu\"\n").unwrap_err().to_string();
+    let e = parse("[run]\nname = \"x\"\n[model]\nsource = \"m\"\ndevice = \"gpu\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("model.device") && e.contains("cuda:N"), "{e}");
 }

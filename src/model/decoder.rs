@@ -6,7 +6,7 @@ use super::batch::Batch;
 use super::config::{Arch, ModelConfig};
 use super::error::{Error, Result};
 use super::kv_cache::KvCache;
-use super::layers::{acc_dtype, repeat_kv, softmax_last, Mode, RmsNorm, Rotary};
+use super::layers::{acc_dtype, linear, softmax_last, Mode, RmsNorm, Rotary};
 use super::lora::{LoraConfig, LoraLinear, LoraTarget};
 use super::weights::{get_checked, TensorSource};
 
@@ -112,23 +112,40 @@ impl Attention {
         let v = heads(self.v_proj.forward(x, rows, on)?, self.n_kv_heads, None)?;
         let q = Rotary::apply(&q, &batch.cos, &batch.sin, mode)?;
         let k = Rotary::apply(&k, &batch.cos, &batch.sin, mode)?;
-        let (k, v) = match cache {
-            Some(c) => c.append(layer, &k, &v)?,
-            None => (k, v),
+        let (k, v) = match (cache, mode) {
+            // Inference keeps no gradient graph in the cache (it is written in place).
+            (Some(c), Mode::Infer) => c.append(layer, &k.detach(), &v.detach())?,
+            (Some(c), Mode::Train) => c.append(layer, &k, &v)?,
+            (None, _) => (k, v),
         };
+        let s = k.dim(2)?;
+        // Grouped-query attention without copying K/V per query head: the n_rep query heads of
+        // a KV head are stacked along the query axis, `[B, Hkv, n_rep * T, D]` (head
+        // h = kv * n_rep + r, as in transformers' `repeat_kv`).
         let n_rep = self.n_heads / self.n_kv_heads;
-        let k = repeat_kv(&k, n_rep)?;
-        let v = repeat_kv(&v, n_rep)?;
+        let q = q.reshape((b, self.n_kv_heads, n_rep * t, self.head_dim))?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let acc = acc_dtype(q.dtype());
-        let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(acc)?;
-        let scores = scores.broadcast_add(&batch.mask.to_dtype(acc)?)?;
-        let probs = softmax_last(&scores, mode)?.to_dtype(v.dtype())?;
-        let out =
-            probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((b, t, self.n_heads * self.head_dim))?;
+        let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(acc)?.reshape((
+            b,
+            self.n_kv_heads,
+            n_rep,
+            t,
+            s,
+        ))?;
+        let mask = batch.mask.to_dtype(acc)?.unsqueeze(1)?;
+        let scores = scores.broadcast_add(&mask)?;
+        let probs = softmax_last(&scores, mode)?.to_dtype(v.dtype())?.reshape((
+            b,
+            self.n_kv_heads,
+            n_rep * t,
+            s,
+        ))?;
+        let out = probs
+            .matmul(&v)?
+            .reshape((b, self.n_heads, t, self.head_dim))?
+            .transpose(1, 2)?
+            .reshape((b, t, self.n_heads * self.head_dim))?;
         self.o_proj.forward(&out, rows, on)
     }
 }
@@ -360,10 +377,9 @@ impl Model {
     /// Full-vocabulary logits `[.., vocab]` in f32 for the given hidden states. Use only where all
     /// logits are needed (sampling the last position); training uses chunked log-probs instead.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        let w = self.lm_head.t()?;
-        Ok(hidden
-            .broadcast_matmul(&w)?
-            .to_dtype(acc_dtype(self.dtype))?)
+        // Contiguous input keeps candle on its single-gemm path; a strided one (e.g. the last
+        // position narrowed out of a prefill) would make it copy the whole LM head per row.
+        Ok(linear(&hidden.contiguous()?, &self.lm_head)?.to_dtype(acc_dtype(self.dtype))?)
     }
 
     /// Attaches a fresh adapter to every targeted linear of every layer.

@@ -1,19 +1,106 @@
 //! Key/value cache kept outside the model, one entry per layer, `[B, Hkv, S, D]` each.
+//!
+//! Storage is preallocated: each layer holds `[B, Hkv, capacity, D]` buffers of which the first
+//! `len` slots are valid, new keys/values are copied in place and the attention reads a narrowed
+//! view, so a decode step costs O(new tokens), not a copy of the whole cache. Capacity grows by
+//! doubling when needed; [`KvCache::reserve`] sizes it up front.
+//!
+//! Gradients: keys/values that carry a gradient graph (a `Mode::Train` forward) are concatenated
+//! instead of copied in place, so backpropagation through a cached forward still works; the
+//! in-place path is used for detached inputs (`Mode::Infer` detaches them).
 
 use candle_core::{Tensor, D};
 
 use super::error::{Error, Result};
 
-#[derive(Debug, Clone, Default)]
+/// One layer's buffers; slots `[0, len)` of dimension 2 are valid.
+#[derive(Debug)]
+struct LayerKv {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+    /// The buffers may be shared with another cache (a clone): never write them in place.
+    /// Sound because a cache only ever writes slots at or beyond its own `len`, which no view of
+    /// a clone covers; the flagged copy reallocates on its next append.
+    shared: bool,
+}
+
+impl LayerKv {
+    fn capacity(&self) -> usize {
+        self.k.dim(2).unwrap_or(0)
+    }
+
+    fn valid(&self) -> Result<(Tensor, Tensor)> {
+        Ok((
+            self.k.narrow(2, 0, self.len)?,
+            self.v.narrow(2, 0, self.len)?,
+        ))
+    }
+}
+
+#[derive(Debug, Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<Option<LayerKv>>,
+    /// Slots to allocate on the first append (0 = exactly what is appended).
+    reserve: usize,
+}
+
+impl Clone for KvCache {
+    /// Shares the buffers; the clone copies them before its first write (see `LayerKv::shared`).
+    fn clone(&self) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.as_ref().map(|l| LayerKv {
+                    k: l.k.clone(),
+                    v: l.v.clone(),
+                    len: l.len,
+                    shared: true,
+                })
+            })
+            .collect();
+        KvCache {
+            layers,
+            reserve: self.reserve,
+        }
+    }
+}
+
+/// `[x ; zeros]` along dim 2 so that the result has `cap` slots (a fresh, exclusively owned
+/// buffer).
+fn with_room(parts: &[&Tensor], cap: usize) -> Result<Tensor> {
+    let first = parts
+        .first()
+        .ok_or_else(|| Error::Invalid("KV cache: nothing to store".into()))?;
+    let (b, h, _, d) = first.dims4()?;
+    let used: usize = parts
+        .iter()
+        .map(|t| t.dim(2))
+        .sum::<candle_core::Result<_>>()?;
+    let mut all: Vec<Tensor> = parts.iter().map(|t| (*t).clone()).collect();
+    if cap > used {
+        all.push(Tensor::zeros(
+            (b, h, cap - used, d),
+            first.dtype(),
+            first.device(),
+        )?);
+    }
+    Ok(Tensor::cat(&all, 2)?.contiguous()?)
 }
 
 impl KvCache {
     pub fn new(num_layers: usize) -> Self {
         KvCache {
-            layers: vec![None; num_layers],
+            layers: (0..num_layers).map(|_| None).collect(),
+            reserve: 0,
         }
+    }
+
+    /// Preallocates room for `slots` key slots in total (prompt + new tokens) at the next
+    /// allocation, so that generation never reallocates.
+    pub fn reserve(&mut self, slots: usize) {
+        self.reserve = slots;
     }
 
     /// Number of cached key slots (0 when empty).
@@ -21,55 +108,94 @@ impl KvCache {
         self.layers
             .first()
             .and_then(|l| l.as_ref())
-            .and_then(|(k, _)| k.dim(2).ok())
-            .unwrap_or(0)
+            .map_or(0, |l| l.len)
     }
 
-    /// Appends this step's keys/values for `layer` and returns the full `(k, v)`.
+    /// Appends this step's keys/values for `layer` and returns the full `(k, v)` (views of the
+    /// first `seq_len` slots).
     pub fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let reserve = self.reserve;
         let slot = self
             .layers
             .get_mut(layer)
             .ok_or_else(|| Error::Invalid(format!("KV cache has no layer {layer}")))?;
-        let (k, v) = match slot.take() {
-            None => (k.clone(), v.clone()),
-            Some((pk, pv)) => (
-                Tensor::cat(&[&pk, k], D::Minus2)?,
-                Tensor::cat(&[&pv, v], D::Minus2)?,
-            ),
+        let t = k.dim(D::Minus2)?;
+        let tracked = k.track_op() || v.track_op();
+        let next = match slot.take() {
+            None if tracked => LayerKv {
+                k: k.clone(),
+                v: v.clone(),
+                len: t,
+                shared: true,
+            },
+            None => LayerKv {
+                k: with_room(&[k], reserve.max(t))?,
+                v: with_room(&[v], reserve.max(t))?,
+                len: t,
+                // With no spare room the buffers may be the caller's tensors.
+                shared: reserve <= t,
+            },
+            Some(prev) => {
+                let len = prev.len + t;
+                if tracked {
+                    // Differentiable path: a fresh concatenation, never written in place.
+                    let (pk, pv) = prev.valid()?;
+                    LayerKv {
+                        k: Tensor::cat(&[&pk, k], D::Minus2)?,
+                        v: Tensor::cat(&[&pv, v], D::Minus2)?,
+                        len,
+                        shared: true,
+                    }
+                } else if len <= prev.capacity()
+                    && !prev.shared
+                    && prev.k.is_contiguous()
+                    && prev.v.is_contiguous()
+                {
+                    prev.k.slice_set(&k.contiguous()?, 2, prev.len)?;
+                    prev.v.slice_set(&v.contiguous()?, 2, prev.len)?;
+                    LayerKv { len, ..prev }
+                } else {
+                    let cap = len.max(2 * prev.capacity()).max(reserve);
+                    let (pk, pv) = prev.valid()?;
+                    LayerKv {
+                        k: with_room(&[&pk, &k.detach()], cap)?,
+                        v: with_room(&[&pv, &v.detach()], cap)?,
+                        len,
+                        // Part of a gradient graph when the old slots were.
+                        shared: pk.track_op() || pv.track_op(),
+                    }
+                }
+            }
         };
-        *slot = Some((k.clone(), v.clone()));
-        Ok((k, v))
+        let out = next.valid()?;
+        *slot = Some(next);
+        Ok(out)
     }
 
     /// Repeats every row `n` times (row-major: row 0 ×n, row 1 ×n, …): a prompt prefilled once is
     /// shared by the `G` samples of a group.
     pub fn repeat_rows(&self, n: usize) -> Result<KvCache> {
-        let rep = |t: &Tensor| -> Result<Tensor> {
-            let (b, h, s, d) = t.dims4()?;
-            Ok(t.unsqueeze(1)?
-                .broadcast_as((b, n, h, s, d))?
-                .reshape((b * n, h, s, d))?)
-        };
-        let layers = self
+        let b = self
             .layers
             .iter()
-            .map(|l| match l {
-                None => Ok(None),
-                Some((k, v)) => Ok(Some((rep(k)?, rep(v)?))),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(KvCache { layers })
+            .flatten()
+            .next()
+            .map_or(Ok(0), |l| l.k.dim(0))?;
+        let idx: Vec<u32> = (0..b as u32)
+            .flat_map(|r| std::iter::repeat_n(r, n))
+            .collect();
+        self.select_rows(&idx)
     }
 
-    /// Keeps only the given rows (e.g. drop finished sequences from a running batch).
+    /// Keeps only the given rows, in the given order; an index may repeat (e.g. drop finished
+    /// sequences from a running batch, or share a prefilled prompt between several rows).
     pub fn select_rows(&self, rows: &[u32]) -> Result<KvCache> {
         let Some(device) = self
             .layers
             .iter()
             .flatten()
             .next()
-            .map(|(k, _)| k.device().clone())
+            .map(|l| l.k.device().clone())
         else {
             return Ok(self.clone());
         };
@@ -79,9 +205,18 @@ impl KvCache {
             .iter()
             .map(|l| match l {
                 None => Ok(None),
-                Some((k, v)) => Ok(Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?))),
+                Some(l) => Ok(Some(LayerKv {
+                    k: l.k.index_select(&idx, 0)?,
+                    v: l.v.index_select(&idx, 0)?,
+                    len: l.len,
+                    // A fresh gather, unless it carries a gradient graph.
+                    shared: l.k.track_op() || l.v.track_op(),
+                })),
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(KvCache { layers })
+        Ok(KvCache {
+            layers,
+            reserve: self.reserve,
+        })
     }
 }

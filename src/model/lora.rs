@@ -218,7 +218,7 @@ impl LoraLinear {
     /// `x: [B, T, in]` → `[B, T, out]`. `rows: [B, 1, 1]` (1.0 = adapter on) or `None` (on for all).
     /// `use_adapter = false` skips the adapter for the whole batch (the reference policy).
     pub fn forward(&self, x: &Tensor, rows: Option<&Tensor>, use_adapter: bool) -> Result<Tensor> {
-        let y = x.broadcast_matmul(&self.weight.t()?)?;
+        let y = super::layers::linear(x, &self.weight)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,

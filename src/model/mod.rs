@@ -10,6 +10,7 @@ mod decoder;
 mod error;
 mod kv_cache;
 mod layers;
+pub mod load;
 mod logprobs;
 mod lora;
 mod weights;

@@ -1,0 +1,210 @@
+//! The in-process backend: our candle model + tokenizer + chat template + batched engine.
+
+use std::path::Path;
+
+use candle_core::Device;
+
+use super::{ChatBackend, ChatCompletion, ChatRequest, Error, GenParams, Result};
+use crate::chat::tool_fallback::{flatten_tool_messages, template_supports_tools};
+use crate::chat::{parse_lenient, RenderOptions, Tokenizer};
+use crate::config::ModelSection;
+use crate::engine::{generate, GenConfig, GenRequest};
+use crate::model::load::{ModelSource, TokenizerFiles};
+use crate::model::Model;
+
+/// Named real assets usable as `model.source = "asset:NAME"`.
+const ASSETS: &[&str] = &["smollm2-135m-instruct"];
+
+/// Resolves `asset:NAME` to the fetched file; other specs pass through unchanged.
+pub fn resolve_model_spec(spec: &str) -> Result<String> {
+    let Some(name) = spec.strip_prefix("asset:") else {
+        return Ok(spec.to_string());
+    };
+    let path = match name {
+        "smollm2-135m-instruct" => crate::assets::smollm2_gguf_path(),
+        other => {
+            return Err(Error::Invalid(format!(
+                "unknown asset `{other}` in model.source (known: {})",
+                ASSETS.join(", ")
+            )))
+        }
+    };
+    if !path.is_file() {
+        return Err(Error::Invalid(format!(
+            "asset `{name}` is not fetched yet (expected {}); run scripts/fetch-assets.sh",
+            path.display()
+        )));
+    }
+    Ok(path.display().to_string())
+}
+
+/// `cpu`, `cuda`, `cuda:N` → a candle device (CUDA needs a build with `--features cuda`).
+pub fn parse_device(name: &str) -> Result<Device> {
+    let ordinal = match name {
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" => 0,
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "model.device = {other:?}: allowed \"cpu\", \"cuda\", \"cuda:N\""
+                ))
+            })?,
+    };
+    Device::new_cuda(ordinal).map_err(|e| {
+        Error::Invalid(format!(
+            "model.device = {name:?}: cannot open CUDA device {ordinal} ({e}); build with `--features cuda` on a GPU host"
+        ))
+    })
+}
+
+pub struct LocalBackend {
+    model: Model,
+    tokenizer: Tokenizer,
+    name: String,
+    stop_ids: Vec<u32>,
+}
+
+impl LocalBackend {
+    /// Loads the model and tokenizer a `[model]` config section names.
+    pub fn load(section: &ModelSection) -> Result<LocalBackend> {
+        let spec = resolve_model_spec(&section.source)?;
+        let device = parse_device(&section.device)?;
+        let source = ModelSource::resolve(&spec)?;
+        let tokenizer = match (&section.tokenizer, &source.tokenizer) {
+            (Some(t), _) => load_tokenizer_path(Path::new(t))?,
+            (None, TokenizerFiles::Dir(d)) => Tokenizer::from_dir(d)?,
+            (None, TokenizerFiles::Gguf { content, .. }) => Tokenizer::from_gguf(content)?,
+            (None, TokenizerFiles::None) => {
+                return Err(Error::Invalid(format!(
+                "{} has no tokenizer files; set model.tokenizer to a directory or tokenizer.json",
+                source.path.display()
+            )))
+            }
+        };
+        let model = source.load_model(section.dtype.to_candle(), &device)?;
+        Ok(LocalBackend::new(model, tokenizer, source.name.clone()))
+    }
+
+    pub fn new(model: Model, tokenizer: Tokenizer, name: String) -> LocalBackend {
+        let mut stop_ids = tokenizer.stop_ids().to_vec();
+        for id in &model.config().eos_token_ids {
+            if !stop_ids.contains(id) {
+                stop_ids.push(*id);
+            }
+        }
+        LocalBackend {
+            model,
+            tokenizer,
+            name,
+            stop_ids,
+        }
+    }
+
+    /// Applies a PEFT adapter directory to the model.
+    pub fn load_adapter(&mut self, dir: &Path) -> Result<()> {
+        crate::checkpoint::load_peft(dir, &mut self.model)?;
+        Ok(())
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn model_mut(&mut self) -> &mut Model {
+        &mut self.model
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Renders a conversation with the model's chat template (generation prompt appended) and
+    /// tokenizes it; the template already contains the special tokens.
+    ///
+    /// A template without tool support (SmolLM2's) gets the conversation rewritten into the
+    /// Hermes/Qwen text format first ([`flatten_tool_messages`]), so tools are never dropped.
+    pub fn prompt_ids(&self, req: &ChatRequest) -> Result<Vec<u32>> {
+        let with_tools = !req.tools.is_empty();
+        let template = self.tokenizer.chat_template(None, with_tools)?;
+        let text = if template_supports_tools(template.source()) {
+            let mut opts = RenderOptions::new(true);
+            if with_tools {
+                opts = opts.with_tools(req.tools.clone());
+            }
+            template.render(&req.messages, &opts)?
+        } else {
+            template.render(
+                &flatten_tool_messages(&req.messages, &req.tools),
+                &RenderOptions::new(true),
+            )?
+        };
+        Ok(self.tokenizer.encode(&text, false)?)
+    }
+}
+
+fn load_tokenizer_path(p: &Path) -> Result<Tokenizer> {
+    if p.is_dir() {
+        return Ok(Tokenizer::from_dir(p)?);
+    }
+    let cfg = p.with_file_name("tokenizer_config.json");
+    Ok(Tokenizer::from_files(
+        p,
+        cfg.is_file().then_some(cfg.as_path()),
+    )?)
+}
+
+impl ChatBackend for LocalBackend {
+    fn complete(
+        &self,
+        requests: &[ChatRequest],
+        params: &GenParams,
+    ) -> Result<Vec<ChatCompletion>> {
+        let prompts = requests
+            .iter()
+            .map(|r| self.prompt_ids(r))
+            .collect::<Result<Vec<_>>>()?;
+        let gen_requests: Vec<GenRequest> = prompts
+            .iter()
+            .zip(requests)
+            .map(|(p, r)| GenRequest {
+                prompt: p.clone(),
+                seed: r.seed,
+                adapter: r.adapter,
+            })
+            .collect();
+        let cfg = GenConfig {
+            sampling: params.sampling,
+            max_new_tokens: params.max_new_tokens,
+            stop_ids: self.stop_ids.clone(),
+            ..GenConfig::default()
+        };
+        let outs = generate(&self.model, &gen_requests, &cfg)?;
+        prompts
+            .into_iter()
+            .zip(outs)
+            .map(|(prompt_ids, out)| {
+                let body = match out.tokens.last() {
+                    Some(last) if self.stop_ids.contains(last) => {
+                        &out.tokens[..out.tokens.len() - 1]
+                    }
+                    _ => &out.tokens[..],
+                };
+                let text = self.tokenizer.decode(body, false)?;
+                Ok(ChatCompletion {
+                    parsed: parse_lenient(&text),
+                    text,
+                    prompt_ids,
+                    completion_ids: out.tokens,
+                    logprobs: out.logprobs,
+                    finish: out.finish,
+                })
+            })
+            .collect()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+}

@@ -1,0 +1,13 @@
+//! Batched generation: many sequences at once with a KV cache, left padding, per-row positions,
+//! per-row stop conditions, shared-prefix prefill and per-row LoRA switching; plus the sampler
+//! (temperature / top-k / top-p, seeded per row) that reports sampling log-probabilities.
+
+mod error;
+mod generate;
+mod sampler;
+
+pub use error::{Error, Result};
+pub use generate::{
+    generate, generate_with_progress, FinishReason, GenConfig, GenOutput, GenRequest, Progress,
+};
+pub use sampler::{sample, RowRng, Sampled, SamplingParams};

@@ -1,0 +1,20 @@
+//! BFCL v4 evaluation: data loading, the official decoders and AST checker
+//! re-implemented rule for rule, and a scorer that writes the official score
+//! files (single-turn categories; Python languages).
+//!
+//! Layout: Python value semantics ([`pyval`], [`pyrepr`], [`pyjson`]), a
+//! Python expression parser ([`pyexpr`]), the model decoders ([`decode`]),
+//! the AST checker ([`checker`]), and data/scoring ([`category`], [`data`],
+//! [`entry`], [`score`], [`leaderboard`]).
+
+pub mod category;
+pub mod checker;
+pub mod data;
+pub mod decode;
+pub mod entry;
+pub mod leaderboard;
+pub mod pyexpr;
+pub mod pyjson;
+pub mod pyrepr;
+pub mod pyval;
+pub mod score;
