@@ -5,6 +5,7 @@
 mod batch;
 mod error;
 mod grads;
+mod grpo_step;
 mod optim;
 mod optim_state;
 mod schedule;
@@ -13,6 +14,9 @@ mod sft;
 pub use batch::{loss_tokens, micro_batches, pad_batch, PaddedBatch, TokenSequence};
 pub use error::{Error, Result};
 pub use grads::Gradients;
+pub use grpo_step::{
+    grpo_step, row_seed, GrpoStepError, GrpoStepOptions, GrpoStepReport, RewardFn,
+};
 pub use optim::{AdamW, AdamWConfig, SkipReason, StepOutcome};
 pub use optim_state::OPTIMIZER_FILE;
 pub use schedule::{LrSchedule, ScheduleKind};

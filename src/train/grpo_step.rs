@@ -1,0 +1,394 @@
+//! One GRPO update, composed as TRL 1.16's `GRPOTrainer` does it with `num_iterations = 1`:
+//!
+//! 1. every prompt is completed `G` times by the policy (adapter on), each row from its own seeded
+//!    sampling stream, at `temperature`;
+//! 2. a caller-supplied reward function scores each completion (`None` = unscorable);
+//! 3. group-relative advantages ([`compute_advantages`]);
+//! 4. per micro-batch of rows: the training forward on prompt + completion (right-padded), the
+//!    log-probs of the sampled tokens from `logits / temperature`, `old_logp = logp.detach()`,
+//!    the reference log-probs with the adapter off when `beta > 0`, [`grpo_loss`], backward, and
+//!    the gradients summed with [`Gradients::accumulate`] (memory is bounded by the micro-batch);
+//! 5. one AdamW step (global-norm clipping inside [`AdamW::step`]).
+//!
+//! As in TRL, the `grpo`, `bnpo` and `dr_grpo` losses of each micro-batch are divided by the
+//! number of micro-batches, and `dapo` by the loss tokens of the whole step; with micro-batches of
+//! unequal row counts the `grpo` aggregation therefore weights rows slightly unevenly (TRL has the
+//! same property).
+
+use std::time::Instant;
+
+use candle_core::{DType, Tensor};
+
+use super::batch::{micro_batches, pad_batch, PaddedBatch, TokenSequence};
+use super::grads::Gradients;
+use super::optim::{AdamW, StepOutcome};
+use crate::engine::{generate, FinishReason, GenConfig, GenRequest, SamplingParams};
+use crate::grpo::{compute_advantages, grpo_loss, GrpoOptions, ImportanceSamplingLevel};
+use crate::grpo::{LossInputs, LossScale};
+use crate::model::{token_logprobs, AdapterUse, Batch, LogprobOptions, Mode, Model};
+
+/// Errors of a GRPO step: any layer it composes, or bad inputs.
+#[derive(Debug, thiserror::Error)]
+pub enum GrpoStepError {
+    #[error("optimizer: {0}")]
+    Train(#[from] super::error::Error),
+    #[error("grpo: {0}")]
+    Grpo(#[from] crate::grpo::Error),
+    #[error("generation: {0}")]
+    Engine(#[from] crate::engine::Error),
+    #[error("model: {0}")]
+    Model(#[from] crate::model::Error),
+    #[error("tensor op: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// A setting or input out of range; the message names it.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+type Result<T> = std::result::Result<T, GrpoStepError>;
+
+/// Settings of one GRPO step besides the TRL options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpoStepOptions {
+    /// TRL's options (`num_generations`, `beta`, `temperature`, `max_completion_length`, …).
+    pub grpo: GrpoOptions,
+    /// Token ids that end a completion (EOS); empty = always `max_completion_length` tokens.
+    pub stop_ids: Vec<u32>,
+    /// Rows per training forward/backward pass.
+    pub micro_batch_size: usize,
+    /// Positions per log-prob chunk (bounds the `[rows, positions, vocab]` logits).
+    pub chunk_size: usize,
+    /// Token id used for right padding (never trained on).
+    pub pad_id: u32,
+    /// Rows generated at once (0 = all).
+    pub max_generation_rows: usize,
+}
+
+impl GrpoStepOptions {
+    /// Defaults around the given TRL options: no stop ids, micro-batches of 8 rows.
+    pub fn new(grpo: GrpoOptions) -> Self {
+        GrpoStepOptions {
+            grpo,
+            stop_ids: Vec::new(),
+            micro_batch_size: 8,
+            chunk_size: 64,
+            pad_id: 0,
+            max_generation_rows: 0,
+        }
+    }
+}
+
+/// What one GRPO step did, with TRL's logged metrics.
+#[derive(Debug, Clone)]
+pub struct GrpoStepReport {
+    /// Mean reward over scorable completions (`reward`).
+    pub reward: f64,
+    /// Unbiased std of the rewards (`reward_std`).
+    pub reward_std: f64,
+    pub frac_reward_zero_std: f64,
+    /// Mean completion length in tokens (`completions/mean_length`).
+    pub mean_length: f64,
+    /// Fraction of completions that hit `max_completion_length` without a stop token
+    /// (`completions/clipped_ratio`).
+    pub clipped_ratio: f64,
+    /// Masked mean per-token KL to the reference (`kl`), when `beta > 0`.
+    pub kl: Option<f64>,
+    /// `clip_ratio/region_mean` over all loss tokens (rows, at sequence level).
+    pub clip_ratio_region_mean: f64,
+    /// Pre-clip global gradient norm (`grad_norm`); `None` when no update was attempted.
+    pub grad_norm: Option<f64>,
+    /// Masked mean per-token entropy of the policy (`entropy`).
+    pub entropy: f64,
+    /// The summed micro-batch losses (`loss`).
+    pub loss: f64,
+    /// Seconds spent generating (`timing_s/generate`).
+    pub generate_s: f64,
+    /// Seconds spent in the training forward/backward passes (`timing_s/forward_backward`).
+    pub forward_backward_s: f64,
+    /// The optimizer's verdict; `None` when no row carried loss (nothing to update).
+    pub outcome: Option<StepOutcome>,
+    /// The completions, row `p·G + g` = sample `g` of prompt `p`.
+    pub completions: Vec<Vec<u32>>,
+    pub rewards: Vec<Option<f64>>,
+}
+
+impl GrpoStepReport {
+    /// `(name, value)` pairs under TRL's metric names (absent metrics left out).
+    pub fn named(&self) -> Vec<(&'static str, f64)> {
+        let mut out = vec![
+            ("loss", self.loss),
+            ("reward", self.reward),
+            ("reward_std", self.reward_std),
+            ("frac_reward_zero_std", self.frac_reward_zero_std),
+            ("completions/mean_length", self.mean_length),
+            ("completions/clipped_ratio", self.clipped_ratio),
+            ("clip_ratio/region_mean", self.clip_ratio_region_mean),
+            ("entropy", self.entropy),
+            ("timing_s/generate", self.generate_s),
+            ("timing_s/forward_backward", self.forward_backward_s),
+        ];
+        if let Some(kl) = self.kl {
+            out.push(("kl", kl));
+        }
+        if let Some(g) = self.grad_norm {
+            out.push(("grad_norm", g));
+        }
+        out
+    }
+}
+
+/// The sampling seed of row `row` of a step seeded with `seed` (SplitMix64 of their combination).
+pub fn row_seed(seed: u64, row: usize) -> u64 {
+    let mut z = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(row as u64)
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Scores completion `row` (of prompt `row / G`): `reward(prompt_index, completion_tokens)`.
+pub type RewardFn<'a> = dyn FnMut(usize, &[u32]) -> Option<f64> + 'a;
+
+/// Token-weighted running sums of per-micro-batch metrics.
+#[derive(Default)]
+struct MetricSums {
+    weight: f64,
+    region: f64,
+    kl: f64,
+    entropy: f64,
+}
+
+/// One GRPO step on `prompts` (token ids). `seed` seeds this step's sampling (vary it per step).
+pub fn grpo_step(
+    model: &Model,
+    opt: &mut AdamW,
+    prompts: &[Vec<u32>],
+    reward: &mut RewardFn<'_>,
+    opts: &GrpoStepOptions,
+    seed: u64,
+) -> Result<GrpoStepReport> {
+    let g = &opts.grpo;
+    g.validate()?;
+    if prompts.is_empty() {
+        return Err(GrpoStepError::Invalid(
+            "no prompts for the GRPO step".into(),
+        ));
+    }
+    if opts.micro_batch_size == 0 || opts.chunk_size == 0 {
+        return Err(GrpoStepError::Invalid(format!(
+            "micro_batch_size ({}) and chunk_size ({}) must be ≥ 1",
+            opts.micro_batch_size, opts.chunk_size
+        )));
+    }
+    let n = g.num_generations;
+
+    // 1. Generation with the adapter on.
+    let t0 = Instant::now();
+    let requests: Vec<GenRequest> = prompts
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(p, n))
+        .enumerate()
+        .map(|(row, p)| GenRequest::new(p.clone(), row_seed(seed, row)))
+        .collect();
+    let gen_cfg = GenConfig {
+        sampling: SamplingParams {
+            temperature: g.temperature,
+            top_k: 0,
+            top_p: 1.0,
+        },
+        max_new_tokens: g.max_completion_length,
+        stop_ids: opts.stop_ids.clone(),
+        stop_sequences: Vec::new(),
+        max_batch_rows: opts.max_generation_rows,
+        ..GenConfig::default()
+    };
+    let outputs = generate(model, &requests, &gen_cfg)?;
+    let generate_s = t0.elapsed().as_secs_f64();
+
+    // 2–3. Rewards and advantages.
+    let rewards: Vec<Option<f64>> = outputs
+        .iter()
+        .enumerate()
+        .map(|(row, o)| reward(row / n, &o.tokens))
+        .collect();
+    let adv = compute_advantages(&rewards, n, g.scale_rewards)?;
+    let truncated: Vec<bool> = outputs
+        .iter()
+        .map(|o| o.finish == FinishReason::Length)
+        .collect();
+    let rows_total = outputs.len().max(1) as f64;
+    let mean_length = outputs.iter().map(|o| o.tokens.len()).sum::<usize>() as f64 / rows_total;
+    let clipped_ratio = truncated.iter().filter(|&&t| t).count() as f64 / rows_total;
+
+    // 4. Loss rows: all, or only groups with reward spread (DAPO dynamic sampling).
+    let rows: Vec<usize> = if g.drop_zero_std_groups {
+        adv.informative_rows(n)
+    } else {
+        (0..outputs.len()).collect()
+    };
+    let seqs: Vec<TokenSequence> = rows
+        .iter()
+        .map(|&r| {
+            let prompt = &requests[r].prompt;
+            let completion = &outputs[r].tokens;
+            let keep = !(g.mask_truncated_completions && truncated[r]);
+            let mut ids = prompt.clone();
+            ids.extend_from_slice(completion);
+            let mut loss_mask = vec![false; prompt.len()];
+            loss_mask.resize(ids.len(), keep);
+            TokenSequence { ids, loss_mask }
+        })
+        .collect();
+    let total_tokens: usize = seqs
+        .iter()
+        .map(|s| s.loss_mask.iter().filter(|&&m| m).count())
+        .sum();
+
+    let t1 = Instant::now();
+    let mut grads = Gradients::empty(opt.vars().len());
+    let mut loss_sum = 0.0;
+    let mut sums = MetricSums::default();
+    let ranges = micro_batches(seqs.len(), opts.micro_batch_size)?;
+    let scale = LossScale {
+        num_items_in_batch: total_tokens as f64,
+        accumulation_steps: ranges.len().max(1),
+    };
+    if total_tokens > 0 {
+        for range in &ranges {
+            let chunk = seqs.get(range.clone()).unwrap_or(&[]);
+            let chunk_rows = rows.get(range.clone()).unwrap_or(&[]);
+            let batch = pad_batch(chunk, opts.pad_id, model.device())?;
+            let advantages: Vec<f32> = chunk_rows
+                .iter()
+                .map(|&r| adv.values.get(r).copied().unwrap_or(0.0) as f32)
+                .collect();
+            let advantages = Tensor::from_vec(advantages, chunk_rows.len(), model.device())?;
+            let first = first_completion_target(chunk);
+            let out = micro_batch_loss(model, &batch, &advantages, first, opts, &scale)?;
+            loss_sum += out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            grads.accumulate(&opt.gradients(&out.loss.backward()?))?;
+            let w = if g.importance_sampling_level == ImportanceSamplingLevel::Sequence {
+                chunk.len() as f64
+            } else {
+                out.tokens
+            };
+            sums.weight += w;
+            sums.region += w * out.metrics.clip_ratio_region_mean;
+            sums.kl += out.tokens * out.metrics.kl.unwrap_or(0.0);
+            sums.entropy += out.tokens * out.metrics.entropy.unwrap_or(0.0);
+        }
+    }
+    let forward_backward_s = t1.elapsed().as_secs_f64();
+
+    // 5. The update.
+    let outcome = if total_tokens > 0 {
+        Some(opt.step(loss_sum, &grads)?)
+    } else {
+        None
+    };
+    let grad_norm = match outcome {
+        Some(StepOutcome::Applied { grad_norm, .. }) => Some(grad_norm),
+        Some(StepOutcome::Skipped { .. }) => Some(f64::NAN),
+        None => None,
+    };
+    let tokens = total_tokens.max(1) as f64;
+    Ok(GrpoStepReport {
+        reward: adv.reward,
+        reward_std: adv.reward_std,
+        frac_reward_zero_std: adv.frac_reward_zero_std,
+        mean_length,
+        clipped_ratio,
+        kl: (g.beta != 0.0).then_some(sums.kl / tokens),
+        clip_ratio_region_mean: sums.region / sums.weight.max(1.0),
+        grad_norm,
+        entropy: sums.entropy / tokens,
+        loss: loss_sum,
+        generate_s,
+        forward_backward_s,
+        outcome,
+        completions: outputs.into_iter().map(|o| o.tokens).collect(),
+        rewards,
+    })
+}
+
+/// The first target position (after the one-token shift) that is a completion token, over the
+/// rows of a micro-batch: log-probs are only computed from there on.
+fn first_completion_target(chunk: &[TokenSequence]) -> usize {
+    chunk
+        .iter()
+        .map(|s| {
+            s.loss_mask
+                .iter()
+                .skip(1)
+                .position(|&m| m)
+                .unwrap_or(usize::MAX)
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+struct MicroOut {
+    loss: Tensor,
+    metrics: crate::grpo::LossMetrics,
+    /// Loss tokens of this micro-batch.
+    tokens: f64,
+}
+
+fn micro_batch_loss(
+    model: &Model,
+    batch: &PaddedBatch,
+    advantages: &Tensor,
+    first: usize,
+    opts: &GrpoStepOptions,
+    scale: &LossScale,
+) -> Result<MicroOut> {
+    let g = &opts.grpo;
+    let (_, t) = batch.targets.dims2()?;
+    let start = first.min(t.saturating_sub(1));
+    let len = t - start;
+    let targets = batch.targets.narrow(1, start, len)?;
+    let mask = batch.loss_mask.narrow(1, start, len)?;
+    let lp_opts = |entropy| LogprobOptions {
+        temperature: g.temperature,
+        chunk_size: opts.chunk_size,
+        entropy,
+    };
+
+    let geometry = Batch::padded(model, &batch.attention, AdapterUse::On)?;
+    let hidden = model.forward(&batch.inputs, &geometry, None, Mode::Train)?;
+    let hidden = hidden.narrow(1, start, len)?;
+    let (logp, entropy) = token_logprobs(model, &hidden, &targets, lp_opts(true))?;
+    let entropy = entropy.map(|e| e.detach());
+
+    let ref_logp = if g.beta != 0.0 {
+        let geometry = Batch::padded(model, &batch.attention, AdapterUse::Off)?;
+        let hidden = model.forward(&batch.inputs, &geometry, None, Mode::Infer)?;
+        let hidden = hidden.narrow(1, start, len)?.detach();
+        Some(
+            token_logprobs(model, &hidden, &targets, lp_opts(false))?
+                .0
+                .detach(),
+        )
+    } else {
+        None
+    };
+    let out = grpo_loss(
+        g,
+        &LossInputs {
+            logp: &logp,
+            old_logp: None,
+            ref_logp: ref_logp.as_ref(),
+            mask: &mask,
+            advantages,
+            entropy: entropy.as_ref(),
+        },
+        scale,
+    )?;
+    Ok(MicroOut {
+        loss: out.loss,
+        metrics: out.metrics,
+        tokens: batch.loss_tokens as f64,
+    })
+}
