@@ -4,7 +4,7 @@
 //! ```text
 //! RAYON_NUM_THREADS=2 cargo run --release --example bench_generate -- \
 //!     --prompts prompts.json [--gguf FILE] [--new-tokens 64] [--temperature 1.0] [--reps 3]
-//!     [--greedy-check 8] [--shared]
+//!     [--greedy-check 8] [--shared] [--lora 8] [--threads 2]
 //! ```
 //! `prompts.json` is a JSON list of token-id lists (one per row). Prints one JSON line per timed
 //! repetition (`{"impl": "trainer", "bench": "generate", ...}`, DESIGN.md §8); `--greedy-check N`
@@ -22,7 +22,7 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
 use clap::Parser;
 use trainer::engine::{generate, GenConfig, GenRequest, SamplingParams};
-use trainer::model::{Arch, Model, ModelConfig, RopeScaling, TensorMap};
+use trainer::model::{Arch, LoraConfig, LoraTarget, Model, ModelConfig, RopeScaling, TensorMap};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -50,6 +50,13 @@ struct Args {
     /// Model name reported in the JSON lines.
     #[arg(long, default_value = "smollm2-135m")]
     model_name: String,
+    /// CPU threads for candle (default: RAYON_NUM_THREADS, else candle's default).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Attach a LoRA adapter of this rank to every linear layer and generate with it on (the
+    /// GRPO policy's situation; a fresh adapter, so the tokens are the base model's).
+    #[arg(long)]
+    lora: Option<usize>,
 }
 
 fn meta<'a>(c: &'a Content, key: &str) -> Result<&'a Value> {
@@ -174,6 +181,9 @@ fn peak_rss_mb() -> Option<f64> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(n) = args.threads {
+        trainer::engine::set_cpu_threads(n);
+    }
     let gguf = args
         .gguf
         .clone()
@@ -194,7 +204,16 @@ fn main() -> Result<()> {
         prompts.iter_mut().for_each(|p| *p = first.clone());
     }
     let t0 = Instant::now();
-    let (_cfg, model) = load_gguf(&gguf)?;
+    let (_cfg, mut model) = load_gguf(&gguf)?;
+    if let Some(r) = args.lora {
+        model.attach_lora(&LoraConfig {
+            r,
+            alpha: 2.0 * r as f64,
+            targets: LoraTarget::ALL.to_vec(),
+            use_rslora: false,
+            seed: 0,
+        })?;
+    }
     let load_s = t0.elapsed().as_secs_f64();
     let requests: Vec<GenRequest> = prompts
         .iter()
@@ -229,7 +248,7 @@ fn main() -> Result<()> {
         ..cfg.clone()
     };
     generate(&model, &requests, &warm)?;
-    let threads = candle_core::utils::get_num_threads();
+    let threads = trainer::engine::cpu_threads();
     for rep in 0..args.reps {
         let t = Instant::now();
         let outs = generate(&model, &requests, &cfg)?;
@@ -250,6 +269,7 @@ fn main() -> Result<()> {
             "rep": rep,
             "load_s": (load_s * 100.0).round() / 100.0,
             "shared_prefix": args.shared,
+            "lora_r": args.lora,
         });
         println!("{line}");
     }

@@ -35,6 +35,8 @@ def parse_args(argv=None):
     p.add_argument("--model-name", default="smollm2-135m")
     p.add_argument("--max-busy", type=float, default=15.0,
                    help="CPU percent above which the machine counts as busy before timing")
+    p.add_argument("--idle-timeout", type=float, default=300.0,
+                   help="seconds to wait for an idle CPU before timing anyway (with a warning)")
     p.add_argument("--skip-check", action="store_true", help="skip the greedy cross-check")
     p.add_argument("--hf-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--prompts", help=argparse.SUPPRESS)
@@ -159,7 +161,7 @@ def main():
         results = []
         for rnd in range(args.rounds):
             for name, cmd in (("trainer", trainer_cmd), ("hf", hf_cmd)):
-                busy = wait_idle(args.max_busy)
+                busy = wait_idle(args.max_busy, args.idle_timeout)
                 for r in run_json_lines(cmd, env):
                     r["round"] = rnd
                     r["cpu_busy_before_pct"] = busy

@@ -12,4 +12,8 @@ pub mod engine;
 pub mod eval;
 pub mod grpo;
 pub mod model;
+pub mod rollout;
+pub mod specs;
+pub mod synth;
+pub mod toolsets;
 pub mod train;

@@ -35,15 +35,30 @@ enum Command {
     },
     /// Cold-start SFT only.
     Sft { config: Option<PathBuf> },
-    /// Evaluate a checkpoint on BFCL (writes official-format result and score files).
+    /// Evaluate the model (or a checkpoint) on BFCL v4 single-turn categories: official-layout
+    /// result files, score files and summary.json; resumes where an earlier run stopped.
     Eval {
         config: Option<PathBuf>,
-        /// Iteration to evaluate (default: latest).
+        /// Evaluate iteration N of the run (runs/<name>/iter_000N, with its adapter); default:
+        /// the base model, written to runs/<name>/eval/.
         #[arg(long)]
         iter: Option<usize>,
-        /// Categories, comma separated, or `all`.
+        /// Categories or collections, comma separated (`all` = every supported single-turn
+        /// category). Default: eval.categories.
+        #[arg(long, value_delimiter = ',')]
+        bfcl: Option<Vec<String>>,
+        /// Output directory (default: runs/<name>/eval, or runs/<name>/iter_000N/eval).
         #[arg(long)]
-        bfcl: String,
+        out: Option<PathBuf>,
+        /// `fc` (Qwen/Qwen3-8B-FC) or `prompting` (Qwen/Qwen3-8B). Default: eval.profile.
+        #[arg(long)]
+        profile: Option<String>,
+        /// At most N entries per category (partial scoring). Default: eval.limit.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// PEFT adapter directory to apply.
+        #[arg(long)]
+        adapter: Option<PathBuf>,
     },
     /// BFCL tools.
     Bfcl {
@@ -62,8 +77,12 @@ enum Command {
     },
     /// Ingest and validate API specs; print the normalized tools and a report.
     Specs {
+        /// Spec files or directories (searched recursively for .json/.jsonl/.yaml/.yml).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Ingest BFCL evaluation data anyway (evaluation tooling only: never train on it).
+        #[arg(long)]
+        allow_bfcl: bool,
     },
     /// One chat completion with the configured model (optionally with tools).
     Generate {
@@ -156,17 +175,50 @@ fn run(cli: Cli) -> Result<()> {
             init_threads(&cfg);
             not_implemented("run", 6)
         }
-        Command::Synth { config, .. } => {
-            load_config(config.as_deref())?;
-            not_implemented("synth", 4)
+        Command::Synth { config, out } => {
+            let cfg = load_config(config.as_deref())?;
+            init_threads(&cfg);
+            let outcome = trainer::synth::synthesize(&cfg, &out, true)?;
+            print!("{}", outcome.stats);
+            eprintln!(
+                "wrote {} (+ .tokens.jsonl, .rejected.jsonl, .tasks.jsonl, .toolsets.jsonl, .stats.json)",
+                outcome.files.chat.display()
+            );
+            Ok(())
         }
         Command::Sft { config } => {
             load_config(config.as_deref())?;
             not_implemented("sft", 5)
         }
-        Command::Eval { config, .. } => {
-            load_config(config.as_deref())?;
-            not_implemented("eval", 7)
+        Command::Eval {
+            config,
+            iter,
+            bfcl,
+            out,
+            profile,
+            limit,
+            adapter,
+        } => {
+            let cfg = load_config(config.as_deref())?;
+            init_threads(&cfg);
+            let profile = match profile.as_deref() {
+                None => None,
+                Some(p) => Some(trainer::eval::infer::EvalProfile::parse(p).with_context(
+                    || format!("--profile {p:?}: allowed \"fc\" or \"prompting\""),
+                )?),
+            };
+            let opts = trainer::eval::infer::EvalOptions {
+                categories: bfcl,
+                iter,
+                out,
+                profile,
+                limit,
+                adapter,
+                show_progress: true,
+            };
+            let summary = trainer::eval::infer::eval_from_config(&cfg, &opts)?;
+            println!("{summary}");
+            Ok(())
         }
         Command::Bfcl {
             command:
@@ -180,7 +232,7 @@ fn run(cli: Cli) -> Result<()> {
                 },
         } => bfcl_score(result_dir, score_dir, model, categories, partial_eval, data),
         Command::Export { .. } => not_implemented("export", 6),
-        Command::Specs { .. } => not_implemented("specs", 4),
+        Command::Specs { files, allow_bfcl } => specs_cmd(&files, allow_bfcl),
         Command::Generate {
             config,
             prompt,
@@ -201,6 +253,25 @@ fn run(cli: Cli) -> Result<()> {
             )
         }
     }
+}
+
+/// `trainer specs`: normalized tools as JSON lines on stdout, the report on stderr.
+fn specs_cmd(inputs: &[PathBuf], allow_bfcl: bool) -> Result<()> {
+    use std::io::Write;
+    let paths = trainer::synth::expand_spec_paths(inputs)?;
+    let opts = trainer::specs::IngestOptions {
+        allow_bfcl,
+        ..Default::default()
+    };
+    let ingested = trainer::specs::ingest_paths(&paths, &opts);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for tool in &ingested.tools {
+        serde_json::to_writer(&mut out, tool)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    eprint!("{}", ingested.report);
+    Ok(())
 }
 
 fn bfcl_score(

@@ -2,11 +2,15 @@
 //! load time with errors that name the file, the key and the allowed values. The fully resolved
 //! config (defaults filled in) is written into the run directory.
 
+mod eval;
 mod schema;
+mod synth;
 
 use std::path::{Path, PathBuf};
 
+pub use eval::EvalSection;
 pub use schema::*;
+pub use synth::SynthSection;
 
 /// Configuration errors. Every variant names the file it came from.
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,10 @@ pub struct Config {
     pub lora: LoraSection,
     #[serde(default)]
     pub generation: GenerationSection,
+    #[serde(default)]
+    pub synth: super::SynthSection,
+    #[serde(default)]
+    pub eval: super::EvalSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,6 +246,8 @@ impl Config {
                 "must be in (0, 1]",
             ));
         }
+        self.synth.validate(path)?;
+        self.eval.validate(path)?;
         Ok(())
     }
 

@@ -250,6 +250,9 @@ fn prefill(
     Ok((logits, pads))
 }
 
+/// New-token slots preallocated per row (KV cache and output vectors).
+const RESERVE_NEW: usize = 1024;
+
 fn run_chunk(
     model: &Model,
     reqs: &[GenRequest],
@@ -257,12 +260,13 @@ fn run_chunk(
     tally: &mut Tally,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<GenOutput>> {
+    let cap = cfg.max_new_tokens.min(RESERVE_NEW);
     let mut outs: Vec<GenOutput> = reqs
         .iter()
         .map(|_| GenOutput {
-            tokens: Vec::with_capacity(cfg.max_new_tokens),
-            logprobs: Vec::with_capacity(cfg.max_new_tokens),
-            processed_logprobs: Vec::with_capacity(cfg.max_new_tokens),
+            tokens: Vec::with_capacity(cap),
+            logprobs: Vec::with_capacity(cap),
+            processed_logprobs: Vec::with_capacity(cap),
             finish: FinishReason::Length,
         })
         .collect();
@@ -274,7 +278,9 @@ fn run_chunk(
     let distinct: Vec<&GenRequest> = firsts.iter().map(|&i| &reqs[i]).collect();
     let prompt_slots = distinct.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
     let mut cache = model.new_cache();
-    cache.reserve(prompt_slots + cfg.max_new_tokens);
+    // Room for the whole generation up front (no reallocation), within reason: beyond
+    // `RESERVE_NEW` new tokens the cache grows by doubling.
+    cache.reserve(prompt_slots + cfg.max_new_tokens.min(RESERVE_NEW));
     let (first_logits, pads) = prefill(model, &distinct, &mut cache, cfg.prefill_chunk)?;
     let identity = map.iter().enumerate().all(|(i, &u)| i == u);
     if !identity {
@@ -363,7 +369,7 @@ fn decode_step(
     }
     let key_valid: Vec<Vec<bool>> = rows
         .iter()
-        .map(|r| (0..slots).map(|s| s + 1 >= r.pad).collect())
+        .map(|r| (0..slots).map(|s| s >= r.pad).collect())
         .collect();
     let positions: Vec<Vec<u32>> = rows.iter().map(|r| vec![r.next_pos]).collect();
     let adapter = adapter_use(rows.iter().map(|r| r.adapter).collect());

@@ -5,9 +5,11 @@
 mod error;
 mod generate;
 mod sampler;
+mod threads;
 
 pub use error::{Error, Result};
 pub use generate::{
     generate, generate_with_progress, FinishReason, GenConfig, GenOutput, GenRequest, Progress,
 };
 pub use sampler::{sample, RowRng, Sampled, SamplingParams};
+pub use threads::{cpu_threads, set_cpu_threads};

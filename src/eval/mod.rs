@@ -12,6 +12,7 @@ pub mod checker;
 pub mod data;
 pub mod decode;
 pub mod entry;
+pub mod infer;
 pub mod leaderboard;
 pub mod pyexpr;
 pub mod pyjson;

@@ -147,7 +147,7 @@ pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let (Some(&k), Ok(out)) = (dims.last(), w.dim(0)) else {
         return Ok(x.broadcast_matmul(&w.t()?)?);
     };
-    let rows = if k == 0 { 0 } else { x.elem_count() / k };
+    let rows = x.elem_count().checked_div(k).unwrap_or(0);
     if rows == 0 || rows > FEW_ROWS || x.rank() < 2 {
         return Ok(x.broadcast_matmul(&w.t()?)?);
     }

@@ -1,0 +1,214 @@
+//! Prompt construction for one BFCL single-turn entry, following the official handlers of
+//! `bfcl-eval==2026.3.23`:
+//!
+//! * Both profiles first apply `_func_doc_language_specific_pre_processing` (`bfcl_eval/utils.py`):
+//!   for Python categories every function `description` gets
+//!   `" Note that the provided function is in Python 3 syntax."` appended; nothing else changes
+//!   (types stay Gorilla types such as `dict`/`float`, names keep their dots).
+//! * `fc` (`QwenFCHandler._pre_query_processing_prompting` / `_format_prompt`): no system prompt is
+//!   added; the function docs are the tools, one `json.dumps(tool)` line each inside `<tools>`.
+//!   Here they go to the model's chat template as `tools` (Qwen3's template writes exactly the
+//!   handler's text; templates without tool support get the same Hermes block via the fallback).
+//! * `prompting` (`OSSHandler._pre_query_processing_prompting` →
+//!   `system_prompt_pre_processing_chat_model` → `formulate_system_prompt` with
+//!   `DEFAULT_SYSTEM_PROMPT_FORMAT`): the default system prompt with the docs as
+//!   `json.dumps(functions, indent=4)`, prepended to an existing system message with `"\n\n"` or
+//!   inserted as the first message.
+
+use serde_json::Value as Json;
+
+use super::{Error, EvalProfile, Result};
+use crate::backend::ChatRequest;
+use crate::chat::pyjson::{dumps_with, DumpOptions};
+use crate::eval::category::language;
+use crate::eval::checker::Language;
+use crate::eval::data::TestEntry;
+
+/// `_get_language_specific_hint` for Python categories.
+pub const PYTHON_HINT: &str = " Note that the provided function is in Python 3 syntax.";
+
+/// `PROMPT_STYLE_TEMPLATES["classic"]["persona"]`.
+const PERSONA: &str = "You are an expert in composing functions.";
+/// `PROMPT_STYLE_TEMPLATES["classic"]["task"]`.
+const TASK: &str = "You are given a question and a set of possible functions. Based on the question, you will need to make one or more function/tool calls to achieve the purpose. If none of the functions can be used, point it out. If the given question lacks the parameters required by the function, also point it out.";
+/// `PROMPT_STYLE_TEMPLATES["classic"]["tool_call_no_tag"]` with
+/// `OUTPUT_FORMAT_MAPPING["python"]` and the empty `PARAM_TYPE_MAPPING["python"]` filled in
+/// (hence the two spaces before "You SHOULD NOT").
+const TOOL_CALL_FORMAT: &str = "You should only return the function calls in your response.\n\nIf you decide to invoke any of the function(s), you MUST put it in the format of [func_name1(params_name1=params_value1, params_name2=params_value2...), func_name2(params)].  You SHOULD NOT include any other text in the response.";
+/// `PROMPT_STYLE_TEMPLATES["classic"]["multiturn_behavior"]`.
+const MULTITURN_BEHAVIOR: &str = "At each turn, you should try your best to complete the tasks requested by the user within the current turn. Continue to output functions to call until you have fulfilled the user's request to the best of your ability. Once you have no more functions to call, the system will consider the current turn complete and proceed to the next turn or task.";
+
+/// The entry's function docs after the official language-specific pre-processing.
+pub fn function_docs(entry: &TestEntry, category: &str) -> Result<Vec<Json>> {
+    if language(category) != Language::Python {
+        return Err(Error::UnsupportedCategory {
+            category: category.to_string(),
+            why: "Java/JavaScript prompts and scoring are not supported yet".into(),
+        });
+    }
+    let bad = |msg: String| Error::Entry {
+        id: entry.id.clone(),
+        msg,
+    };
+    let Json::Array(docs) = entry.functions_json() else {
+        return Err(bad("field \"function\" is missing or not a list".into()));
+    };
+    docs.into_iter()
+        .enumerate()
+        .map(|(i, mut doc)| {
+            let Some(Json::String(desc)) = doc.get_mut("description") else {
+                return Err(bad(format!(
+                    "/function/{i}/description is missing or not a string"
+                )));
+            };
+            desc.push_str(PYTHON_HINT);
+            Ok(doc)
+        })
+        .collect()
+}
+
+/// `formulate_system_prompt(DEFAULT_SYSTEM_PROMPT_FORMAT, functions)`:
+/// `ret_fmt=python&tool_call_tag=False&func_doc_fmt=json&prompt_fmt=plaintext&style=classic`.
+pub fn system_prompt(functions: &[Json]) -> String {
+    let docs = dumps_with(
+        &Json::Array(functions.to_vec()),
+        &DumpOptions {
+            ensure_ascii: true,
+            indent: Some("    ".into()),
+            separators: None,
+            sort_keys: false,
+        },
+    );
+    let available_tools =
+        format!("Here is a list of functions in json format that you can invoke.\n{docs}\n");
+    format!("{PERSONA}{TASK}\n\n{TOOL_CALL_FORMAT}\n\n{MULTITURN_BEHAVIOR}\n\n{available_tools}")
+}
+
+/// The first-turn messages of the entry (`question[0]`).
+fn first_turn(entry: &TestEntry) -> Result<Vec<Json>> {
+    let bad = |msg: &str| Error::Entry {
+        id: entry.id.clone(),
+        msg: msg.to_string(),
+    };
+    let question = entry.question_json();
+    let turns = question
+        .as_array()
+        .ok_or_else(|| bad("field \"question\" is missing or not a list"))?;
+    // Like the official handlers: only the first turn is used.
+    let messages = turns
+        .first()
+        .and_then(Json::as_array)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| bad("/question/0 is not a non-empty list of messages"))?;
+    for (i, m) in messages.iter().enumerate() {
+        let ok = m.get("role").is_some_and(Json::is_string)
+            && m.get("content").is_some_and(Json::is_string);
+        if !ok {
+            return Err(bad(&format!(
+                "/question/0/{i} needs string \"role\" and \"content\""
+            )));
+        }
+    }
+    Ok(messages.clone())
+}
+
+/// The chat request for one entry in the given profile.
+pub fn build_request(
+    entry: &TestEntry,
+    category: &str,
+    profile: EvalProfile,
+    seed: u64,
+) -> Result<ChatRequest> {
+    let functions = function_docs(entry, category)?;
+    let mut messages = first_turn(entry)?;
+    let tools = match profile {
+        EvalProfile::Fc => functions,
+        EvalProfile::Prompting => {
+            let system = system_prompt(&functions);
+            match messages.first_mut() {
+                Some(first) if first.get("role").and_then(Json::as_str) == Some("system") => {
+                    let old = first
+                        .get("content")
+                        .and_then(Json::as_str)
+                        .unwrap_or_default();
+                    first["content"] = Json::String(format!("{system}\n\n{old}"));
+                }
+                _ => messages.insert(0, serde_json::json!({"role": "system", "content": system})),
+            }
+            Vec::new()
+        }
+    };
+    Ok(ChatRequest {
+        messages,
+        tools,
+        seed,
+        adapter: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::pyjson;
+
+    fn entry(line: &str) -> TestEntry {
+        let raw = pyjson::loads(line).unwrap();
+        let id = raw
+            .as_dict()
+            .unwrap()
+            .get_str("id")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
+        TestEntry { id, raw }
+    }
+
+    const ENTRY: &str = r#"{"id": "simple_python_9", "question": [[{"role": "system", "content": "Be exact."}, {"role": "user", "content": "f?"}]], "function": [{"name": "a.b", "description": "Does f.", "parameters": {"type": "dict", "properties": {"x": {"type": "float", "description": "é", "default": 1.0}}, "required": []}}]}"#;
+
+    #[test]
+    fn fc_passes_the_hinted_docs_as_tools() {
+        let e = entry(ENTRY);
+        let r = build_request(&e, "simple_python", EvalProfile::Fc, 3).unwrap();
+        assert_eq!(r.messages.len(), 2);
+        assert_eq!(r.tools.len(), 1);
+        assert_eq!(r.tools[0]["name"], "a.b");
+        assert_eq!(
+            r.tools[0]["description"],
+            "Does f. Note that the provided function is in Python 3 syntax."
+        );
+        assert_eq!(r.tools[0]["parameters"]["type"], "dict");
+        assert_eq!(r.seed, 3);
+    }
+
+    #[test]
+    fn prompting_prepends_the_system_prompt() {
+        let e = entry(ENTRY);
+        let r = build_request(&e, "simple_python", EvalProfile::Prompting, 0).unwrap();
+        assert!(r.tools.is_empty());
+        assert_eq!(r.messages.len(), 2);
+        let sys = r.messages[0]["content"].as_str().unwrap();
+        assert!(sys.starts_with("You are an expert in composing functions.You are given"));
+        assert!(sys.ends_with("\n]\n\n\nBe exact."), "{sys}");
+        // json.dumps(indent=4) with ensure_ascii: "\u00e9", float repr "1.0".
+        assert!(sys.contains("\"description\": \"\\u00e9\""), "{sys}");
+        assert!(sys.contains("\"default\": 1.0\n"), "{sys}");
+    }
+
+    #[test]
+    fn java_is_refused_and_bad_entries_are_named() {
+        let e = entry(ENTRY);
+        assert!(matches!(
+            build_request(&e, "simple_java", EvalProfile::Fc, 0),
+            Err(Error::UnsupportedCategory { .. })
+        ));
+        let e = entry(r#"{"id": "simple_python_1", "question": [], "function": []}"#);
+        let err = build_request(&e, "simple_python", EvalProfile::Fc, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("simple_python_1") && err.contains("question"),
+            "{err}"
+        );
+    }
+}

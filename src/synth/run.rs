@@ -1,0 +1,326 @@
+//! The synthesis stage as `trainer synth` runs it: ingest the configured specs, group the tools
+//! into toolsets, plan tasks, run the episodes with the policy and the simulators, verify, and
+//! write the output files and statistics.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::episode::{run_episodes, Agents, EpisodeConfig};
+use super::error::{Error, Result};
+use super::llm::{LlmServer, LlmUser};
+use super::output::{write_all, OutputFiles};
+use super::plan::{plan, Category, PlanOptions};
+use super::registry::{compile, Registry};
+use super::server::{ResultGenerator, SchemaResults};
+use super::stats::Stats;
+use super::user::{ProgrammaticUser, UserSimulator};
+use super::verify::{verify, Dedup};
+use crate::backend::{ChatBackend, GenParams, LocalBackend};
+use crate::chat::Tokenizer;
+use crate::config::Config;
+use crate::engine::SamplingParams;
+use crate::model::Model;
+use crate::specs::{ingest_paths, IngestOptions, Tool, MAX_NAME_LEN};
+use crate::toolsets::{self, ClusterOptions, HashedEmbedder, ModelEmbedder, Toolset};
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct SynthOutcome {
+    /// Statistics (also written to the stats file).
+    pub stats: Stats,
+    /// The files written.
+    pub files: OutputFiles,
+    /// Ingestion totals (human-readable).
+    pub ingest_summary: String,
+    /// Toolsets used.
+    pub toolsets: Vec<Toolset>,
+}
+
+/// Ingests the tools named by `[synth] specs`.
+pub fn load_tools(cfg: &Config) -> Result<(Vec<Tool>, String)> {
+    let inputs: Vec<PathBuf> = cfg.synth.specs.iter().map(PathBuf::from).collect();
+    let paths = super::expand_spec_paths(&inputs)?;
+    let opts = IngestOptions {
+        allow_bfcl: cfg.synth.allow_bfcl,
+        ..IngestOptions::default()
+    };
+    let ingested = ingest_paths(&paths, &opts);
+    let summary = ingested.report.totals();
+    for f in ingested
+        .report
+        .files
+        .iter()
+        .filter_map(|f| f.failure.as_ref())
+    {
+        tracing::warn!("spec file skipped: {}", f.message);
+    }
+    let tools = unique_names(ingested.tools);
+    if tools.is_empty() {
+        return Err(Error::NoTools(format!(
+            "no tools ingested from synth.specs = {:?} ({})",
+            cfg.synth.specs,
+            summary.trim()
+        )));
+    }
+    Ok((tools, summary))
+}
+
+/// Renames tools whose name repeats an earlier file's (`name_2`, ...), keeping the 64-character
+/// limit; a warning names each.
+pub fn unique_names(tools: Vec<Tool>) -> Vec<Tool> {
+    let mut seen = BTreeSet::new();
+    tools
+        .into_iter()
+        .map(|mut t| {
+            if !seen.insert(t.name.clone()) {
+                let base = t.name.clone();
+                let mut k = 2;
+                loop {
+                    let suffix = format!("_{k}");
+                    let keep = MAX_NAME_LEN.saturating_sub(suffix.len());
+                    let candidate: String = base.chars().take(keep).collect::<String>() + &suffix;
+                    if seen.insert(candidate.clone()) {
+                        tracing::warn!(
+                            "tool `{base}` of {} renamed to `{candidate}` (name taken)",
+                            t.provenance.file
+                        );
+                        t.name = candidate;
+                        break;
+                    }
+                    k += 1;
+                }
+            }
+            t
+        })
+        .collect()
+}
+
+/// Drops tools whose parameter schema the validator cannot compile (with a warning).
+pub fn compilable(tools: Vec<Tool>) -> Vec<Tool> {
+    tools
+        .into_iter()
+        .filter(|t| match compile(&t.parameters) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(
+                    "tool `{}` ({}) skipped: schema does not compile: {e}",
+                    t.name,
+                    t.provenance.file
+                );
+                false
+            }
+        })
+        .collect()
+}
+
+/// The toolsets of a run as `[synth.toolsets]` asks.
+pub fn make_toolsets(
+    cfg: &Config,
+    tools: &[Tool],
+    model: Option<(&Model, &Tokenizer)>,
+) -> Result<Vec<Toolset>> {
+    let t = &cfg.synth.toolsets;
+    if !cfg.synth.cluster_toolsets() {
+        return Ok(toolsets::by_api(tools, t.max_size));
+    }
+    let opts = ClusterOptions {
+        seed: cfg.synth.seed.unwrap_or(cfg.run.seed),
+        k: (t.k > 0).then_some(t.k),
+        min_size: t.min_size,
+        max_size: t.max_size,
+        iterations: 50,
+    };
+    let sets = match (cfg.synth.model_embedding(), model) {
+        (true, Some((model, tokenizer))) => {
+            let e = ModelEmbedder {
+                model,
+                tokenizer,
+                batch_size: 16,
+                max_tokens: 96,
+            };
+            toolsets::cluster(tools, &e, &opts)?
+        }
+        (true, None) => {
+            tracing::warn!("synth.toolsets.embedding = \"model\" but no local model: using the hashed embedding");
+            toolsets::cluster(tools, &HashedEmbedder { dim: t.hashed_dim }, &opts)?
+        }
+        (false, _) => toolsets::cluster(tools, &HashedEmbedder { dim: t.hashed_dim }, &opts)?,
+    };
+    Ok(sets)
+}
+
+/// Policy sampling for synthesis (`[synth]` overrides of `[generation]`).
+pub fn gen_params(cfg: &Config) -> GenParams {
+    let g = &cfg.generation;
+    GenParams {
+        sampling: SamplingParams {
+            temperature: cfg.synth.temperature.unwrap_or(g.temperature),
+            top_k: g.top_k,
+            top_p: g.top_p,
+        },
+        max_new_tokens: cfg.synth.max_new_tokens.unwrap_or(g.max_new_tokens),
+    }
+}
+
+/// `trainer synth`: loads the configured model and runs [`synthesize_with`].
+pub fn synthesize(cfg: &Config, out: &Path, progress: bool) -> Result<SynthOutcome> {
+    let (tools, summary) = load_tools(cfg)?;
+    tracing::info!("ingested: {}", summary.trim().replace('\n', "; "));
+    let t0 = Instant::now();
+    let backend = LocalBackend::load(&cfg.model)?;
+    tracing::info!(
+        model = backend.name(),
+        secs = t0.elapsed().as_secs_f32(),
+        "policy loaded"
+    );
+    let mut outcome = synthesize_with(
+        cfg,
+        tools,
+        &backend,
+        Some((backend.model(), backend.tokenizer())),
+        out,
+        progress,
+    )?;
+    outcome.ingest_summary = summary;
+    Ok(outcome)
+}
+
+/// The synthesis stage with a given policy backend (the closed loop passes its own); `model`
+/// embeds tool definitions when the config asks for model embeddings.
+pub fn synthesize_with(
+    cfg: &Config,
+    tools: Vec<Tool>,
+    policy: &dyn ChatBackend,
+    model: Option<(&Model, &Tokenizer)>,
+    out: &Path,
+    progress: bool,
+) -> Result<SynthOutcome> {
+    let s = &cfg.synth;
+    let seed = s.seed.unwrap_or(cfg.run.seed);
+    let tools = compilable(unique_names(tools));
+    let toolsets = make_toolsets(cfg, &tools, model)?;
+    for t in &toolsets {
+        tracing::info!(id = t.id, label = t.label, tools = t.tools.len(), "toolset");
+    }
+    let registry = Registry::new(tools)?;
+    let counts: Vec<(Category, usize)> = s
+        .categories
+        .split(s.episodes)
+        .into_iter()
+        .filter_map(|(name, n)| Category::parse(name).map(|c| (c, n)))
+        .collect();
+    let plan_opts = PlanOptions {
+        seed,
+        counts: counts.clone(),
+        optional_arg_prob: s.optional_arg_prob,
+        max_parallel: s.max_parallel,
+        max_offered: s.max_offered_tools,
+        max_chain: 3,
+    };
+    let planned = plan(&registry, &toolsets, &plan_opts);
+    for (c, n) in &planned.unplannable {
+        tracing::warn!("{n} {c} task(s) could not be planned: no toolset fits");
+    }
+    let gen = gen_params(cfg);
+    let sim_gen = GenParams {
+        sampling: SamplingParams {
+            temperature: 0.7,
+            top_k: 0,
+            top_p: 0.95,
+        },
+        max_new_tokens: 256,
+    };
+    let llm_user = LlmUser::new(policy, sim_gen);
+    let llm_server = LlmServer::new(policy, sim_gen);
+    let user: &dyn UserSimulator = if s.user_llm() {
+        &llm_user
+    } else {
+        &ProgrammaticUser
+    };
+    let server: &dyn ResultGenerator = if s.server_llm() {
+        &llm_server
+    } else {
+        &SchemaResults
+    };
+    let agents = Agents {
+        policy,
+        user,
+        server,
+    };
+    let ep_cfg = EpisodeConfig {
+        max_turns: s.max_turns,
+        max_calls: s.max_calls,
+        batch_size: s.batch_size,
+        gen,
+        system_prompt: (!s.system_prompt.trim().is_empty()).then(|| s.system_prompt.clone()),
+        adapter: true,
+    };
+    let bar = if progress {
+        let b = ProgressBar::new(planned.tasks.len() as u64);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} episodes ({per_sec}, eta {eta}) {msg}",
+        ) {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let t0 = Instant::now();
+    let mut goal_met = 0usize;
+    let episodes = run_episodes(&registry, &planned.tasks, &agents, &ep_cfg, &mut |ep| {
+        if ep.outcome == super::episode::Outcome::GoalMet {
+            goal_met += 1;
+        }
+        bar.inc(1);
+        bar.set_message(format!("{goal_met} reached their goal"));
+    })?;
+    let seconds = t0.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let mut dedup = Dedup::new(s.dedup_threshold);
+    let verdicts: Vec<_> = episodes
+        .iter()
+        .map(|ep| verify(&registry, ep).and_then(|()| dedup.check(ep)))
+        .collect();
+    let mut stats = Stats::collect(&counts, &planned.unplannable, &episodes, &verdicts, seconds);
+    stats.policy = policy.name().to_string();
+    stats.token_consistent = episodes
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| v.is_ok())
+        .filter(|(e, _)| {
+            crate::rollout::flatten(&e.trajectory.id, &e.trajectory.turns)
+                .is_ok_and(|f| f.consistent)
+        })
+        .count();
+    let fallbacks = llm_user
+        .fallbacks
+        .load(std::sync::atomic::Ordering::Relaxed)
+        + llm_server
+            .fallbacks
+            .load(std::sync::atomic::Ordering::Relaxed);
+    if fallbacks > 0 {
+        tracing::info!(
+            fallbacks,
+            "LLM simulator outputs replaced by programmatic ones"
+        );
+    }
+    let files = OutputFiles::for_output(out);
+    write_all(
+        &files,
+        &planned.tasks,
+        &toolsets,
+        &episodes,
+        &verdicts,
+        &stats,
+    )?;
+    Ok(SynthOutcome {
+        stats,
+        files,
+        ingest_summary: String::new(),
+        toolsets,
+    })
+}
