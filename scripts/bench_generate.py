@@ -105,15 +105,19 @@ def hf_worker(args):
 def wait_idle(max_busy, timeout=120.0):
     """Waits until the CPU is idle enough; returns the last reading (percent, all cores)."""
     import psutil
-    deadline = time.time() + timeout
+    start = time.time()
+    said = -1e9
     while True:
         busy = psutil.cpu_percent(interval=2.0)
-        if busy <= max_busy or time.time() > deadline:
+        if busy <= max_busy or time.time() > start + timeout:
             if busy > max_busy:
                 print(f"warning: CPU still {busy:.0f}% busy after {timeout:.0f} s; timing anyway",
                       file=sys.stderr)
             return busy
-        print(f"CPU {busy:.0f}% busy, waiting for it to go idle...", file=sys.stderr)
+        if time.time() - said >= 30:
+            print(f"CPU {busy:.0f}% busy, waiting up to {timeout:.0f} s for it to go idle...",
+                  file=sys.stderr)
+            said = time.time()
 
 
 def run_json_lines(cmd, env):

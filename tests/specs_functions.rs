@@ -4,10 +4,10 @@
 mod common;
 
 use common::{fixture, load, names, tool};
+use serde_json::json;
 use trainer::specs::{
     ingest_str, to_openai_tools, IngestOptions, Operation, SkipReason, SpecFormat,
 };
-use serde_json::json;
 
 #[test]
 fn openai_tools_object_form() {

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{fixture, load, names, tool};
-use trainer::specs::{ArgLocation, Operation, SkipReason, SpecFormat};
 use serde_json::json;
+use trainer::specs::{ArgLocation, Operation, SkipReason, SpecFormat};
 
 fn pet_response() -> serde_json::Value {
     // Response direction: readOnly `id` kept, writeOnly `secret` dropped, `nullable` → null type,

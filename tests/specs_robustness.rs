@@ -7,9 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fixture;
-use trainer::specs::{ingest_str, ingest_value, IngestOptions};
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use trainer::specs::{ingest_str, ingest_value, IngestOptions};
 
 /// The fixtures that parse, as JSON values (the BFCL ones are ingested with the override so
 /// that the mutations reach the function-doc reader too).

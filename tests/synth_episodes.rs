@@ -625,10 +625,17 @@ fn hf_loads(out: &std::path::Path, lines: &[Json]) {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let report: Json = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(report["rows"], lines.len());
-    assert_eq!(report["columns"], json!(["category", "id", "messages", "task_id", "tools"]));
+    assert_eq!(
+        report["columns"],
+        json!(["category", "id", "messages", "task_id", "tools"])
+    );
     let calls: usize = lines
         .iter()
         .flat_map(|l| l["messages"].as_array().unwrap())

@@ -319,3 +319,98 @@ fn injected_error_happens_once() {
     let (_, s) = call(&reg, &mut st, &step.tool, args);
     assert_eq!(s, CallStatus::Ok);
 }
+
+mod llm_mode {
+    //! The LLM-driven simulators with a scripted model (test double): model output that passes
+    //! the rules is used, output that breaks them is replaced by the programmatic one.
+    use super::*;
+    use std::sync::atomic::Ordering;
+    use trainer::backend::{ChatRequest, GenParams};
+    use trainer::engine::SamplingParams;
+    use trainer::synth::llm::{LlmServer, LlmUser};
+    use trainer::synth::scripted::{Scripted, ScriptedBackend};
+    use trainer::synth::server::{ContentRequest, ResultGenerator};
+    use trainer::synth::user::UserSimulator;
+
+    fn gen() -> GenParams {
+        GenParams {
+            sampling: SamplingParams {
+                temperature: 0.0,
+                top_k: 0,
+                top_p: 1.0,
+            },
+            max_new_tokens: 64,
+        }
+    }
+
+    fn request(tool: &str, args: Json) -> ContentRequest {
+        let arguments = args.as_object().cloned().unwrap();
+        ContentRequest {
+            tool: tool.into(),
+            overrides: arguments.clone(),
+            arguments,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn llm_server_uses_valid_json_and_falls_back_otherwise() {
+        let (reg, _) = setup();
+        let good = ScriptedBackend::new(|_: &ChatRequest| {
+            Scripted::text("Here you go: {\"city\": \"Lima\", \"aqi\": 42, \"category\": \"good\"}")
+        });
+        let server = LlmServer::new(&good, gen());
+        let out = server
+            .generate(&reg, &[request("get_air_quality", json!({"city": "Oslo"}))])
+            .unwrap();
+        // The model's value is kept, the known argument value overrides its `city`.
+        assert_eq!(
+            out[0],
+            json!({"city": "Oslo", "aqi": 42, "category": "good"})
+        );
+        assert_eq!(server.fallbacks.load(Ordering::Relaxed), 0);
+        let bad =
+            ScriptedBackend::new(|_: &ChatRequest| Scripted::text("{\"aqi\": \"very high\"}"));
+        let server = LlmServer::new(&bad, gen());
+        let out = server
+            .generate(&reg, &[request("get_air_quality", json!({"city": "Oslo"}))])
+            .unwrap();
+        let v = trainer::synth::registry::compile(&reg.get("get_air_quality").unwrap().response)
+            .unwrap();
+        assert!(v.is_valid(&out[0]), "{}", out[0]);
+        assert_eq!(server.fallbacks.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn llm_user_keeps_values_or_falls_back() {
+        let (reg, sets) = setup();
+        let p = plan(
+            &reg,
+            &sets,
+            &PlanOptions {
+                counts: vec![(Category::MissingParam, 1)],
+                ..opts(4, 0)
+            },
+        );
+        let task = &p.tasks[0];
+        let w = task.withheld.clone().unwrap();
+        // A paraphrase that keeps every said value.
+        let keep = ScriptedBackend::new(|r: &ChatRequest| {
+            Scripted::text(format!(
+                "Hi! {}",
+                r.messages[1]["content"].as_str().unwrap()
+            ))
+        });
+        let user = LlmUser::new(&keep, gen());
+        let open = user.opening(&[task]).unwrap();
+        assert_eq!(open[0], format!("Hi! {}", task.request));
+        // A paraphrase that drops the values, or leaks the withheld one, is replaced.
+        let leak_value = trainer::synth::phrasing::render_value(&w.value);
+        let leak = ScriptedBackend::new(move |_: &ChatRequest| {
+            Scripted::text(format!("Please help, {leak_value}"))
+        });
+        let user = LlmUser::new(&leak, gen());
+        assert_eq!(user.opening(&[task]).unwrap()[0], task.request);
+        assert_eq!(user.fallbacks.load(Ordering::Relaxed), 1);
+    }
+}

@@ -246,7 +246,7 @@ fn default_specs() -> Vec<String> {
     vec!["specs".into()]
 }
 fn default_episodes() -> usize {
-    32
+    24
 }
 fn default_max_turns() -> usize {
     6
@@ -255,7 +255,7 @@ fn default_max_calls() -> usize {
     8
 }
 fn default_batch_size() -> usize {
-    8
+    12
 }
 fn default_mode() -> SimMode {
     SimMode::Programmatic

@@ -5,83 +5,60 @@
 use rand::seq::IndexedRandom;
 use rand::Rng;
 
+#[rustfmt::skip]
 const CITIES: &[&str] = &[
     "Paris", "Tokyo", "New York", "Berlin", "Lisbon", "Toronto", "Sydney", "Cairo", "Seoul",
     "Madrid", "Chicago", "Nairobi", "Oslo", "Lima", "Mumbai", "Vienna", "Dublin", "Austin",
 ];
-const AIRPORTS: &[&str] = &[
-    "CDG", "JFK", "LHR", "NRT", "FRA", "SFO", "SYD", "MAD", "YYZ", "FCO",
-];
-const COUNTRIES: &[&str] = &[
-    "France", "Japan", "Brazil", "Canada", "Kenya", "Germany", "India", "Mexico",
-];
+#[rustfmt::skip]
+const AIRPORTS: &[&str] = &["CDG", "JFK", "LHR", "NRT", "FRA", "SFO", "SYD", "MAD", "YYZ", "FCO"];
+#[rustfmt::skip]
+const COUNTRIES: &[&str] = &["France", "Japan", "Brazil", "Canada", "Kenya", "Germany", "India", "Mexico"];
+#[rustfmt::skip]
 const COUNTRY_CODES: &[&str] = &["FR", "JP", "BR", "CA", "KE", "DE", "IN", "MX"];
+#[rustfmt::skip]
 const CURRENCIES: &[&str] = &["USD", "EUR", "JPY", "GBP", "CHF", "CAD", "AUD"];
-const LANGUAGES: &[&str] = &[
-    "English",
-    "Spanish",
-    "French",
-    "German",
-    "Japanese",
-    "Portuguese",
-];
+#[rustfmt::skip]
+const LANGUAGES: &[&str] = &["English", "Spanish", "French", "German", "Japanese", "Portuguese"];
+#[rustfmt::skip]
 const LANGUAGE_CODES: &[&str] = &["en", "es", "fr", "de", "ja", "pt"];
+#[rustfmt::skip]
 const FIRST: &[&str] = &[
     "Maria", "James", "Aiko", "Omar", "Sofia", "Liam", "Priya", "Lucas", "Chen", "Amara", "Noah",
     "Elena",
 ];
+#[rustfmt::skip]
 const LAST: &[&str] = &[
     "Lopez", "Smith", "Tanaka", "Haddad", "Rossi", "Murphy", "Patel", "Silva", "Wang", "Okafor",
     "Novak", "Berg",
 ];
-const TIMEZONES: &[&str] = &[
-    "Europe/Paris",
-    "America/New_York",
-    "Asia/Tokyo",
-    "UTC",
-    "Australia/Sydney",
-];
+#[rustfmt::skip]
+const TIMEZONES: &[&str] = &["Europe/Paris", "America/New_York", "Asia/Tokyo", "UTC", "Australia/Sydney"];
+#[rustfmt::skip]
 const COLORS: &[&str] = &["red", "blue", "green", "black", "white", "orange"];
+#[rustfmt::skip]
 const TICKERS: &[&str] = &["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "TSLA"];
-const EXPRESSIONS: &[&str] = &[
-    "3*(4+5)",
-    "2**10 - 24",
-    "sqrt(144) + 7",
-    "(18 - 4) / 7",
-    "15 % 4 + 2",
-];
-const TAGS: &[&str] = &[
-    "urgent",
-    "work",
-    "personal",
-    "travel",
-    "finance",
-    "follow-up",
-];
+#[rustfmt::skip]
+const EXPRESSIONS: &[&str] = &["3*(4+5)", "2**10 - 24", "sqrt(144) + 7", "(18 - 4) / 7", "15 % 4 + 2"];
+#[rustfmt::skip]
+const TAGS: &[&str] = &["urgent", "work", "personal", "travel", "finance", "follow-up"];
+#[rustfmt::skip]
 const STATUSES: &[&str] = &["active", "pending", "completed", "open"];
+#[rustfmt::skip]
 const STREETS: &[&str] = &[
-    "221B Baker Street",
-    "742 Evergreen Terrace",
-    "12 Rue de Rivoli",
-    "1600 Amphitheatre Parkway",
+    "221B Baker Street", "742 Evergreen Terrace", "12 Rue de Rivoli", "1600 Amphitheatre Parkway",
 ];
+#[rustfmt::skip]
 const EVENT_TITLES: &[&str] = &[
-    "Quarterly planning review",
-    "Dentist appointment",
-    "Team lunch",
-    "Project kickoff",
-    "Budget sync",
-    "Yoga class",
-    "Client demo",
+    "Quarterly planning review", "Dentist appointment", "Team lunch", "Project kickoff",
+    "Budget sync", "Yoga class", "Client demo",
 ];
+#[rustfmt::skip]
 const SUBJECTS: &[&str] = &[
-    "Meeting notes from Tuesday",
-    "Invoice for March",
-    "Weekend plans",
-    "Draft proposal",
-    "Flight confirmation",
-    "Quick question about the report",
+    "Meeting notes from Tuesday", "Invoice for March", "Weekend plans", "Draft proposal",
+    "Flight confirmation", "Quick question about the report",
 ];
+#[rustfmt::skip]
 const SENTENCES: &[&str] = &[
     "Please review the attached draft before Friday.",
     "Running ten minutes late, start without me.",
@@ -90,44 +67,26 @@ const SENTENCES: &[&str] = &[
     "Thanks for your help with the migration last week.",
     "Can we move our call to next Monday?",
 ];
+#[rustfmt::skip]
 const PRODUCTS: &[&str] = &[
-    "wireless headphones",
-    "standing desk",
-    "espresso machine",
-    "running shoes",
-    "4K monitor",
-    "mechanical keyboard",
-    "backpack",
+    "wireless headphones", "standing desk", "espresso machine", "running shoes", "4K monitor",
+    "mechanical keyboard", "backpack",
 ];
+#[rustfmt::skip]
 const QUERIES: &[&str] = &[
-    "italian restaurants",
-    "budget report",
-    "noise cancelling headphones",
-    "hiking trails",
-    "python tutorials",
-    "vegan recipes",
-    "electric cars",
+    "italian restaurants", "budget report", "noise cancelling headphones", "hiking trails",
+    "python tutorials", "vegan recipes", "electric cars",
 ];
+#[rustfmt::skip]
 const FILES: &[&str] = &[
-    "reports/q3_summary.pdf",
-    "notes/todo.txt",
-    "photos/beach.jpg",
-    "data/sales_2024.csv",
+    "reports/q3_summary.pdf", "notes/todo.txt", "photos/beach.jpg", "data/sales_2024.csv",
     "docs/contract_v2.docx",
 ];
-const FOLDERS: &[&str] = &[
-    "documents/projects",
-    "photos/2024",
-    "reports",
-    "backups/weekly",
-];
-const COMPANIES: &[&str] = &[
-    "Acme Corp",
-    "Globex",
-    "Initech",
-    "Umbrella Labs",
-    "Stark Industries",
-];
+#[rustfmt::skip]
+const FOLDERS: &[&str] = &["documents/projects", "photos/2024", "reports", "backups/weekly"];
+#[rustfmt::skip]
+const COMPANIES: &[&str] = &["Acme Corp", "Globex", "Initech", "Umbrella Labs", "Stark Industries"];
+#[rustfmt::skip]
 const CATEGORIES: &[&str] = &["electronics", "books", "home", "sports", "travel", "food"];
 
 fn pick(rng: &mut impl Rng, list: &[&str]) -> String {

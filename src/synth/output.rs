@@ -52,7 +52,7 @@ impl OutputFiles {
 }
 
 /// Writes `lines` (one JSON value each) to `path` atomically.
-pub fn write_jsonl<'a>(path: &Path, lines: impl IntoIterator<Item = Json>) -> Result<()> {
+pub fn write_jsonl(path: &Path, lines: impl IntoIterator<Item = Json>) -> Result<()> {
     let err = |source| Error::Write {
         path: path.to_path_buf(),
         source,

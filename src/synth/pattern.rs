@@ -31,6 +31,8 @@ enum Node {
 
 const DIGITS: &str = "0123456789";
 const WORD: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
+/// Largest `{n}` generated; patterns that need more fall back to other values.
+const MAX_REPEAT: usize = 256;
 /// The alphabet negated classes and `.` draw from.
 const PRINTABLE: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-. ";
 
@@ -193,7 +195,8 @@ impl Parser {
                         return Some(atom);
                     }
                 };
-                if self.peek() != Some('}') || hi < lo {
+                // Huge fixed repeats are refused rather than generated.
+                if self.peek() != Some('}') || hi < lo || lo > MAX_REPEAT {
                     return None;
                 }
                 (lo, hi)
@@ -278,5 +281,6 @@ mod tests {
         assert!(gen(r"\p{L}").is_none());
         assert!(gen("a{3,1}").is_none());
         assert!(gen("(ab").is_none());
+        assert!(gen("a{100000}").is_none());
     }
 }

@@ -649,6 +649,7 @@ fn capitalize(s: &str) -> String {
     }
 }
 
+#[rustfmt::skip]
 const FUNCTION_WORDS: &[&str] = &[
     "a", "an", "the", "of", "for", "to", "in", "on", "by", "and", "or", "with", "from", "is",
     "are", "get", "list", "set", "return", "returns", "id", "this", "that", "given", "new",

@@ -30,6 +30,8 @@ pub struct CategoryStats {
     pub calls: usize,
     /// Tokens sampled by the policy.
     pub sampled_tokens: usize,
+    /// Prompt tokens over all assistant turns.
+    pub prompt_tokens: usize,
 }
 
 impl CategoryStats {
@@ -47,6 +49,12 @@ impl CategoryStats {
         self.assistant_turns += ep.trajectory.turns.len();
         self.calls += ep.calls.len();
         self.sampled_tokens += ep.sampled_tokens;
+        self.prompt_tokens += ep
+            .trajectory
+            .turns
+            .iter()
+            .map(|t| t.prompt_ids.len())
+            .sum::<usize>();
         *self
             .outcomes
             .entry(outcome_name(ep.outcome).into())

@@ -152,7 +152,12 @@ impl<'r, R: Rng> ValueGen<'r, R> {
     }
 
     fn array(&mut self, s: &Json, name: &str, depth: usize) -> Json {
-        let min = s.get("minItems").and_then(Json::as_u64).unwrap_or(1) as usize;
+        // At most 64 items, whatever minItems says (validation rejects what is too short).
+        let min = s
+            .get("minItems")
+            .and_then(Json::as_u64)
+            .unwrap_or(1)
+            .min(64) as usize;
         let max = s
             .get("maxItems")
             .and_then(Json::as_u64)
@@ -353,10 +358,13 @@ fn plausible_for_pattern(v: &str, pattern: &str) -> bool {
     !core.contains('[') && !core.contains('\\')
 }
 
+/// Longest string padded to a `minLength` (longer minimums give invalid values, and the
+/// caller's validation rejects them instead of building huge strings).
+const MAX_PAD: usize = 4096;
+
 fn fit_length(mut v: String, min: usize, max: Option<usize>) -> String {
-    while v.chars().count() < min {
-        v.push('x');
-    }
+    let missing = min.min(MAX_PAD).saturating_sub(v.chars().count());
+    v.extend(std::iter::repeat_n('x', missing));
     if let Some(max) = max {
         if v.chars().count() > max {
             v = v.chars().take(max).collect();

@@ -38,32 +38,14 @@ pub struct HashedEmbedder {
     pub dim: usize,
 }
 
+#[rustfmt::skip]
 const STOP: &[&str] = &[
-    "a",
-    "an",
-    "the",
-    "of",
-    "for",
-    "to",
-    "in",
-    "on",
-    "by",
-    "and",
-    "or",
-    "with",
-    "from",
-    "is",
-    "are",
-    "be",
-    "this",
-    "that",
-    "it",
-    "as",
-    "at",
-    "parameters",
-    "given",
-    "specified",
-    "its",
+    "a", "an", "the", "of", "for", "to", "in", "on", "by", "and", "or", "with", "from", "is",
+    "are", "be", "this", "that", "it", "as", "at", "parameters", "given", "specified", "its",
+    // Generic API verbs and nouns say little about the domain.
+    "get", "list", "search", "find", "create", "delete", "update", "add", "remove", "set",
+    "return", "returns", "retrieve", "fetch", "id", "ids", "new", "all", "one", "another",
+    "detail", "details", "info", "information", "data", "between", "status", "name",
 ];
 
 impl Embedder for HashedEmbedder {

@@ -6,65 +6,14 @@ use crate::specs::Tool;
 use crate::synth::words::{singular, split_ident, tokens};
 
 /// Words too generic to name a toolset.
+#[rustfmt::skip]
 const GENERIC: &[&str] = &[
-    "a",
-    "an",
-    "the",
-    "of",
-    "for",
-    "to",
-    "in",
-    "on",
-    "by",
-    "and",
-    "or",
-    "with",
-    "from",
-    "is",
-    "are",
-    "be",
-    "this",
-    "that",
-    "it",
-    "as",
-    "at",
-    "get",
-    "list",
-    "set",
-    "create",
-    "update",
-    "delete",
-    "return",
-    "returns",
-    "id",
-    "ids",
-    "new",
-    "all",
-    "given",
-    "specified",
-    "one",
-    "an",
-    "api",
-    "using",
-    "use",
-    "your",
-    "you",
-    "can",
-    "which",
-    "into",
-    "its",
-    "their",
-    "info",
-    "data",
-    "details",
-    "detail",
-    "information",
-    "retrieve",
-    "fetch",
-    "find",
-    "search",
-    "add",
-    "remove",
+    "a", "an", "the", "of", "for", "to", "in", "on", "by", "and", "or", "with", "from", "is",
+    "are", "be", "this", "that", "it", "as", "at", "get", "list", "set", "create", "update",
+    "delete", "return", "returns", "id", "ids", "new", "all", "given", "specified", "one",
+    "api", "using", "use", "your", "you", "can", "which", "into", "its", "their", "info", "data",
+    "details", "detail", "information", "retrieve", "fetch", "find", "search", "add", "remove",
+    "between", "another", "other", "status", "name", "active", "first",
 ];
 
 /// The two most common content words (names count twice), e.g. `weather-forecast`.
@@ -88,7 +37,7 @@ pub fn label_for(tools: &[&Tool]) -> String {
     }
     let mut ranked: Vec<(String, usize)> = counts.into_iter().collect();
     // Most frequent first; ties alphabetical (BTreeMap order is kept by the stable sort).
-    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    ranked.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     let top: Vec<String> = ranked.into_iter().take(2).map(|(w, _)| w).collect();
     if top.is_empty() {
         "misc".into()

@@ -11,6 +11,9 @@ pub enum Error {
     #[error(transparent)]
     Model(#[from] crate::model::Error),
 
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::Error),
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

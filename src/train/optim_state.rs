@@ -5,8 +5,7 @@
 //! crash leaves either the old file or the new one.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use safetensors::tensor::{Dtype as StDtype, SafeTensors, TensorView};
@@ -99,29 +98,7 @@ fn from_le_bytes(
 
 /// Writes `bytes` to `path` through a temporary sibling file and a rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |e| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| OPTIMIZER_FILE.into());
-    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    Ok(())
+    Ok(crate::checkpoint::write_file_atomic(path, bytes)?)
 }
 
 impl AdamW {

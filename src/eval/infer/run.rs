@@ -284,12 +284,14 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
             &bar,
             &mut stats,
         )?;
-        tracing::info!(
-            category = plan.category,
-            new = plan.new_entries,
-            answered = plan.file.len(),
-            "category done"
-        );
+        bar.suspend(|| {
+            tracing::info!(
+                category = plan.category,
+                new = plan.new_entries,
+                answered = plan.file.len(),
+                "category done"
+            )
+        });
     }
     bar.finish_and_clear();
     if stats.generation_s > 0.0 {
