@@ -109,7 +109,7 @@ impl Rotary {
     pub fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor, mode: Mode) -> Result<Tensor> {
         if use_fused(x, mode) {
             // Fused kernel: forward only. ok: inference path.
-            Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?)
+            Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?) // ok: inference path
         } else {
             let d = x.dim(D::Minus1)?;
             let half = d / 2;
