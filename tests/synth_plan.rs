@@ -414,3 +414,83 @@ mod llm_mode {
         assert_eq!(user.fallbacks.load(Ordering::Relaxed), 1);
     }
 }
+
+mod robustness {
+    //! Planning and serving never panic on odd schemas (random ones from a small grammar).
+    use super::*;
+    use proptest::prelude::*;
+    use trainer::specs::{Operation, Provenance, SpecFormat};
+
+    fn leaf() -> impl Strategy<Value = Json> {
+        prop_oneof![
+            Just(json!({"type": "string"})),
+            Just(json!({"type": "string", "pattern": "^[A-Z]{2}-\\d{3}$"})),
+            Just(json!({"type": "string", "pattern": "(a)\\1"})),
+            Just(json!({"type": "string", "minLength": 100000000})),
+            Just(json!({"type": "string", "format": "date-time"})),
+            Just(json!({"type": "integer", "minimum": 10, "maximum": 2})),
+            Just(json!({"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.25})),
+            Just(json!({"type": "integer", "minimum": -1e300, "maximum": 1e300})),
+            Just(json!({"enum": []})),
+            Just(json!({"enum": [1, "x", null]})),
+            Just(json!({"type": ["null", "boolean"]})),
+            Just(json!({})),
+            Just(json!({"not": {}})),
+        ]
+    }
+
+    fn schema() -> impl Strategy<Value = Json> {
+        leaf().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(("[a-z_]{1,8}", inner.clone(), any::<bool>()), 0..4)
+                    .prop_map(|props| {
+                        let required: Vec<&String> =
+                            props.iter().filter(|p| p.2).map(|p| &p.0).collect();
+                        let properties: Map<String, Json> =
+                            props.iter().map(|p| (p.0.clone(), p.1.clone())).collect();
+                        json!({"type": "object", "properties": properties, "required": required})
+                    }),
+                (inner.clone(), 0u64..100_000)
+                    .prop_map(|(i, n)| json!({"type": "array", "items": i, "minItems": n})),
+                prop::collection::vec(inner.clone(), 1..3).prop_map(|v| json!({"anyOf": v})),
+                prop::collection::vec(inner, 1..3).prop_map(|v| json!({"allOf": v})),
+            ]
+        })
+    }
+
+    fn tool(name: &str, params: Json, response: Option<Json>) -> Tool {
+        Tool {
+            name: name.into(),
+            description: "Create a thing for the user id.".into(),
+            parameters: json!({"type": "object", "properties": {"p": params.clone(), "thing_id": {"type": "string"}}, "required": ["p"]}),
+            response_schema: response,
+            provenance: Provenance {
+                file: "x.json".into(),
+                format: SpecFormat::OpenAiTools,
+                api_title: None,
+                api_version: None,
+                operation: Operation::Function { name: name.into() },
+                pointer: "/0".into(),
+                arguments: Vec::new(),
+                notes: Vec::new(),
+            },
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn odd_schemas_do_not_panic(a in schema(), b in schema(), r in schema()) {
+            let tools = vec![tool("create_thing", a, Some(r)), tool("get_thing", b, None)];
+            let reg = Registry::new(tools.clone()).unwrap();
+            let sets = by_api(&tools, 8);
+            let p = plan(&reg, &sets, &opts(1, 2));
+            for t in &p.tasks {
+                let mut st = ServerState::new(t);
+                for s in &t.steps {
+                    let _ = call(&reg, &mut st, &s.tool, Json::Object(s.arguments.clone()));
+                }
+            }
+        }
+    }
+}

@@ -17,6 +17,7 @@ use super::plan::Task;
 use super::registry::{compile, Registry};
 use super::server::{schema_result, ContentRequest, ResultGenerator};
 use super::user::{decide, last_text, UserAction, UserSimulator, UserTurn};
+use super::words::tokens;
 use crate::backend::{ChatBackend, ChatRequest, GenParams};
 
 fn request(system: String, user: String, seed: u64) -> ChatRequest {
@@ -38,6 +39,20 @@ fn mentions(text: &str, v: &Json) -> bool {
         Json::Object(_) => true,
         other => t.contains(&normalize_str(&render_value(other).replace('"', ""))),
     }
+}
+
+/// Fraction of the content words (3+ letters) of `original` that `rewrite` still contains: a
+/// paraphrase must stay about the same thing.
+fn word_recall(original: &str, rewrite: &str) -> f64 {
+    let have = tokens(rewrite);
+    let want: Vec<String> = tokens(original)
+        .into_iter()
+        .filter(|w| w.len() > 2)
+        .collect();
+    if want.is_empty() {
+        return 1.0;
+    }
+    want.iter().filter(|w| have.contains(w)).count() as f64 / want.len() as f64
 }
 
 /// The LLM-driven user simulator.
@@ -70,6 +85,7 @@ impl<'a> LlmUser<'a> {
         let t = text.trim();
         let ok = !t.is_empty()
             && !t.contains("<tool_call>")
+            && word_recall(fallback, t) >= 0.5
             && must.iter().all(|v| mentions(t, v))
             && must_not.is_none_or(|v| !mentions(t, v));
         if ok {
@@ -265,5 +281,10 @@ mod tests {
         ));
         assert!(mentions("3 nights", &json!(3)));
         assert!(!mentions("two nights", &json!(3)));
+        assert_eq!(
+            word_recall("Book a hotel in Paris", "Please book some hotel in Paris"),
+            1.0
+        );
+        assert!(word_recall("Book a hotel in Paris", "I work on an AI assistant") < 0.5);
     }
 }

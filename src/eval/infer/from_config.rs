@@ -79,8 +79,13 @@ pub fn eval_from_config(cfg: &Config, opts: &EvalOptions) -> Result<EvalSummary>
         .unwrap_or_else(crate::eval::data::default_data_dir);
     // Fail fast, before the model loads.
     let (run, skipped) = select_categories(&categories)?;
-    for s in &skipped {
-        tracing::warn!("skipping {}: {}", s.category, s.reason);
+    if !skipped.is_empty() {
+        let names: Vec<&str> = skipped.iter().map(|s| s.category.as_str()).collect();
+        tracing::warn!(
+            "skipping {} categories not supported yet: {}",
+            names.len(),
+            names.join(", ")
+        );
     }
     if run.is_empty() {
         return Err(Error::NothingToEvaluate(format!(
