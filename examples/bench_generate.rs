@@ -212,6 +212,7 @@ fn main() -> Result<()> {
             targets: LoraTarget::ALL.to_vec(),
             use_rslora: false,
             seed: 0,
+            layers: None,
         })?;
     }
     let load_s = t0.elapsed().as_secs_f64();

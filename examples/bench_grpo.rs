@@ -35,14 +35,9 @@ struct Args {
     /// Rows per training forward/backward pass.
     #[arg(long, default_value_t = 8)]
     micro_batch: usize,
-}
-
-/// Peak resident set size of this process in MiB (Linux `VmHWM`), if readable.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    /// Layer-wise activation recompute in the training forward.
+    #[arg(long)]
+    checkpointing: bool,
 }
 
 fn main() -> Result<()> {
@@ -57,7 +52,9 @@ fn main() -> Result<()> {
         targets: LoraTarget::ALL.to_vec(),
         use_rslora: false,
         seed: 0,
+        layers: None,
     })?;
+    model.set_gradient_checkpointing(args.checkpointing);
     let vocab = model.config().vocab_size as u32;
     let prompt: Vec<u32> = (0..args.prompt_len as u32)
         .map(|i| (i * 7919 + 13) % vocab)
@@ -86,12 +83,13 @@ fn main() -> Result<()> {
             "{}",
             serde_json::json!({
                 "impl": "trainer", "bench": "grpo", "model": "smollm2-135m", "dtype": "f32",
-                "rows": args.generations, "prompt_len": args.prompt_len,
+                "G": args.generations, "prompt_len": args.prompt_len,
                 "new_tokens": args.new_tokens, "lora_r": 8, "micro_batch": args.micro_batch, "threads": threads, "rep": rep,
                 "step_s": step_s, "generate_s": r.generate_s,
                 "forward_backward_s": r.forward_backward_s,
                 "mean_length": r.mean_length, "grad_norm": r.grad_norm,
-                "peak_rss_mib": peak_rss_mib(),
+                "checkpointing": args.checkpointing,
+                "peak_rss_mb": trainer::model::peak_rss_mb(),
             })
         );
     }

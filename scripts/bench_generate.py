@@ -53,17 +53,33 @@ def thread_env(threads):
 
 # ---------------------------------------------------------------- HF worker (a child process)
 
+def load_hf_model(gguf):
+    """The GGUF model through transformers, dequantized to f32 (also used by bench_grpo.py)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    d, name = os.path.split(os.path.abspath(gguf))
+    return AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32)
+
+
+def load_hf_tokenizer(gguf):
+    """The tokenizer stored in the GGUF file, through transformers."""
+    from transformers import AutoTokenizer
+
+    d, name = os.path.split(os.path.abspath(gguf))
+    return AutoTokenizer.from_pretrained(d, gguf_file=name)
+
+
 def hf_worker(args):
     import torch
     import transformers
-    from transformers import AutoModelForCausalLM, GenerationConfig
+    from transformers import GenerationConfig
 
     torch.set_num_threads(args.threads)
     with open(args.prompts) as f:
         prompts = json.load(f)
-    d, name = os.path.split(os.path.abspath(args.gguf))
     t0 = time.perf_counter()
-    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32)
+    model = load_hf_model(args.gguf)
     model.eval()
     load_s = time.perf_counter() - t0
     ids = torch.tensor(prompts, dtype=torch.long)

@@ -103,6 +103,38 @@ enum Command {
         #[arg(long)]
         max_new_tokens: Option<usize>,
     },
+    /// Serve the config's ingested tools (or one toolset) as an MCP server over stdio, answered
+    /// by the server simulator (stdout is the protocol; logs go to stderr).
+    McpServe {
+        config: Option<PathBuf>,
+        /// Serve only this toolset (id as synthesis builds them, e.g. `ts-000`).
+        #[arg(long)]
+        toolset: Option<String>,
+        /// Spec files or directories to serve instead of the config's `synth.specs`.
+        #[arg(long = "spec")]
+        specs: Vec<PathBuf>,
+    },
+    /// Serve the configured model as an OpenAI-compatible HTTP endpoint (`/v1/chat/completions`
+    /// with tools, `/v1/embeddings`, `/v1/models`).
+    Serve {
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// The model id clients send (default: the model's name from model.source).
+        #[arg(long)]
+        model_name: Option<String>,
+        /// PEFT adapter directory to apply.
+        #[arg(long)]
+        adapter: Option<PathBuf>,
+        /// Milliseconds to wait for more requests to batch with the first one.
+        #[arg(long, default_value_t = 20)]
+        batch_window_ms: u64,
+        /// Requests per engine call at most.
+        #[arg(long, default_value_t = 16)]
+        max_batch: usize,
+    },
     /// Check a config file and print it with every default filled in.
     Config { config: Option<PathBuf> },
 }
@@ -139,8 +171,101 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
     }
 }
 
-fn not_implemented(what: &str, issue: u32) -> Result<()> {
-    bail!("`trainer {what}` is not implemented yet (tracked in issue #{issue}); no output was written")
+/// The held-out accuracy per iteration, as a table on stdout.
+fn print_run(out: &trainer::iteration::RunOutcome) {
+    println!("run directory: {}", out.run_dir.display());
+    println!(
+        "{:<10} {:>9} {:>8} {:>10}",
+        "iteration", "held-out", "reward", "synth acc"
+    );
+    if let Some(b) = out.summaries.first().and_then(|s| s.heldout_base.as_ref()) {
+        println!(
+            "{:<10} {:>9.3} {:>8.3} {:>10}",
+            "base", b.accuracy, b.mean_reward, "-"
+        );
+    }
+    for s in &out.summaries {
+        println!(
+            "{:<10} {:>9.3} {:>8.3} {:>10.3}",
+            s.iteration, s.heldout.accuracy, s.heldout.mean_reward, s.synth.acceptance_rate
+        );
+    }
+    println!("report: {}", out.run_dir.join("report/report.md").display());
+}
+
+/// `trainer export`: an iteration's adapter as a PEFT directory, or merged into the base model.
+fn export_cmd(
+    run_dir: &Path,
+    iter: Option<usize>,
+    peft: Option<&Path>,
+    merged: Option<&Path>,
+) -> Result<()> {
+    let cfg_path = run_dir.join("config.resolved.toml");
+    let cfg = Config::load(&cfg_path)
+        .with_context(|| format!("{} is not a run directory", run_dir.display()))?;
+    init_threads(&cfg);
+    let k = match iter {
+        Some(k) => k,
+        None => {
+            let latest = run_dir.join("latest");
+            let text = std::fs::read_to_string(&latest).with_context(|| {
+                format!(
+                    "{} has no complete iteration yet (no `latest`); pass --iter N",
+                    run_dir.display()
+                )
+            })?;
+            text.trim()
+                .strip_prefix("iter_")
+                .and_then(|n| n.parse().ok())
+                .with_context(|| {
+                    format!(
+                        "{}: expected iter_NNNN, found {:?}",
+                        latest.display(),
+                        text.trim()
+                    )
+                })?
+        }
+    };
+    let adapter = run_dir.join(format!("iter_{k:04}")).join("adapter");
+    if !adapter.join("adapter_config.json").is_file() {
+        bail!(
+            "{} has no adapter (iteration {k} not trained, or pruned: keep_last keeps the last iterations and `best`)",
+            adapter.display()
+        );
+    }
+    if let Some(out) = peft {
+        trainer::checkpoint::build_dir_atomic(out, false, |tmp| {
+            for f in ["adapter_model.safetensors", "adapter_config.json"] {
+                std::fs::copy(adapter.join(f), tmp.join(f)).map_err(|source| {
+                    trainer::checkpoint::Error::Io {
+                        path: adapter.join(f),
+                        source,
+                    }
+                })?;
+            }
+            Ok(())
+        })?;
+        eprintln!("PEFT adapter of iteration {k} written to {}", out.display());
+    }
+    if let Some(out) = merged {
+        let mut backend = trainer::backend::LocalBackend::load(&cfg.model)?;
+        backend.load_adapter(&adapter)?;
+        let opts = trainer::checkpoint::HfExportOptions {
+            dtype: None,
+            max_shard_bytes: 2 << 30,
+            merge_adapter: true,
+            tokenizer: Some(backend.tokenizer()),
+            overwrite: false,
+        };
+        let s = trainer::checkpoint::export_hf(backend.model(), out, &opts)?;
+        eprintln!(
+            "merged model of iteration {k} written to {} ({} files, {:.1} MB)",
+            out.display(),
+            s.weight_files.len(),
+            s.total_size as f64 / 1e6
+        );
+    }
+    Ok(())
 }
 
 fn init_threads(cfg: &Config) {
@@ -173,7 +298,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Run { config } => {
             let cfg = load_config(config.as_deref())?;
             init_threads(&cfg);
-            not_implemented("run", 6)
+            let opts = trainer::iteration::RunOptions {
+                progress: true,
+                until: None,
+            };
+            let out = trainer::iteration::run(&cfg, &opts)?;
+            print_run(&out);
+            Ok(())
         }
         Command::Synth { config, out } => {
             let cfg = load_config(config.as_deref())?;
@@ -187,8 +318,18 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Sft { config } => {
-            load_config(config.as_deref())?;
-            not_implemented("sft", 5)
+            let cfg = load_config(config.as_deref())?;
+            init_threads(&cfg);
+            let opts = trainer::iteration::RunOptions {
+                progress: true,
+                until: Some("sft"),
+            };
+            let out = trainer::iteration::run(&cfg, &opts)?;
+            eprintln!(
+                "cold-start SFT done: adapter in {}",
+                out.run_dir.join("iter_0000/adapter").display()
+            );
+            Ok(())
         }
         Command::Eval {
             config,
@@ -231,8 +372,39 @@ fn run(cli: Cli) -> Result<()> {
                     data,
                 },
         } => bfcl_score(result_dir, score_dir, model, categories, partial_eval, data),
-        Command::Export { .. } => not_implemented("export", 6),
+        Command::Export {
+            run_dir,
+            iter,
+            peft,
+            merged,
+        } => export_cmd(&run_dir, iter, peft.as_deref(), merged.as_deref()),
         Command::Specs { files, allow_bfcl } => specs_cmd(&files, allow_bfcl),
+        Command::McpServe {
+            config,
+            toolset,
+            specs,
+        } => mcp_serve(config.as_deref(), toolset, specs),
+        Command::Serve {
+            config,
+            host,
+            port,
+            model_name,
+            adapter,
+            batch_window_ms,
+            max_batch,
+        } => {
+            let cfg = load_config(config.as_deref())?;
+            init_threads(&cfg);
+            serve_cmd(
+                &cfg,
+                host,
+                port,
+                model_name,
+                adapter.as_deref(),
+                batch_window_ms,
+                max_batch,
+            )
+        }
         Command::Generate {
             config,
             prompt,
@@ -253,6 +425,65 @@ fn run(cli: Cli) -> Result<()> {
             )
         }
     }
+}
+
+/// `trainer mcp-serve`: the simulated toolset as an MCP server on stdio.
+fn mcp_serve(config: Option<&Path>, toolset: Option<String>, specs: Vec<PathBuf>) -> Result<()> {
+    let cfg = load_config(config)?;
+    let selection = trainer::mcp::ServeSelection { specs, toolset };
+    Ok(trainer::mcp::serve::run(&cfg, &selection)?)
+}
+
+/// `trainer serve`: loads the model and serves it until the process is stopped.
+fn serve_cmd(
+    cfg: &Config,
+    host: String,
+    port: u16,
+    model_name: Option<String>,
+    adapter: Option<&Path>,
+    batch_window_ms: u64,
+    max_batch: usize,
+) -> Result<()> {
+    use trainer::backend::{ChatBackend, GenParams, LocalBackend};
+    use trainer::serve::{BatchOptions, Defaults, ServeOptions, Server};
+    let mut backend = LocalBackend::load(&cfg.model).context("loading the model")?;
+    if let Some(dir) = adapter {
+        backend
+            .load_adapter(dir)
+            .with_context(|| format!("applying adapter {}", dir.display()))?;
+    }
+    let g = &cfg.generation;
+    let max_batch = max_batch.max(1);
+    let opts = ServeOptions {
+        host,
+        port,
+        model_name: model_name.unwrap_or_else(|| backend.name().to_string()),
+        defaults: Defaults {
+            params: GenParams {
+                sampling: trainer::engine::SamplingParams {
+                    temperature: g.temperature,
+                    top_k: g.top_k,
+                    top_p: g.top_p,
+                },
+                max_new_tokens: g.max_new_tokens,
+            },
+            max_tokens_limit: backend.model().config().max_position_embeddings.max(1),
+        },
+        seed: cfg.run.seed,
+        batch: BatchOptions {
+            window: std::time::Duration::from_millis(batch_window_ms),
+            max_batch,
+        },
+        workers: (2 * max_batch).max(8),
+    };
+    let server = Server::start(backend, &opts)?;
+    eprintln!(
+        "serving `{}` at {} (OpenAI-compatible; Ctrl-C stops)",
+        opts.model_name,
+        server.base_url()
+    );
+    server.wait();
+    Ok(())
 }
 
 /// `trainer specs`: normalized tools as JSON lines on stdout, the report on stderr.

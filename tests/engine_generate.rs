@@ -261,6 +261,7 @@ fn per_row_adapter_switch_matches_separate_runs() {
             targets: LoraTarget::ALL.to_vec(),
             use_rslora: false,
             seed: 3,
+            layers: None,
         })
         .unwrap();
     // A fresh adapter is the identity (B = 0); make it matter.

@@ -144,6 +144,7 @@ fn gradients_flow_through_a_cached_train_forward() {
             targets: LoraTarget::ALL.to_vec(),
             use_rslora: false,
             seed: 5,
+            layers: None,
         })
         .unwrap();
     for (name, var) in model.lora_vars() {

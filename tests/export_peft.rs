@@ -159,6 +159,7 @@ fn bf16_round_trip_is_bit_exact() {
         targets: vec![LoraTarget::VProj, LoraTarget::QProj],
         use_rslora: true,
         seed: 5,
+        layers: None,
     };
     let (cfg, w, model) = setup(Arch::Qwen3, &lora);
     let tmp = tempfile::tempdir().unwrap();

@@ -69,6 +69,7 @@ fn setup() -> Setup {
             targets: LoraTarget::ALL.to_vec(),
             use_rslora: false,
             seed: 3,
+            layers: None,
         })
         .unwrap();
     randomize_b(&model);

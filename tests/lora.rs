@@ -56,6 +56,7 @@ fn setup(arch: Arch, dtype: DType) -> (Model, Tensor, Tensor, Tensor) {
         targets: LoraTarget::ALL.to_vec(),
         use_rslora: false,
         seed: 1,
+        layers: None,
     };
     model.attach_lora(&lcfg).unwrap();
     randomize_b(&model, 9);

@@ -49,6 +49,7 @@ fn train_with(steps: u64, beta: f64, micro_batch_size: usize, adam: AdamWConfig)
             targets: LoraTarget::ALL.to_vec(),
             use_rslora: false,
             seed: 3,
+            layers: None,
         })
         .unwrap();
     let mut opt = AdamW::new(model.lora_vars(), adam).unwrap();

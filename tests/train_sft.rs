@@ -38,6 +38,7 @@ fn lora(model: &mut Model, r: usize) {
             targets: LoraTarget::ALL.to_vec(),
             use_rslora: false,
             seed: 5,
+            layers: None,
         })
         .unwrap();
 }

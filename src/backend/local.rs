@@ -5,8 +5,7 @@ use std::path::Path;
 use candle_core::Device;
 
 use super::{ChatBackend, ChatCompletion, ChatRequest, Error, GenParams, Result};
-use crate::chat::tool_fallback::{flatten_tool_messages, template_supports_tools};
-use crate::chat::{parse_lenient, RenderOptions, Tokenizer};
+use crate::chat::{parse_lenient, Tokenizer};
 use crate::config::ModelSection;
 use crate::engine::{generate, GenConfig, GenRequest};
 use crate::model::load::{ModelSource, TokenizerFiles};
@@ -124,22 +123,11 @@ impl LocalBackend {
     /// tokenizes it; the template already contains the special tokens.
     ///
     /// A template without tool support (SmolLM2's) gets the conversation rewritten into the
-    /// Hermes/Qwen text format first ([`flatten_tool_messages`]), so tools are never dropped.
+    /// Hermes/Qwen text format first (see [`Tokenizer::render_conversation`]).
     pub fn prompt_ids(&self, req: &ChatRequest) -> Result<Vec<u32>> {
-        let with_tools = !req.tools.is_empty();
-        let template = self.tokenizer.chat_template(None, with_tools)?;
-        let text = if template_supports_tools(template.source()) {
-            let mut opts = RenderOptions::new(true);
-            if with_tools {
-                opts = opts.with_tools(req.tools.clone());
-            }
-            template.render(&req.messages, &opts)?
-        } else {
-            template.render(
-                &flatten_tool_messages(&req.messages, &req.tools),
-                &RenderOptions::new(true),
-            )?
-        };
+        let text = self
+            .tokenizer
+            .render_conversation(&req.messages, &req.tools, true)?;
         Ok(self.tokenizer.encode(&text, false)?)
     }
 }

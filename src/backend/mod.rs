@@ -1,10 +1,13 @@
 //! The `ChatBackend` seam: every agent (policy, user simulator, server simulator) talks to a model
 //! through it. Implementations: the in-process candle engine ([`LocalBackend`]); an
-//! OpenAI-compatible HTTP client (vLLM, SGLang, llama.cpp server) comes with the synthesis stage.
+//! OpenAI-compatible HTTP client for vLLM, SGLang, llama.cpp server or `trainer serve`
+//! ([`OpenAiBackend`]; see [`openai`] for what it does not report).
 
 mod local;
+pub mod openai;
 
 pub use local::LocalBackend;
+pub use openai::{OpenAiBackend, OpenAiEmbedder};
 
 use serde_json::Value as Json;
 
@@ -28,6 +31,9 @@ pub enum Error {
     Checkpoint(#[from] crate::checkpoint::Error),
     #[error("{0}")]
     Invalid(String),
+    /// The OpenAI-compatible HTTP backend failed.
+    #[error("{0}")]
+    Http(#[from] openai::Error),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -36,7 +36,7 @@ pub fn tools_block(tools: &[Json]) -> String {
 
 /// Calls of an OpenAI assistant message (`tool_calls[].function.{name, arguments}`; arguments as
 /// an object or a JSON string). Malformed entries are kept as best they can be: a name is needed.
-fn message_calls(msg: &Json) -> Vec<ToolCall> {
+pub(crate) fn message_calls(msg: &Json) -> Vec<ToolCall> {
     let Some(list) = msg.get("tool_calls").and_then(Json::as_array) else {
         return Vec::new();
     };
@@ -57,7 +57,7 @@ fn message_calls(msg: &Json) -> Vec<ToolCall> {
         .collect()
 }
 
-fn text_of(msg: &Json) -> String {
+pub(crate) fn text_of(msg: &Json) -> String {
     match msg.get("content") {
         Some(Json::String(s)) => s.clone(),
         Some(Json::Null) | None => String::new(),

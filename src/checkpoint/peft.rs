@@ -26,6 +26,8 @@ pub struct PeftAdapterConfig {
     pub targets: Vec<LoraTarget>,
     pub use_rslora: bool,
     pub base_model_name_or_path: Option<String>,
+    /// Layer indices with adapters (`layers_to_transform`), sorted; `None` = every layer.
+    pub layers_to_transform: Option<Vec<usize>>,
 }
 
 /// How to write an adapter.
@@ -63,6 +65,7 @@ impl PeftAdapterConfig {
             targets: self.targets.clone(),
             use_rslora: self.use_rslora,
             seed,
+            layers: self.layers_to_transform.clone(),
         }
     }
 
@@ -84,7 +87,7 @@ impl PeftAdapterConfig {
             "inference_mode": true,
             "init_lora_weights": true,
             "layers_pattern": null,
-            "layers_to_transform": null,
+            "layers_to_transform": self.layers_to_transform,
             "lora_alpha": alpha,
             "lora_dropout": 0.0,
             "modules_to_save": null,
@@ -145,6 +148,7 @@ impl PeftAdapterConfig {
                 .ok_or_else(|| bad("use_rslora", format!("expected true/false, got {b}")))?,
         };
         let targets = parse_target_modules(field("target_modules"), path)?;
+        let layers_to_transform = parse_layers(field("layers_to_transform"), path)?;
         reject_unsupported(m, path)?;
         Ok(PeftAdapterConfig {
             r,
@@ -154,8 +158,30 @@ impl PeftAdapterConfig {
             base_model_name_or_path: field("base_model_name_or_path")
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            layers_to_transform,
         })
     }
+}
+
+/// `layers_to_transform`: one index or a list of indices (PEFT accepts both); sorted, deduplicated.
+fn parse_layers(v: Option<&Value>, path: &Path) -> Result<Option<Vec<usize>>> {
+    let bad = |msg: String| Error::config(path, "layers_to_transform", msg);
+    let index = |x: &Value| {
+        x.as_u64()
+            .map(|i| i as usize)
+            .ok_or_else(|| bad(format!("expected a layer index ≥ 0, got {x}")))
+    };
+    let mut out: Vec<usize> = match v {
+        None => return Ok(None),
+        Some(Value::Array(a)) => a.iter().map(index).collect::<Result<_>>()?,
+        Some(x) => vec![index(x)?],
+    };
+    if out.is_empty() {
+        return Err(bad("empty list".into()));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(Some(out))
 }
 
 fn parse_target_modules(v: Option<&Value>, path: &Path) -> Result<Vec<LoraTarget>> {
@@ -212,7 +238,6 @@ fn reject_unsupported(m: &Map<String, Value>, path: &Path) -> Result<()> {
         "modules_to_save",
         "rank_pattern",
         "alpha_pattern",
-        "layers_to_transform",
         "lora_bias",
         "layer_replication",
         "trainable_token_indices",
@@ -252,19 +277,20 @@ fn peft_names(module: &str) -> (String, String) {
 /// Checks that the model's adapters are exactly the adapter `lora` describes.
 fn check_model_matches(model: &Model, lora: &LoraConfig) -> Result<()> {
     let want_scale = lora.scale();
-    for (target, lin) in model.linears() {
-        let targeted = lora.targets.contains(&target);
+    check_layers(model, lora.layers.as_deref(), "the LoRA config's `layers`")?;
+    for (target, lin, i) in indexed_linears(model) {
+        let targeted = lora.targets.contains(&target) && lora.adapts_layer(i);
         match (lin.lora(), targeted) {
             (None, true) => {
                 return Err(Error::Adapter(format!(
-                    "{} has no adapter but {} is a target",
+                    "{} has no adapter but {} of layer {i} is a target",
                     lin.path,
                     target.name()
                 )))
             }
             (Some(_), false) => {
                 return Err(Error::Adapter(format!(
-                    "{} has an adapter but {} is not a target",
+                    "{} has an adapter but {} of layer {i} is not a target",
                     lin.path,
                     target.name()
                 )))
@@ -284,6 +310,28 @@ fn check_model_matches(model: &Model, lora: &LoraConfig) -> Result<()> {
     Ok(())
 }
 
+/// Every adapter-capable linear with its target kind and layer index, in layer order.
+fn indexed_linears(
+    model: &Model,
+) -> impl Iterator<Item = (LoraTarget, &crate::model::LoraLinear, usize)> {
+    model
+        .layers()
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| l.linears().into_iter().map(move |(t, lin)| (t, lin, i)))
+}
+
+/// Layer indices must exist in the model.
+fn check_layers(model: &Model, layers: Option<&[usize]>, what: &str) -> Result<()> {
+    let n = model.layers().len();
+    match layers.and_then(|l| l.iter().find(|&&i| i >= n)) {
+        Some(i) => Err(Error::Adapter(format!(
+            "{what} names layer {i}, but the model has {n} layers (0..{n})"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Writes the model's adapter to directory `dir` (built in a temporary directory, then renamed).
 /// `lora` must describe the attached adapters (rank, alpha, targets, rsLoRA).
 pub fn save_peft(
@@ -299,6 +347,11 @@ pub fn save_peft(
         targets: lora.targets.clone(),
         use_rslora: lora.use_rslora,
         base_model_name_or_path: Some(opts.base_model_name_or_path.clone()),
+        layers_to_transform: lora.layers.clone().map(|mut l| {
+            l.sort_unstable();
+            l.dedup();
+            l
+        }),
     };
     let vars = model.lora_vars();
     if vars.is_empty() {
@@ -349,10 +402,16 @@ pub fn load_peft(dir: &Path, model: &mut Model) -> Result<PeftAdapterConfig> {
             "the model's current adapter is merged into its weights; unmerge it before loading another".into(),
         ));
     }
+    check_layers(
+        model,
+        cfg.layers_to_transform.as_deref(),
+        &format!("{ADAPTER_CONFIG} `layers_to_transform`"),
+    )?;
+    let lora_cfg = cfg.lora_config(0);
     let mut file: BTreeMap<String, Tensor> = read_safetensors(&path)?.into_iter().collect();
     let mut plan: Vec<(String, Option<(Tensor, Tensor)>)> = Vec::new();
-    for (target, lin) in model.linears() {
-        if !cfg.targets.contains(&target) {
+    for (target, lin, i) in indexed_linears(model) {
+        if !cfg.targets.contains(&target) || !lora_cfg.adapts_layer(i) {
             plan.push((lin.path.clone(), None));
             continue;
         }

@@ -2,15 +2,25 @@
 //! load time with errors that name the file, the key and the allowed values. The fully resolved
 //! config (defaults filled in) is written into the run directory.
 
+mod endpoint;
 mod eval;
+mod mcp;
+mod rewards;
 mod schema;
 mod synth;
+mod train;
 
 use std::path::{Path, PathBuf};
 
+pub use endpoint::EndpointSection;
 pub use eval::EvalSection;
+pub use mcp::McpServerConfig;
+pub use rewards::{
+    default_rewards, FormatReward, GatedReward, GatedWeights, RewardSpec, TurnsReward,
+};
 pub use schema::*;
-pub use synth::SynthSection;
+pub use synth::{CategoryWeights, SynthSection};
+pub use train::{ColdStart, LoopSection, TrainSection};
 
 /// Configuration errors. Every variant names the file it came from.
 #[derive(Debug, thiserror::Error)]

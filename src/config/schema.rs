@@ -21,6 +21,16 @@ pub struct Config {
     pub synth: super::SynthSection,
     #[serde(default)]
     pub eval: super::EvalSection,
+    /// Reward functions of GRPO (`[[rewards]]`; default: one gated reward).
+    #[serde(default = "super::rewards::default_rewards")]
+    pub rewards: Vec<super::RewardSpec>,
+    /// GRPO options under TRL's `GRPOConfig` names.
+    #[serde(default)]
+    pub grpo: crate::grpo::GrpoOptions,
+    #[serde(default)]
+    pub train: super::TrainSection,
+    #[serde(default, rename = "loop")]
+    pub loop_: super::LoopSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +107,10 @@ pub struct LoraSection {
     pub targets: Vec<LoraTarget>,
     #[serde(default)]
     pub use_rslora: bool,
+    /// Layer indices that get adapters (PEFT's `layers_to_transform`); absent = every layer.
+    /// The backward pass stops at the lowest adapted layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<usize>>,
 }
 
 fn default_r() -> usize {
@@ -116,6 +130,7 @@ impl Default for LoraSection {
             alpha: default_alpha(),
             targets: default_targets(),
             use_rslora: false,
+            layers: None,
         }
     }
 }
@@ -157,7 +172,7 @@ impl Default for GenerationSection {
     }
 }
 
-fn invalid(path: &Path, key: &str, value: impl ToString, reason: &str) -> Error {
+pub(super) fn invalid(path: &Path, key: &str, value: impl ToString, reason: &str) -> Error {
     Error::Invalid {
         path: path.to_path_buf(),
         key: key.to_string(),
@@ -248,6 +263,21 @@ impl Config {
         }
         self.synth.validate(path)?;
         self.eval.validate(path)?;
+        super::rewards::validate_rewards(&self.rewards, path)?;
+        self.train.validate(path)?;
+        self.loop_.validate(path)?;
+        if let Err(e) = self.grpo.validate() {
+            let (key, reason) = match e {
+                crate::grpo::Error::Config { field, msg } => (format!("grpo.{field}"), msg),
+                other => ("grpo".to_string(), other.to_string()),
+            };
+            return Err(Error::Invalid {
+                path: path.to_path_buf(),
+                key,
+                value: "(see reason)".into(),
+                reason,
+            });
+        }
         Ok(())
     }
 
@@ -258,6 +288,7 @@ impl Config {
             targets: self.lora.targets.clone(),
             use_rslora: self.lora.use_rslora,
             seed: self.run.seed,
+            layers: self.lora.layers.clone(),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Result};
+use super::{EndpointSection, Error, Result};
 
 /// How a simulator is driven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +36,8 @@ pub enum EmbeddingKind {
     Model,
     /// Deterministic hashed bag of words (no model needed).
     Hashed,
+    /// An OpenAI-compatible `/embeddings` endpoint (`[synth.toolsets.embedding_endpoint]`).
+    Endpoint,
 }
 
 /// Relative weights of the task categories (0 = none of that category).
@@ -152,6 +154,9 @@ pub struct ToolsetSection {
     /// Dimension of the hashed embedding.
     #[serde(default = "default_hashed_dim")]
     pub hashed_dim: usize,
+    /// The endpoint of `embedding = "endpoint"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_endpoint: Option<EndpointSection>,
 }
 
 fn default_grouping() -> Grouping {
@@ -179,6 +184,7 @@ impl Default for ToolsetSection {
             max_size: default_max_size(),
             k: 0,
             hashed_dim: default_hashed_dim(),
+            embedding_endpoint: None,
         }
     }
 }
@@ -240,6 +246,16 @@ pub struct SynthSection {
     /// Toolset construction.
     #[serde(default)]
     pub toolsets: ToolsetSection,
+    /// External MCP servers (stdio child processes): their tools join the registry and their
+    /// calls are executed by the real server (`[[synth.mcp_servers]]`, see README "MCP").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_servers: Vec<super::McpServerConfig>,
+    /// Generate the policy's turns with an OpenAI-compatible server instead of `[model]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_endpoint: Option<EndpointSection>,
+    /// The server that drives `llm` simulators (default: the policy's backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulator_endpoint: Option<EndpointSection>,
 }
 
 fn default_specs() -> Vec<String> {
@@ -301,6 +317,9 @@ impl Default for SynthSection {
             max_offered_tools: default_max_offered(),
             dedup_threshold: default_dedup(),
             toolsets: ToolsetSection::default(),
+            mcp_servers: Vec::new(),
+            policy_endpoint: None,
+            simulator_endpoint: None,
         }
     }
 }
@@ -336,7 +355,8 @@ impl SynthSection {
     }
 
     pub fn validate(&self, path: &Path) -> Result<()> {
-        if self.specs.is_empty() {
+        super::mcp::validate_servers(&self.mcp_servers, path)?;
+        if self.specs.is_empty() && self.mcp_servers.is_empty() {
             return Err(invalid(
                 path,
                 "specs",
@@ -415,6 +435,40 @@ impl SynthSection {
         }
         if t.hashed_dim == 0 {
             return Err(invalid(path, "toolsets.hashed_dim", 0, "must be > 0"));
+        }
+        self.validate_endpoints(path)
+    }
+
+    /// The `/embeddings` endpoint when `toolsets.embedding = "endpoint"`.
+    pub fn embedding_endpoint(&self) -> Option<&EndpointSection> {
+        (self.toolsets.embedding == EmbeddingKind::Endpoint)
+            .then_some(self.toolsets.embedding_endpoint.as_ref())
+            .flatten()
+    }
+
+    /// The `*_endpoint` tables, and `embedding = "endpoint"` needing its table.
+    fn validate_endpoints(&self, path: &Path) -> Result<()> {
+        for (key, ep) in [
+            ("synth.policy_endpoint", &self.policy_endpoint),
+            ("synth.simulator_endpoint", &self.simulator_endpoint),
+            (
+                "synth.toolsets.embedding_endpoint",
+                &self.toolsets.embedding_endpoint,
+            ),
+        ] {
+            if let Some(ep) = ep {
+                ep.validate(path, key)?;
+            }
+        }
+        if self.toolsets.embedding == EmbeddingKind::Endpoint
+            && self.toolsets.embedding_endpoint.is_none()
+        {
+            return Err(invalid(
+                path,
+                "toolsets.embedding",
+                "\"endpoint\"",
+                "needs a [synth.toolsets.embedding_endpoint] table (url, model)",
+            ));
         }
         Ok(())
     }

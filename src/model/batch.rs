@@ -33,6 +33,9 @@ pub struct Batch {
     /// `[B, 1, 1]` 0/1 switch, when the adapter is on for some rows only.
     pub(crate) rows: Option<Tensor>,
     pub(crate) use_adapter: bool,
+    /// Run the adapters as constants (no graph through them): the value pass of a checkpointed
+    /// layer.
+    pub(crate) detach_adapters: bool,
     pub(crate) b: usize,
     pub(crate) t: usize,
 }
@@ -111,6 +114,7 @@ impl Batch {
             mask,
             rows,
             use_adapter,
+            detach_adapters: false,
             b,
             t,
         })

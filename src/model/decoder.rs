@@ -51,6 +51,8 @@ pub struct Model {
     rotary: Rotary,
     dtype: DType,
     device: Device,
+    /// Layer-wise activation recompute in [`Mode::Train`] forwards.
+    checkpointing: bool,
 }
 
 struct Loader<'a> {
@@ -91,6 +93,7 @@ impl Attention {
         let (b, t, _) = x.dims3()?;
         let rows = batch.rows.as_ref();
         let on = batch.use_adapter;
+        let det = batch.detach_adapters;
         let heads = |y: Tensor, n: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
             let y = y.reshape((b, t, n, self.head_dim))?;
             let y = match norm {
@@ -100,16 +103,20 @@ impl Attention {
             Ok(y.transpose(1, 2)?.contiguous()?)
         };
         let q = heads(
-            self.q_proj.forward(x, rows, on)?,
+            self.q_proj.forward_opt(x, rows, on, det)?,
             self.n_heads,
             self.q_norm.as_ref(),
         )?;
         let k = heads(
-            self.k_proj.forward(x, rows, on)?,
+            self.k_proj.forward_opt(x, rows, on, det)?,
             self.n_kv_heads,
             self.k_norm.as_ref(),
         )?;
-        let v = heads(self.v_proj.forward(x, rows, on)?, self.n_kv_heads, None)?;
+        let v = heads(
+            self.v_proj.forward_opt(x, rows, on, det)?,
+            self.n_kv_heads,
+            None,
+        )?;
         let q = Rotary::apply(&q, &batch.cos, &batch.sin, mode)?;
         let k = Rotary::apply(&k, &batch.cos, &batch.sin, mode)?;
         let (k, v) = match (cache, mode) {
@@ -126,6 +133,24 @@ impl Attention {
         let q = q.reshape((b, self.n_kv_heads, n_rep * t, self.head_dim))?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let acc = acc_dtype(q.dtype());
+        if mode == Mode::Train && super::fused::fusable(&q) {
+            // Scale, mask and softmax as one node with an exact backward.
+            let raw = q
+                .matmul(&k.t()?)?
+                .reshape((b, self.n_kv_heads, n_rep, t, s))?;
+            let probs = super::fused::masked_softmax(&raw, &batch.mask, scale)?.reshape((
+                b,
+                self.n_kv_heads,
+                n_rep * t,
+                s,
+            ))?;
+            let out = probs
+                .matmul(&v)?
+                .reshape((b, self.n_heads, t, self.head_dim))?
+                .transpose(1, 2)?
+                .reshape((b, t, self.n_heads * self.head_dim))?;
+            return self.o_proj.forward_opt(&out, rows, on, det);
+        }
         let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(acc)?.reshape((
             b,
             self.n_kv_heads,
@@ -146,7 +171,7 @@ impl Attention {
             .reshape((b, self.n_heads, t, self.head_dim))?
             .transpose(1, 2)?
             .reshape((b, t, self.n_heads * self.head_dim))?;
-        self.o_proj.forward(&out, rows, on)
+        self.o_proj.forward_opt(&out, rows, on, det)
     }
 }
 
@@ -154,14 +179,15 @@ impl Mlp {
     fn forward(&self, x: &Tensor, batch: &Batch) -> Result<Tensor> {
         let rows = batch.rows.as_ref();
         let on = batch.use_adapter;
-        let g = self.gate_proj.forward(x, rows, on)?.silu()?;
-        let u = self.up_proj.forward(x, rows, on)?;
-        self.down_proj.forward(&(g * u)?, rows, on)
+        let det = batch.detach_adapters;
+        let g = self.gate_proj.forward_opt(x, rows, on, det)?.silu()?;
+        let u = self.up_proj.forward_opt(x, rows, on, det)?;
+        self.down_proj.forward_opt(&(g * u)?, rows, on, det)
     }
 }
 
 impl DecoderLayer {
-    fn forward(
+    pub(crate) fn forward(
         &self,
         x: &Tensor,
         batch: &Batch,
@@ -181,6 +207,23 @@ impl DecoderLayer {
             .mlp
             .forward(&self.post_attention_layernorm.forward(&x, mode)?, batch)?;
         Ok((x + h)?)
+    }
+
+    /// Whether a forward over `batch` runs any adapter of this layer.
+    pub fn has_active_adapter(&self, batch: &Batch) -> bool {
+        self.linears()
+            .iter()
+            .any(|(_, l)| l.adapter_active(batch.use_adapter))
+    }
+
+    /// The adapter tensors a forward over `batch` depends on (`A`, `B` of each active adapter).
+    pub(crate) fn active_adapter_vars(&self, batch: &Batch) -> Vec<Var> {
+        self.linears()
+            .iter()
+            .filter(|(_, l)| l.adapter_active(batch.use_adapter))
+            .filter_map(|(_, l)| l.lora())
+            .flat_map(|p| [p.a.clone(), p.b.clone()])
+            .collect()
     }
 
     /// The seven adapter-capable linears of this layer.
@@ -308,6 +351,7 @@ impl Model {
             rotary: Rotary::new(cfg.head_dim, cfg.rope_theta),
             dtype,
             device: device.clone(),
+            checkpointing: false,
         })
     }
 
@@ -368,9 +412,24 @@ impl Model {
             .embed_tokens
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, self.cfg.hidden_size))?;
+        let checkpoint = mode == Mode::Train
+            && self.checkpointing
+            && cache.is_none()
+            && self.device.is_cpu()
+            && !batch.detach_adapters;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x, batch, i, cache.as_deref_mut(), mode)?;
+            let active = layer.has_active_adapter(batch) && !batch.detach_adapters;
+            x = if mode == Mode::Train && !active && !x.track_op() {
+                // Nothing to differentiate yet (below the lowest adapted layer): no graph, so
+                // the fused inference kernels give the same function faster.
+                layer.forward(&x, batch, i, cache.as_deref_mut(), Mode::Infer)?
+            } else if checkpoint {
+                super::checkpoint::checkpointed_layer(layer, &x, batch, i)?
+            } else {
+                layer.forward(&x, batch, i, cache.as_deref_mut(), mode)?
+            };
         }
+        let mode = if x.track_op() { mode } else { Mode::Infer };
         self.norm.forward(&x, mode)
     }
 
@@ -382,14 +441,36 @@ impl Model {
         Ok(linear(&hidden.contiguous()?, &self.lm_head)?.to_dtype(acc_dtype(self.dtype))?)
     }
 
-    /// Attaches a fresh adapter to every targeted linear of every layer.
+    /// Turns layer-wise activation recompute (gradient checkpointing) on or off for
+    /// [`Mode::Train`] forwards: each decoder layer then keeps only its input, and its activations
+    /// are recomputed during the backward pass (less memory, about one more forward of compute).
+    /// Gradients are the same either way.
+    pub fn set_gradient_checkpointing(&mut self, on: bool) {
+        self.checkpointing = on;
+    }
+
+    pub fn gradient_checkpointing(&self) -> bool {
+        self.checkpointing
+    }
+
+    /// Attaches a fresh adapter to every targeted linear of every layer in `cfg.layers` (all
+    /// layers when `None`).
     pub fn attach_lora(&mut self, cfg: &LoraConfig) -> Result<()> {
         if cfg.r == 0 {
             return Err(Error::Invalid("LoRA rank r must be > 0".into()));
         }
-        for layer in &mut self.layers {
+        let n = self.layers.len();
+        if let Some(bad) = cfg.layers.iter().flatten().find(|&&i| i >= n) {
+            return Err(Error::Invalid(format!(
+                "LoRA layers: index {bad} is out of range (the model has {n} layers, 0..{n})"
+            )));
+        }
+        if cfg.layers.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::Invalid("LoRA layers: the list is empty".into()));
+        }
+        for (i, layer) in self.layers.iter_mut().enumerate() {
             for (target, lin) in layer.linears_mut() {
-                if cfg.targets.contains(&target) {
+                if cfg.targets.contains(&target) && cfg.adapts_layer(i) {
                     lin.attach(cfg)?;
                 }
             }

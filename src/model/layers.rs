@@ -54,6 +54,9 @@ impl RmsNorm {
                 &self.weight,
                 self.eps as f32,
             )?)
+        } else if super::fused::fusable(x) {
+            // One node with an exact backward (the weight is frozen).
+            super::fused::rms_norm(x, &self.weight, self.eps)
         } else {
             let dt = x.dtype();
             let xf = x.to_dtype(acc_dtype(dt))?;
@@ -110,6 +113,8 @@ impl Rotary {
         if use_fused(x, mode) {
             // Fused kernel: forward only. ok: inference path.
             Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?) // ok: inference path
+        } else if super::fused::fusable(x) {
+            super::fused::rope(x, cos, sin)
         } else {
             let d = x.dim(D::Minus1)?;
             let half = d / 2;
@@ -148,12 +153,18 @@ pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
         return Ok(x.broadcast_matmul(&w.t()?)?);
     };
     let rows = x.elem_count().checked_div(k).unwrap_or(0);
-    if rows == 0 || rows > FEW_ROWS || x.rank() < 2 {
+    if rows == 0 || x.rank() < 2 {
         return Ok(x.broadcast_matmul(&w.t()?)?);
     }
     let mut out_dims = dims.to_vec();
     if let Some(last) = out_dims.last_mut() {
         *last = out;
+    }
+    if rows > FEW_ROWS {
+        // One 2-D product over all rows: a batched product against a broadcast weight would
+        // make gemm repack the weight once per batch entry.
+        let y = x.reshape((rows, k))?.matmul(&w.t()?)?;
+        return Ok(y.reshape(out_dims)?);
     }
     let y = w.matmul(&x.reshape((rows, k))?.t()?)?.t()?.contiguous()?;
     Ok(y.reshape(out_dims)?)

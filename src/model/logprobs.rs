@@ -6,6 +6,7 @@ use candle_core::{Tensor, D};
 use super::decoder::Model;
 use super::error::{Error, Result};
 use super::layers::acc_dtype;
+use super::selected_logsoftmax::selected_log_softmax;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LogprobOptions {
@@ -13,7 +14,8 @@ pub struct LogprobOptions {
     pub temperature: f64,
     /// Positions per chunk.
     pub chunk_size: usize,
-    /// Also return the per-position entropy of the (tempered) distribution.
+    /// Also return the per-position entropy of the (tempered) distribution (a metric: it carries
+    /// no gradient).
     pub entropy: bool,
 }
 
@@ -47,28 +49,41 @@ pub fn token_logprobs(
             "temperature and chunk_size must be positive".into(),
         ));
     }
-    let w = model.lm_head().t()?;
+    let w = model.lm_head();
     let mut lps = Vec::new();
     let mut ents = Vec::new();
     let mut start = 0;
     while start < t {
         let len = opts.chunk_size.min(t - start);
         let hs = hidden.narrow(1, start, len)?.reshape((b * len, h))?;
-        let logits = (hs.matmul(&w)?.to_dtype(acc_dtype(hs.dtype()))? / opts.temperature)?;
+        // The LM head is frozen: only the hidden-state gradient is computed.
+        let logits = super::frozen::frozen_linear(&hs, w)?.to_dtype(acc_dtype(hs.dtype()))?;
+        let tgt = targets
+            .narrow(1, start, len)?
+            .reshape((b * len, 1))?
+            .contiguous()?;
+        if logits.device().is_cpu() {
+            // One fused node per chunk (forward and backward in one pass each).
+            let tg: Vec<u32> = tgt.flatten_all()?.to_vec1()?;
+            let (lp, ent) = selected_log_softmax(&logits, &tg, opts.temperature, opts.entropy)?;
+            lps.push(lp.reshape((b, len))?);
+            if let Some(e) = ent {
+                ents.push(e.reshape((b, len))?);
+            }
+            start += len;
+            continue;
+        }
+        let logits = (logits / opts.temperature)?;
         // logsumexp with a detached max: the shift is a constant, so the gradient is the softmax.
         let m = logits.detach().max_keepdim(D::Minus1)?;
         let shifted = logits.broadcast_sub(&m)?;
         let sum_exp = shifted.exp()?.sum_keepdim(D::Minus1)?;
         let lse = (sum_exp.log()? + &m)?;
-        let tgt = targets
-            .narrow(1, start, len)?
-            .reshape((b * len, 1))?
-            .contiguous()?;
         let picked = logits.gather(&tgt, D::Minus1)?;
         lps.push((picked - &lse)?.reshape((b, len))?);
         if opts.entropy {
             let logp = logits.broadcast_sub(&lse)?;
-            let ent = (logp.exp()? * &logp)?.sum(D::Minus1)?.neg()?;
+            let ent = (logp.exp()? * &logp)?.sum(D::Minus1)?.neg()?.detach();
             ents.push(ent.reshape((b, len))?);
         }
         start += len;

@@ -66,6 +66,9 @@ pub struct LoraConfig {
     pub use_rslora: bool,
     /// Seed of the `A` initialisation (each tensor derives its own stream from its name).
     pub seed: u64,
+    /// Layer indices that get adapters (PEFT's `layers_to_transform`); `None` = every layer.
+    #[serde(default)]
+    pub layers: Option<Vec<usize>>,
 }
 
 impl Default for LoraConfig {
@@ -76,11 +79,17 @@ impl Default for LoraConfig {
             targets: LoraTarget::ALL.to_vec(),
             use_rslora: false,
             seed: 0,
+            layers: None,
         }
     }
 }
 
 impl LoraConfig {
+    /// Whether layer `i` gets adapters.
+    pub fn adapts_layer(&self, i: usize) -> bool {
+        self.layers.as_ref().is_none_or(|l| l.contains(&i))
+    }
+
     pub fn scale(&self) -> f64 {
         if self.use_rslora {
             self.alpha / (self.r as f64).sqrt()
@@ -218,7 +227,25 @@ impl LoraLinear {
     /// `x: [B, T, in]` → `[B, T, out]`. `rows: [B, 1, 1]` (1.0 = adapter on) or `None` (on for all).
     /// `use_adapter = false` skips the adapter for the whole batch (the reference policy).
     pub fn forward(&self, x: &Tensor, rows: Option<&Tensor>, use_adapter: bool) -> Result<Tensor> {
-        let y = super::layers::linear(x, &self.weight)?;
+        self.forward_opt(x, rows, use_adapter, false)
+    }
+
+    /// Whether a forward with `use_adapter` runs an (unmerged) adapter, i.e. depends on `A`, `B`.
+    pub fn adapter_active(&self, use_adapter: bool) -> bool {
+        use_adapter && self.lora.is_some() && !self.merged
+    }
+
+    /// [`forward`](Self::forward); with `detach_adapter`, `A` and `B` enter as constants (no
+    /// gradient graph).
+    pub(crate) fn forward_opt(
+        &self,
+        x: &Tensor,
+        rows: Option<&Tensor>,
+        use_adapter: bool,
+        detach_adapter: bool,
+    ) -> Result<Tensor> {
+        // The base weight is frozen: no weight gradient is ever computed for it.
+        let y = super::frozen::frozen_linear(x, &self.weight)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -239,9 +266,26 @@ impl LoraLinear {
             (Some(l), false) => l,
         };
         let dt = x.dtype();
-        let a = lora.a.as_tensor().to_dtype(dt)?;
-        let b = lora.b.as_tensor().to_dtype(dt)?;
-        let d = x.broadcast_matmul(&a.t()?)?.broadcast_matmul(&b.t()?)?;
+        let (a, b) = if detach_adapter {
+            (lora.a.as_tensor().detach(), lora.b.as_tensor().detach())
+        } else {
+            (lora.a.as_tensor().clone(), lora.b.as_tensor().clone())
+        };
+        let a = a.to_dtype(dt)?;
+        let b = b.to_dtype(dt)?;
+        // Two plain 2-D products over all rows (no per-row broadcast copies of A and B).
+        let dims = x.dims();
+        let k = dims.last().copied().unwrap_or(0);
+        let m = x.elem_count().checked_div(k).unwrap_or(0);
+        let mut out_dims = dims.to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = b.dim(0)?;
+        }
+        let d = x
+            .reshape((m, k))?
+            .matmul(&a.t()?)?
+            .matmul(&b.t()?)?
+            .reshape(out_dims)?;
         let d = (d * lora.scale)?;
         let d = match rows {
             Some(m) => d.broadcast_mul(&m.to_dtype(dt)?)?,

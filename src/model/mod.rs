@@ -5,14 +5,19 @@
 //! [`Mode::Infer`] may use the fused kernels for speed.
 
 mod batch;
+mod checkpoint;
 mod config;
 mod decoder;
 mod error;
+mod frozen;
+mod fused;
 mod kv_cache;
 mod layers;
 pub mod load;
 mod logprobs;
 mod lora;
+mod mem;
+mod selected_logsoftmax;
 mod weights;
 
 pub use batch::{AdapterUse, Batch};
@@ -23,4 +28,5 @@ pub use kv_cache::KvCache;
 pub use layers::{acc_dtype, Mode, RmsNorm, Rotary};
 pub use logprobs::{token_logprobs, LogprobOptions};
 pub use lora::{parse_targets, LoraConfig, LoraLinear, LoraPair, LoraTarget};
+pub use mem::{current_rss_mb, peak_rss_mb};
 pub use weights::{TensorMap, TensorSource};

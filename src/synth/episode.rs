@@ -301,11 +301,11 @@ fn assistant_round(
     let contents = if requests.is_empty() {
         Vec::new()
     } else {
-        agents.server.generate(registry, &requests)?
+        agents.server.generate_with_status(registry, &requests)?
     };
-    for ((li, ci, req), content) in pending.into_iter().zip(contents) {
+    for ((li, ci, req), (content, status)) in pending.into_iter().zip(contents) {
         if let Some(l) = live.get_mut(li) {
-            let r = l.server.commit(&req, content);
+            let r = l.server.commit_with_status(&req, content, status);
             if let Some(rec) = l.calls.get_mut(ci) {
                 rec.result = r.content;
                 rec.status = r.status;

@@ -51,6 +51,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An external MCP server (`[[synth.mcp_servers]]`) failed.
+    #[error("MCP: {0}")]
+    Mcp(#[from] crate::mcp::Error),
     /// A config value is unusable (key and reason).
     #[error("synth config: `{key}`: {message}")]
     Config {

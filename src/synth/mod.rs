@@ -25,6 +25,7 @@ pub mod schema;
 pub mod scripted;
 pub mod server;
 pub mod stats;
+pub mod teacher;
 pub mod user;
 pub mod values;
 pub mod verify;

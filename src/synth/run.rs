@@ -18,7 +18,7 @@ use super::server::{ResultGenerator, SchemaResults};
 use super::stats::Stats;
 use super::user::{ProgrammaticUser, UserSimulator};
 use super::verify::{verify, Dedup};
-use crate::backend::{ChatBackend, GenParams, LocalBackend};
+use crate::backend::{ChatBackend, GenParams, LocalBackend, OpenAiBackend, OpenAiEmbedder};
 use crate::chat::Tokenizer;
 use crate::config::Config;
 use crate::engine::SamplingParams;
@@ -58,7 +58,7 @@ pub fn load_tools(cfg: &Config) -> Result<(Vec<Tool>, String)> {
         tracing::warn!("spec file skipped: {}", f.message);
     }
     let tools = unique_names(ingested.tools);
-    if tools.is_empty() {
+    if tools.is_empty() && cfg.synth.mcp_servers.is_empty() {
         return Err(Error::NoTools(format!(
             "no tools ingested from synth.specs = {:?} ({})",
             cfg.synth.specs,
@@ -133,6 +133,10 @@ pub fn make_toolsets(
         max_size: t.max_size,
         iterations: 50,
     };
+    if let Some(ep) = cfg.synth.embedding_endpoint() {
+        let e = OpenAiEmbedder::new(ep).map_err(toolsets::Error::from)?;
+        return Ok(toolsets::cluster(tools, &e, &opts)?);
+    }
     let sets = match (cfg.synth.model_embedding(), model) {
         (true, Some((model, tokenizer))) => {
             let e = ModelEmbedder {
@@ -165,25 +169,33 @@ pub fn gen_params(cfg: &Config) -> GenParams {
     }
 }
 
-/// `trainer synth`: loads the configured model and runs [`synthesize_with`].
+/// `trainer synth`: loads the configured model (or connects to `[synth] policy_endpoint`) and
+/// runs [`synthesize_with`].
 pub fn synthesize(cfg: &Config, out: &Path, progress: bool) -> Result<SynthOutcome> {
     let (tools, summary) = load_tools(cfg)?;
     tracing::info!("ingested: {}", summary.trim().replace('\n', "; "));
     let t0 = Instant::now();
-    let backend = LocalBackend::load(&cfg.model)?;
+    let local;
+    let remote;
+    let (policy, model): (&dyn ChatBackend, _) = match &cfg.synth.policy_endpoint {
+        Some(ep) => {
+            remote = OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?;
+            (&remote as &dyn ChatBackend, None)
+        }
+        None => {
+            local = LocalBackend::load(&cfg.model)?;
+            (
+                &local as &dyn ChatBackend,
+                Some((local.model(), local.tokenizer())),
+            )
+        }
+    };
     tracing::info!(
-        model = backend.name(),
+        model = policy.name(),
         secs = t0.elapsed().as_secs_f32(),
         "policy loaded"
     );
-    let mut outcome = synthesize_with(
-        cfg,
-        tools,
-        &backend,
-        Some((backend.model(), backend.tokenizer())),
-        out,
-        progress,
-    )?;
+    let mut outcome = synthesize_with(cfg, tools, policy, model, out, progress)?;
     outcome.ingest_summary = summary;
     Ok(outcome)
 }
@@ -200,6 +212,12 @@ pub fn synthesize_with(
 ) -> Result<SynthOutcome> {
     let s = &cfg.synth;
     let seed = s.seed.unwrap_or(cfg.run.seed);
+    // `[[synth.mcp_servers]]`: their tools join the registry; their calls go to the real server.
+    let mcp = crate::mcp::McpServers::start(&s.mcp_servers)?;
+    let tools: Vec<Tool> = tools
+        .into_iter()
+        .chain(mcp.tools().iter().cloned())
+        .collect();
     let tools = compilable(unique_names(tools));
     let toolsets = make_toolsets(cfg, &tools, model)?;
     for t in &toolsets {
@@ -233,8 +251,16 @@ pub fn synthesize_with(
         },
         max_new_tokens: 256,
     };
-    let llm_user = LlmUser::new(policy, sim_gen);
-    let llm_server = LlmServer::new(policy, sim_gen);
+    let sim_remote = match &s.simulator_endpoint {
+        Some(ep) => Some(OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?),
+        None => None,
+    };
+    let sim: &dyn ChatBackend = match &sim_remote {
+        Some(b) => b,
+        None => policy,
+    };
+    let llm_user = LlmUser::new(sim, sim_gen);
+    let llm_server = LlmServer::new(sim, sim_gen);
     let user: &dyn UserSimulator = if s.user_llm() {
         &llm_user
     } else {
@@ -245,6 +271,8 @@ pub fn synthesize_with(
     } else {
         &SchemaResults
     };
+    let routed = crate::mcp::McpResults::new(&mcp, server);
+    let server: &dyn ResultGenerator = if mcp.is_empty() { server } else { &routed };
     let agents = Agents {
         policy,
         user,

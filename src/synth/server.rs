@@ -35,6 +35,8 @@ pub enum CallStatus {
     InvalidArguments,
     /// The planned failure of an error-recovery task.
     Injected,
+    /// A real (external MCP) tool answered with an error (`isError: true`).
+    ToolError,
 }
 
 /// A call's answer.
@@ -72,6 +74,21 @@ pub enum Precheck {
 pub trait ResultGenerator {
     /// One result per request, in order.
     fn generate(&self, registry: &Registry, requests: &[ContentRequest]) -> Result<Vec<Json>>;
+
+    /// Like [`Self::generate`], with how each call was answered: a generator that executes
+    /// calls for real (an external MCP server) reports tool errors as [`CallStatus::ToolError`].
+    /// By default every result is [`CallStatus::Ok`].
+    fn generate_with_status(
+        &self,
+        registry: &Registry,
+        requests: &[ContentRequest],
+    ) -> Result<Vec<(Json, CallStatus)>> {
+        Ok(self
+            .generate(registry, requests)?
+            .into_iter()
+            .map(|j| (j, CallStatus::Ok))
+            .collect())
+    }
 }
 
 /// Programmatic results: values drawn from the tool's response schema (or the synthesized one)
@@ -139,6 +156,18 @@ impl ServerState {
             offered: task.tools.clone(),
             seed: task.seed,
             inject,
+            cache: BTreeMap::new(),
+            entities: BTreeMap::new(),
+        }
+    }
+
+    /// The server of a session that offers `offered` with no planned failure (as `trainer
+    /// mcp-serve` runs it); results are seeded by `seed`.
+    pub fn for_tools(offered: Vec<String>, seed: u64) -> ServerState {
+        ServerState {
+            offered,
+            seed,
+            inject: None,
             cache: BTreeMap::new(),
             entities: BTreeMap::new(),
         }
@@ -235,6 +264,20 @@ impl ServerState {
 
     /// Records a generated result (a repeated call inside one batch gets the first result).
     pub fn commit(&mut self, request: &ContentRequest, content: Json) -> ToolResult {
+        self.commit_with_status(request, content, CallStatus::Ok)
+    }
+
+    /// [`Self::commit`] for a result whose status the generator reported: anything but
+    /// [`CallStatus::Ok`] is passed through, neither cached nor remembered (a retry asks again).
+    pub fn commit_with_status(
+        &mut self,
+        request: &ContentRequest,
+        content: Json,
+        status: CallStatus,
+    ) -> ToolResult {
+        if status != CallStatus::Ok {
+            return ToolResult { content, status };
+        }
         let key = format!(
             "{} {}",
             request.tool,

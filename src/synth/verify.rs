@@ -129,7 +129,8 @@ enum ArgCheck {
     Dependency(String),
 }
 
-fn schema_default(registry: &Registry, tool: &str, arg: &str) -> Option<Json> {
+/// The `default` of a tool's top-level argument in its parameter schema, if any.
+pub fn schema_default(registry: &Registry, tool: &str, arg: &str) -> Option<Json> {
     registry
         .get(tool)?
         .tool
@@ -355,15 +356,7 @@ pub fn verify(registry: &Registry, ep: &Episode) -> Result<(), Rejection> {
             ));
         }
     }
-    let last = ep.trajectory.messages.last();
-    let answer = last
-        .filter(|m| m.get("role").and_then(Json::as_str) == Some("assistant"))
-        .filter(|m| m.get("tool_calls").is_none())
-        .and_then(|m| m.get("content"))
-        .and_then(Json::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let Some(answer) = answer else {
+    let Some(answer) = final_answer(ep) else {
         return Err(reject(
             Reason::NoFinalAnswer,
             format!("episode ended: {:?}", ep.outcome),
@@ -377,6 +370,20 @@ pub fn verify(registry: &Registry, ep: &Episode) -> Result<(), Rejection> {
         ));
     }
     Ok(())
+}
+
+/// The episode's final text answer: the content of the last message when it is an assistant
+/// message without tool calls (trimmed; `None` when absent or empty).
+pub fn final_answer(ep: &Episode) -> Option<&str> {
+    ep.trajectory
+        .messages
+        .last()
+        .filter(|m| m.get("role").and_then(Json::as_str) == Some("assistant"))
+        .filter(|m| m.get("tool_calls").is_none())
+        .and_then(|m| m.get("content"))
+        .and_then(Json::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 fn excerpt(s: &str) -> String {

@@ -35,6 +35,9 @@ pub enum Error {
     /// A tensor operation failed.
     #[error("embedding tensor op: {0}")]
     Tensor(#[from] candle_core::Error),
+    /// The `/embeddings` endpoint failed.
+    #[error("embedding tool definitions through the endpoint: {0}")]
+    Endpoint(#[from] crate::backend::openai::Error),
     /// Options are inconsistent (named field and why).
     #[error("toolset options: {0}")]
     Options(String),

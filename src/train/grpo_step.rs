@@ -241,11 +241,80 @@ pub fn grpo_step(
             TokenSequence { ids, loss_mask }
         })
         .collect();
+    let row_adv: Vec<f64> = rows
+        .iter()
+        .map(|&r| adv.values.get(r).copied().unwrap_or(0.0))
+        .collect();
+    let up = grpo_update(model, opt, &seqs, &row_adv, opts)?;
+    Ok(GrpoStepReport {
+        reward: adv.reward,
+        reward_std: adv.reward_std,
+        frac_reward_zero_std: adv.frac_reward_zero_std,
+        mean_length,
+        clipped_ratio,
+        kl: up.kl,
+        clip_ratio_region_mean: up.clip_ratio_region_mean,
+        grad_norm: up.grad_norm,
+        entropy: up.entropy,
+        loss: up.loss,
+        generate_s,
+        forward_backward_s: up.forward_backward_s,
+        outcome: up.outcome,
+        completions: outputs.into_iter().map(|o| o.tokens).collect(),
+        rewards,
+    })
+}
+
+/// What one GRPO update did (TRL's metric names in the doc of each field).
+#[derive(Debug, Clone)]
+pub struct UpdateReport {
+    /// Summed micro-batch losses (`loss`).
+    pub loss: f64,
+    /// Masked mean per-token KL to the reference (`kl`), when `beta > 0`.
+    pub kl: Option<f64>,
+    /// `clip_ratio/region_mean`.
+    pub clip_ratio_region_mean: f64,
+    /// Masked mean per-token entropy (`entropy`).
+    pub entropy: f64,
+    /// Pre-clip global gradient norm (`grad_norm`); `None` when nothing was updated.
+    pub grad_norm: Option<f64>,
+    /// `timing_s/forward_backward`.
+    pub forward_backward_s: f64,
+    /// The optimizer's verdict; `None` when no row carried loss.
+    pub outcome: Option<StepOutcome>,
+    /// Loss-carrying tokens of the step.
+    pub loss_tokens: usize,
+}
+
+/// One GRPO update on already sampled sequences: `seqs[i]` (prompt + completion ids, or a whole
+/// multi-turn trajectory, with the loss mask on the policy's sampled tokens only) with advantage
+/// `advantages[i]`; micro-batched forward/backward with accumulated gradients, then one AdamW
+/// step. `old_logp = logp.detach()` (`num_iterations = 1`, on-policy).
+pub fn grpo_update(
+    model: &Model,
+    opt: &mut AdamW,
+    seqs: &[TokenSequence],
+    advantages: &[f64],
+    opts: &GrpoStepOptions,
+) -> Result<UpdateReport> {
+    let g = &opts.grpo;
+    if seqs.len() != advantages.len() {
+        return Err(GrpoStepError::Invalid(format!(
+            "{} sequences but {} advantages",
+            seqs.len(),
+            advantages.len()
+        )));
+    }
+    if opts.micro_batch_size == 0 || opts.chunk_size == 0 {
+        return Err(GrpoStepError::Invalid(format!(
+            "micro_batch_size ({}) and chunk_size ({}) must be ≥ 1",
+            opts.micro_batch_size, opts.chunk_size
+        )));
+    }
     let total_tokens: usize = seqs
         .iter()
         .map(|s| s.loss_mask.iter().filter(|&&m| m).count())
         .sum();
-
     let t1 = Instant::now();
     let mut grads = Gradients::empty(opt.vars().len());
     let mut loss_sum = 0.0;
@@ -258,15 +327,19 @@ pub fn grpo_step(
     if total_tokens > 0 {
         for range in &ranges {
             let chunk = seqs.get(range.clone()).unwrap_or(&[]);
-            let chunk_rows = rows.get(range.clone()).unwrap_or(&[]);
-            let batch = pad_batch(chunk, opts.pad_id, model.device())?;
-            let advantages: Vec<f32> = chunk_rows
+            let adv: Vec<f32> = advantages
+                .get(range.clone())
+                .unwrap_or(&[])
                 .iter()
-                .map(|&r| adv.values.get(r).copied().unwrap_or(0.0) as f32)
+                .map(|&a| a as f32)
                 .collect();
-            let advantages = Tensor::from_vec(advantages, chunk_rows.len(), model.device())?;
+            let batch = pad_batch(chunk, opts.pad_id, model.device())?;
+            if batch.loss_tokens == 0 {
+                continue;
+            }
+            let adv = Tensor::from_vec(adv, chunk.len(), model.device())?;
             let first = first_completion_target(chunk);
-            let out = micro_batch_loss(model, &batch, &advantages, first, opts, &scale)?;
+            let out = micro_batch_loss(model, &batch, &adv, first, opts, &scale)?;
             loss_sum += out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             grads.accumulate(&opt.gradients(&out.loss.backward()?))?;
             let w = if g.importance_sampling_level == ImportanceSamplingLevel::Sequence {
@@ -281,8 +354,6 @@ pub fn grpo_step(
         }
     }
     let forward_backward_s = t1.elapsed().as_secs_f64();
-
-    // 5. The update.
     let outcome = if total_tokens > 0 {
         Some(opt.step(loss_sum, &grads)?)
     } else {
@@ -294,22 +365,15 @@ pub fn grpo_step(
         None => None,
     };
     let tokens = total_tokens.max(1) as f64;
-    Ok(GrpoStepReport {
-        reward: adv.reward,
-        reward_std: adv.reward_std,
-        frac_reward_zero_std: adv.frac_reward_zero_std,
-        mean_length,
-        clipped_ratio,
+    Ok(UpdateReport {
+        loss: loss_sum,
         kl: (g.beta != 0.0).then_some(sums.kl / tokens),
         clip_ratio_region_mean: sums.region / sums.weight.max(1.0),
-        grad_norm,
         entropy: sums.entropy / tokens,
-        loss: loss_sum,
-        generate_s,
+        grad_norm,
         forward_backward_s,
         outcome,
-        completions: outputs.into_iter().map(|o| o.tokens).collect(),
-        rewards,
+        loss_tokens: total_tokens,
     })
 }
 

@@ -10,12 +10,14 @@ mod optim;
 mod optim_state;
 mod schedule;
 mod sft;
+pub mod sft_data;
 
 pub use batch::{loss_tokens, micro_batches, pad_batch, PaddedBatch, TokenSequence};
 pub use error::{Error, Result};
 pub use grads::Gradients;
 pub use grpo_step::{
-    grpo_step, row_seed, GrpoStepError, GrpoStepOptions, GrpoStepReport, RewardFn,
+    grpo_step, grpo_update, row_seed, GrpoStepError, GrpoStepOptions, GrpoStepReport, RewardFn,
+    UpdateReport,
 };
 pub use optim::{AdamW, AdamWConfig, SkipReason, StepOutcome};
 pub use optim_state::OPTIMIZER_FILE;

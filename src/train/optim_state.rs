@@ -4,7 +4,7 @@
 //! steps, skip counters) and the hyperparameters. Written to a temporary sibling and renamed, so a
 //! crash leaves either the old file or the new one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -26,7 +26,7 @@ struct Record {
     consecutive_skips: u32,
     skipped_total: u64,
     /// Per-variable update counts, by variable name.
-    var_steps: HashMap<String, u64>,
+    var_steps: BTreeMap<String, u64>,
     /// The hyperparameters in force when the state was saved (informational).
     config: AdamWConfig,
 }
@@ -105,7 +105,7 @@ impl AdamW {
     /// Saves the state to `path` (normally `<checkpoint>/optimizer.safetensors`), atomically.
     pub fn save_state(&self, path: &Path) -> Result<()> {
         let mut blobs = Vec::with_capacity(2 * self.vars.len());
-        let mut var_steps = HashMap::new();
+        let mut var_steps = BTreeMap::new();
         for ((name, _), mom) in self.vars.iter().zip(&self.moments) {
             var_steps.insert(name.clone(), mom.step);
             for (prefix, t) in [("exp_avg", &mom.exp_avg), ("exp_avg_sq", &mom.exp_avg_sq)] {

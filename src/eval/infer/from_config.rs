@@ -36,6 +36,17 @@ pub fn iteration_dir(cfg: &Config, iter: usize) -> PathBuf {
 
 /// Evaluates the configured model on BFCL as the `eval` command does.
 pub fn eval_from_config(cfg: &Config, opts: &EvalOptions) -> Result<EvalSummary> {
+    let (args, adapter) = eval_args(cfg, opts)?;
+    let mut backend = LocalBackend::load(&cfg.model)?;
+    if let Some(dir) = &adapter {
+        backend.load_adapter(dir)?;
+    }
+    run_eval(&backend, &args)
+}
+
+/// Checks the options against the config and the data (before any model loads) and resolves
+/// them into the evaluation's arguments and the adapter directory to apply, if any.
+pub fn eval_args(cfg: &Config, opts: &EvalOptions) -> Result<(EvalArgs, Option<PathBuf>)> {
     let mut adapter = opts.adapter.clone();
     let out_dir = match (&opts.out, opts.iter) {
         (Some(out), _) => out.clone(),
@@ -97,10 +108,6 @@ pub fn eval_from_config(cfg: &Config, opts: &EvalOptions) -> Result<EvalSummary>
         return Err(Error::NoData(data_dir));
     }
 
-    let mut backend = LocalBackend::load(&cfg.model)?;
-    if let Some(dir) = &adapter {
-        backend.load_adapter(dir)?;
-    }
     let args = EvalArgs {
         profile: opts.profile.unwrap_or(cfg.eval.profile),
         categories,
@@ -114,9 +121,9 @@ pub fn eval_from_config(cfg: &Config, opts: &EvalOptions) -> Result<EvalSummary>
             model_source: cfg.model.source.clone(),
             tokenizer: cfg.model.tokenizer.clone(),
             dtype: format!("{:?}", cfg.model.dtype).to_lowercase(),
-            adapter: adapter.map(|a| a.display().to_string()),
+            adapter: adapter.as_ref().map(|a| a.display().to_string()),
             max_new_tokens: cfg.eval.max_new_tokens,
         },
     };
-    run_eval(&backend, &args)
+    Ok((args, adapter))
 }

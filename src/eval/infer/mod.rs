@@ -21,7 +21,7 @@ pub mod summary;
 
 use std::path::PathBuf;
 
-pub use from_config::{eval_from_config, EvalOptions};
+pub use from_config::{eval_args, eval_from_config, EvalOptions};
 pub use generator::{Generated, Generator};
 pub use profile::EvalProfile;
 pub use run::{run_eval, EvalArgs, RunInfo};

