@@ -10,7 +10,6 @@
 //! `TRAINER_SKIP_REAL_ASSETS=1`; otherwise an install failure (offline) fails with the script's
 //! message.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -286,16 +285,43 @@ fn episode_against_the_memory_server_records_real_results() {
         recorded,
         vec![ep.calls[0].result.clone(), ep.calls[1].result.clone()]
     );
-    drop(routed);
     drop(servers);
     assert_eq!(names_on_disk(&graph), ["Grace Hopper"]);
 }
+
+/// Schema-valid arguments for each tool of the pinned memory server.
+fn memory_call(tool: &str) -> Option<Json> {
+    Some(match tool {
+        "create_entities" => {
+            json!({"entities": [{"name": "Grace Hopper", "entityType": "person", "observations": ["COBOL"]}]})
+        }
+        "create_relations" => {
+            json!({"relations": [{"from": "Grace Hopper", "to": "Alan Turing", "relationType": "admired"}]})
+        }
+        "add_observations" => {
+            json!({"observations": [{"entityName": "Alan Turing", "contents": ["born 1912"]}]})
+        }
+        "delete_entities" => json!({"entityNames": ["Nobody"]}),
+        "delete_observations" => {
+            json!({"deletions": [{"entityName": "Alan Turing", "observations": ["nothing"]}]})
+        }
+        "delete_relations" => json!({"relations": [{"from": "A", "to": "B", "relationType": "c"}]}),
+        "read_graph" => json!({}),
+        "search_nodes" => json!({"query": "Turing"}),
+        "open_nodes" => json!({"names": ["Alan Turing"]}),
+        _ => return None,
+    })
+}
+
+const TURING: &str = r#"{"type":"entity","name":"Alan Turing","entityType":"person","observations":["broke Enigma"]}"#;
 
 #[test]
 fn synthesis_config_routes_calls_to_the_memory_server() {
     let Some(i) = installed() else { return };
     let dir = tempfile::tempdir().unwrap();
+    // The server starts from a graph that already knows Alan Turing.
     let graph = dir.path().join("graph.jsonl");
+    std::fs::write(&graph, format!("{TURING}\n")).unwrap();
     let config = dir.path().join("synth.toml");
     let text = format!(
         r#"[run]
@@ -307,9 +333,9 @@ source = "asset:smollm2-135m-instruct"
 
 [synth]
 specs = []
-episodes = 2
-batch_size = 2
-max_turns = 4
+episodes = 6
+batch_size = 1
+max_turns = 3
 
 [synth.categories]
 single = 1.0
@@ -324,6 +350,7 @@ error_recovery = 0.0
 [synth.toolsets]
 grouping = "api"
 embedding = "hashed"
+max_size = 10
 
 [[synth.mcp_servers]]
 name = "memory"
@@ -338,7 +365,6 @@ env = {{ MEMORY_FILE_PATH = {graph:?} }}
     std::fs::write(&config, text).unwrap();
     let cfg = Config::load(&config).unwrap();
     assert_eq!(cfg.synth.mcp_servers.len(), 1);
-    // The resolved config keeps the table.
     assert!(
         cfg.to_toml().contains("[[synth.mcp_servers]]"),
         "{}",
@@ -349,34 +375,23 @@ env = {{ MEMORY_FILE_PATH = {graph:?} }}
         tools.is_empty(),
         "no spec files: the tools come from the server"
     );
-    // A fixed script: remember someone, read the graph, answer.
+    // The assistant calls the offered tool with fixed valid arguments, then answers.
     let backend = ScriptedBackend::new(|req: &ChatRequest| {
-        let text = match tool_messages(&req.messages).len() {
-            0 => calls_text(&[(
-                "create_entities",
-                json!({"entities": [{"name": "Alan Turing", "entityType": "person", "observations": ["broke Enigma"]}]}),
-            )]),
-            1 => calls_text(&[("read_graph", json!({}))]),
-            _ => "Alan Turing is remembered.".into(),
-        };
-        Scripted::text(text)
+        let offered = req.tools[0]["function"]["name"]
+            .as_str()
+            .unwrap_or_default();
+        match (tool_messages(&req.messages).len(), memory_call(offered)) {
+            (0, Some(a)) => Scripted::text(calls_text(&[(offered, a)])),
+            _ => Scripted::text("Done."),
+        }
     });
     let out = dir.path().join("out.jsonl");
     let outcome =
         trainer::synth::run::synthesize_with(&cfg, tools, &backend, None, &out, false).unwrap();
-    let toolsets: Vec<Json> = std::fs::read_to_string(&outcome.files.toolsets)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(
-        toolsets.iter().any(|t| t["tools"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("read_graph"))),
-        "{toolsets:?}"
-    );
-    // Every trajectory, accepted or not, recorded the real server's answers.
+    let toolsets = std::fs::read_to_string(&outcome.files.toolsets).unwrap();
+    assert!(toolsets.contains("read_graph"), "{toolsets}");
+    // The calls of all trajectories, in episode order (batch_size 1: one episode after the
+    // other, all against the one server of the run).
     let mut records: Vec<Json> = Vec::new();
     for f in [&outcome.files.chat, &outcome.files.rejected] {
         records.extend(
@@ -386,20 +401,41 @@ env = {{ MEMORY_FILE_PATH = {graph:?} }}
                 .map(|l| serde_json::from_str::<Json>(l).unwrap()),
         );
     }
-    assert_eq!(records.len(), 2);
-    let mut created = BTreeMap::new();
+    assert_eq!(records.len(), 6);
+    records.sort_by(|a, b| a["task_id"].as_str().cmp(&b["task_id"].as_str()));
+    let mut calls: Vec<(String, Json, Json)> = Vec::new();
     for r in &records {
-        let results = tool_messages(r["messages"].as_array().unwrap());
-        assert_eq!(results.len(), 2, "{r}");
-        *created.entry(names_in(&results[0])).or_insert(0) += 1;
-        assert_eq!(names_in(&results[1]), ["Alan Turing"], "{r}");
+        let messages = r["messages"].as_array().unwrap();
+        let results = tool_messages(messages);
+        let made: Vec<&Json> = messages
+            .iter()
+            .filter_map(|m| m["tool_calls"].as_array())
+            .flatten()
+            .collect();
+        assert_eq!(made.len(), results.len(), "{r}");
+        for (c, res) in made.iter().zip(results) {
+            let name = c["function"]["name"].as_str().unwrap().to_string();
+            calls.push((name, c["function"]["arguments"].clone(), res));
+        }
     }
-    // One server for the run: the first create made the entity, the second found it existing
-    // (the real server returns only newly created entities).
-    let expected: BTreeMap<Vec<String>, i32> =
-        [(vec![], 1), (vec!["Alan Turing".to_string()], 1)].into();
-    assert_eq!(created, expected);
-    assert_eq!(names_on_disk(&graph), ["Alan Turing"]);
+    assert!(calls.len() >= 4, "{calls:?}");
+    // Replay the same calls in the same order against a fresh server started from the same
+    // graph: the recorded results are exactly the real server's answers.
+    let replay_graph = dir.path().join("replay.jsonl");
+    std::fs::write(&replay_graph, format!("{TURING}\n")).unwrap();
+    let fresh = McpClient::start(&memory_config(&i, &replay_graph)).unwrap();
+    for (name, arguments, recorded) in &calls {
+        let (real, _) = fresh.call_json(name, args(arguments.clone())).unwrap();
+        assert_eq!(&real, recorded, "{name}({arguments})");
+    }
+    fresh.close().unwrap();
+    // And some result shows the graph the run started from.
+    assert!(
+        calls
+            .iter()
+            .any(|(_, _, r)| r.to_string().contains("Alan Turing")),
+        "{calls:?}"
+    );
 }
 
 #[test]
@@ -410,7 +446,7 @@ fn typescript_sdk_client_lists_and_calls_trainer_mcp_serve() {
     std::fs::write(
         &config,
         format!(
-            "[model]\nsource = \"asset:smollm2-135m-instruct\"\n\n[synth]\nspecs = [{:?}]\n",
+            "[run]\nname = \"mcp-ts\"\n\n[model]\nsource = \"asset:smollm2-135m-instruct\"\n\n[synth]\nspecs = [{:?}]\n",
             root().join("specs").display().to_string()
         ),
     )
@@ -449,8 +485,6 @@ fn typescript_sdk_client_lists_and_calls_trainer_mcp_serve() {
     assert_eq!(v["ok"]["isError"], false, "{}", v["ok"]);
     assert_eq!(v["ok"]["structuredContent"]["city"], "Oslo");
     assert_eq!(v["bad"]["isError"], true);
-    assert_eq!(
-        v["bad"]["structuredContent"]["error"]["details"][0]["pointer"],
-        "/days"
-    );
+    let err: Json = serde_json::from_str(v["bad"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(err["error"]["details"][0]["pointer"], "/days", "{err}");
 }

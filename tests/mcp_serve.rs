@@ -61,6 +61,12 @@ fn args(v: Json) -> Map<String, Json> {
     v.as_object().cloned().unwrap()
 }
 
+/// The structured error of an `isError` result (JSON in its text content).
+fn error_json(r: &rmcp::model::CallToolResult) -> Json {
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    serde_json::from_str(&r.content[0].as_text().unwrap().text).unwrap()
+}
+
 fn listed_json(client: &McpClient) -> Vec<Json> {
     client
         .list_tools()
@@ -148,15 +154,13 @@ fn calls_validate_conform_and_stay_consistent() {
     let bad = client
         .call("get_forecast", args(json!({"city": "Oslo", "days": 12})))
         .unwrap();
-    assert_eq!(bad.is_error, Some(true));
-    let err = bad.structured_content.clone().unwrap();
+    let err = error_json(&bad);
     assert_eq!(err["error"]["code"], "INVALID_ARGUMENTS", "{err}");
     assert_eq!(err["error"]["details"][0]["pointer"], "/days", "{err}");
     let missing = client
         .call("get_forecast", args(json!({"days": 2})))
         .unwrap();
-    assert_eq!(missing.is_error, Some(true));
-    let err = missing.structured_content.unwrap();
+    let err = error_json(&missing);
     assert!(
         err["error"]["details"][0]["message"]
             .as_str()
@@ -165,11 +169,7 @@ fn calls_validate_conform_and_stay_consistent() {
         "{err}"
     );
     let unknown = client.call("no_such_tool", Map::new()).unwrap();
-    assert_eq!(unknown.is_error, Some(true));
-    assert_eq!(
-        unknown.structured_content.unwrap()["error"]["code"],
-        "UNKNOWN_TOOL"
-    );
+    assert_eq!(error_json(&unknown)["error"]["code"], "UNKNOWN_TOOL");
 
     // Entities: what create_event returns is what get_event later sees.
     let created = client

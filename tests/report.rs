@@ -339,3 +339,24 @@ fn load_run_reads_summaries_and_metrics() {
     let err = report::load_run(run).unwrap_err().to_string();
     assert!(err.contains("metrics.jsonl: line 19"), "{err}");
 }
+
+#[test]
+fn example_fixture_run_loads_and_renders() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report/run");
+    let (summaries, metrics) = report::load_run(&fixture).unwrap();
+    assert_eq!(
+        summaries.iter().map(|s| s.iteration).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert!(summaries[0].heldout_base.is_some());
+    assert_eq!(metrics.len(), 110);
+    let out = tempfile::tempdir().unwrap();
+    let written = report::write_report_to(out.path(), "fixture", &summaries, &metrics).unwrap();
+    assert_eq!(written.len(), 7);
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    // iter_0002/summary.json: single_call passed 25 of 40.
+    assert!(
+        md.contains("| `single_call` | 40 | 22.5 % | 35.0 % | 52.5 % | 62.5 % | +40.0 |"),
+        "{md}"
+    );
+}

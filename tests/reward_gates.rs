@@ -4,8 +4,10 @@
 //! gate, including adversarial outputs. Tasks are written by hand over the tools of
 //! `tests/fixtures/reward/shop.mcp.json` so that each expected value can be derived by hand
 //! from the documented default weights (format 0.1, function 0.2, arguments 0.4, workflow 0.1,
-//! answer 0.2; total = Σ wᵢ·cᵢ / Σ wᵢ). The last test runs planned tasks of every category over
-//! `specs/` with an oracle assistant and checks: verifier-accepted ⇒ gated total == 1.0.
+//! answer 0.2; total = Σ wᵢ·cᵢ / Σ wᵢ). The last two tests run planned tasks of every category
+//! over `specs/` with an oracle assistant: verifier-accepted ⇒ gated total == 1.0, and with a
+//! flawed oracle (vague answer, a dropped call, made-up gated values) total == 1.0 exactly when
+//! the verifier accepts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -174,6 +176,9 @@ fn answer(m: &[Json]) -> Scripted {
     }
     Scripted::text(format!("Here is what I found: {}.", vals.join(", ")))
 }
+
+/// A boxed assistant script.
+type Script = Box<dyn Fn(&[Json]) -> Scripted>;
 
 fn gated(reg: &Registry, ep: &Episode) -> RewardOutcome {
     score(&RewardSpec::Gated(GatedReward::default()), reg, ep)
@@ -807,7 +812,7 @@ fn format_and_turns_rewards_and_the_weighted_total() {
     });
     assert_eq!(score(&specs[1], &reg, &ep).total, Some(0.0));
     // The minimum turns of each category are met by the oracles above.
-    let cases: Vec<(Task, Box<dyn Fn(&[Json]) -> Scripted>)> = vec![
+    let cases: Vec<(Task, Script)> = vec![
         (
             multi_step(),
             Box::new(|m: &[Json]| match turn(m) {
@@ -919,20 +924,40 @@ fn scalars(v: &Json, out: &mut Vec<Json>) {
     }
 }
 
-/// An oracle for planned tasks of any category (knows the task).
-fn oracle(task: &Task, m: &[Json]) -> Scripted {
+/// How the planned-task oracle deviates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Flaw {
+    None,
+    /// The final answer quotes nothing.
+    Vague,
+    /// The last expected call of a turn is left out.
+    DropCall,
+    /// Gated arguments are made up.
+    GuessLink,
+}
+
+/// An oracle for planned tasks of any category (knows the task), with an optional flaw.
+fn oracle(task: &Task, m: &[Json], flaw: Flaw) -> Scripted {
     let res = results(m);
     let all = || -> Vec<(String, Map<String, Json>)> {
-        task.steps
+        let mut list: Vec<(String, Map<String, Json>)> = task
+            .steps
             .iter()
             .map(|s| (s.tool.clone(), s.arguments.clone()))
-            .collect()
+            .collect();
+        if flaw == Flaw::DropCall {
+            list.pop();
+        }
+        list
     };
     let text_calls = |list: Vec<(String, Map<String, Json>)>| {
         let calls: Vec<ToolCall> = list.into_iter().map(|(n, a)| ToolCall::new(n, a)).collect();
         Scripted::text(render_tool_calls("", &calls))
     };
     let fin = || {
+        if flaw == Flaw::Vague {
+            return Scripted::text("All done!");
+        }
         let mut given = Vec::new();
         scalars(
             &Json::Array(task.facts.iter().map(|f| f.value.clone()).collect()),
@@ -979,6 +1004,11 @@ fn oracle(task: &Task, m: &[Json]) -> Scripted {
                             .and_then(|r| r.pointer(&l.pointer))
                             .cloned()
                             .unwrap_or(Json::Null);
+                        let v = if flaw == Flaw::GuessLink {
+                            json!("MADE-UP-123")
+                        } else {
+                            v
+                        };
                         args.insert(l.argument.clone(), v);
                     }
                     text_calls(vec![(s.tool.clone(), args)])
@@ -991,8 +1021,8 @@ fn oracle(task: &Task, m: &[Json]) -> Scripted {
     }
 }
 
-#[test]
-fn verifier_accepted_oracle_episodes_score_exactly_one() {
+/// Planned tasks of every category over `specs/`, run with the oracle (and a flaw).
+fn planned_batch(flaw: Flaw) -> (Registry, Vec<Episode>) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("specs");
     let tools = ingest_paths(
         &expand_spec_paths(&[root]).unwrap(),
@@ -1023,7 +1053,7 @@ fn verifier_accepted_oracle_episodes_score_exactly_one() {
             .find(|m| m["role"] == "user")
             .and_then(|m| m["content"].as_str())
             .unwrap_or_default();
-        oracle(&by_request[first], &r.messages)
+        oracle(&by_request[first], &r.messages, flaw)
     });
     let agents = Agents {
         policy: &backend,
@@ -1031,6 +1061,12 @@ fn verifier_accepted_oracle_episodes_score_exactly_one() {
         server: &SchemaResults,
     };
     let eps = run_episodes(&reg, &p.tasks, &agents, &cfg(8), &mut |_| {}).unwrap();
+    (reg, eps)
+}
+
+#[test]
+fn verifier_accepted_oracle_episodes_score_exactly_one() {
+    let (reg, eps) = planned_batch(Flaw::None);
     let specs = vec![
         RewardSpec::Gated(GatedReward::default()),
         RewardSpec::Format(FormatReward::default()),
@@ -1058,5 +1094,27 @@ fn verifier_accepted_oracle_episodes_score_exactly_one() {
             accepted.get(&c).copied().unwrap_or(0) >= 4,
             "too few accepted {c} episodes: {accepted:?}"
         );
+    }
+}
+
+#[test]
+fn flawed_oracle_episodes_score_one_exactly_when_accepted() {
+    for flaw in [Flaw::Vague, Flaw::DropCall, Flaw::GuessLink] {
+        let (reg, eps) = planned_batch(flaw);
+        let mut rejected = 0;
+        for ep in &eps {
+            let v = verify(&reg, ep);
+            let o = gated(&reg, ep);
+            let total = o.total.expect("planned tasks are scorable");
+            assert_eq!(
+                v.is_ok(),
+                total == 1.0,
+                "{flaw:?} {} {}: verifier {v:?}, reward {o:#?}",
+                ep.task.category,
+                ep.task.id
+            );
+            rejected += usize::from(v.is_err());
+        }
+        assert!(rejected >= 6, "{flaw:?}: only {rejected} rejected");
     }
 }

@@ -583,10 +583,47 @@ fn client_errors_are_not_retried_and_name_url_status_body() {
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
 
+/// Counts the requests a served model answers.
+struct CountRequests<S>(S, Arc<AtomicUsize>);
+
+impl<S: Servable> Servable for CountRequests<S> {
+    fn label(&self) -> &str {
+        self.0.label()
+    }
+    fn chat_batch(
+        &self,
+        requests: &[ChatRequest],
+        params: &GenParams,
+    ) -> trainer::backend::Result<Vec<ChatCompletion>> {
+        self.1.fetch_add(requests.len(), Ordering::SeqCst);
+        self.0.chat_batch(requests, params)
+    }
+    fn embeddings(&self, texts: &[String]) -> EmbedReply {
+        self.1.fetch_add(texts.len(), Ordering::SeqCst);
+        self.0.embeddings(texts)
+    }
+}
+
 #[test]
-fn synth_runs_with_an_http_policy() {
+fn synth_runs_with_http_policy_simulators_and_embeddings() {
     let Some(served) = tiny_backend() else { return };
-    let server = Server::start(served, &options("tiny")).unwrap();
+    let policy_calls = Arc::new(AtomicUsize::new(0));
+    let server = Server::start(
+        CountRequests(served, policy_calls.clone()),
+        &options("tiny"),
+    )
+    .unwrap();
+    // The simulators' server: a scripted double whose outputs the LLM simulators' checks
+    // reject, so each of its answers is replaced by the programmatic one (and counted).
+    let sim_calls = Arc::new(AtomicUsize::new(0));
+    let sims = Server::start(
+        CountRequests(
+            ChatOnly(ScriptedBackend::new(|_: &ChatRequest| Scripted::text("ok"))),
+            sim_calls.clone(),
+        ),
+        &options("sim"),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
     // model.source names nothing: with a policy endpoint the local model is never loaded.
@@ -604,16 +641,25 @@ specs = [{specs:?}]
 episodes = 3
 max_turns = 2
 batch_size = 3
+user_simulator = "llm"
+server_simulator = "llm"
 [synth.toolsets]
-grouping = "api"
-embedding = "hashed"
+grouping = "cluster"
+embedding = "endpoint"
+[synth.toolsets.embedding_endpoint]
+url = "{url}"
+model = "tiny"
 [synth.policy_endpoint]
 url = "{url}"
 model = "tiny"
 concurrency = 3
 max_retries = 0
+[synth.simulator_endpoint]
+url = "{sim_url}"
+model = "sim"
 "#,
-        url = server.base_url()
+        url = server.base_url(),
+        sim_url = sims.base_url(),
     );
     let cfg = Config::from_toml(&toml, std::path::Path::new("http-synth.toml")).unwrap();
     let out = dir.path().join("out.jsonl");
@@ -626,7 +672,20 @@ max_retries = 0
         outcome.stats.policy
     );
     assert!(outcome.files.chat.is_file() && outcome.files.stats.is_file());
+    // Every tool definition was embedded by the endpoint, and every assistant turn came from it.
+    let (tools, _) = trainer::synth::run::load_tools(&cfg).unwrap();
+    let tools = trainer::synth::run::compilable(tools);
+    assert_eq!(
+        policy_calls.load(Ordering::SeqCst),
+        tools.len() + outcome.stats.total.assistant_turns
+    );
+    assert!(!outcome.toolsets.is_empty());
+    assert!(
+        sim_calls.load(Ordering::SeqCst) > 0,
+        "the LLM user simulator asks its endpoint"
+    );
     server.shutdown();
+    sims.shutdown();
 }
 
 #[test]

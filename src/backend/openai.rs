@@ -246,9 +246,7 @@ mod tests {
         assert_eq!(out.unwrap(), (0..20).map(|i| i * 2).collect::<Vec<_>>());
         let err = parallel_map(10, 4, |i| if i % 4 == 3 { Err(i) } else { Ok(i) }, || 99);
         assert_eq!(err.unwrap_err(), 3);
-        assert!(parallel_map(0, 4, |i| Ok::<_, ()>(i), || ())
-            .unwrap()
-            .is_empty());
+        assert!(parallel_map(0, 4, Ok::<_, ()>, || ()).unwrap().is_empty());
     }
 
     #[test]

@@ -101,15 +101,17 @@ pub fn result_json(r: &CallToolResult) -> (Json, CallStatus) {
     (value, CallStatus::Ok)
 }
 
-/// The MCP answer of a simulated call: results as `structuredContent` (objects) or text,
-/// every failure (unknown tool, invalid arguments) as `isError: true` with the structured error.
+/// The MCP answer of a simulated call: results as `structuredContent` (objects, plus the same
+/// JSON as text) or text; every failure (unknown tool, invalid arguments) as `isError: true`
+/// with the structured error as JSON text only (clients such as the TypeScript SDK check any
+/// `structuredContent` against the tool's `outputSchema`, errors included).
 pub fn to_call_result(r: &ToolResult) -> CallToolResult {
     match (r.status, &r.content) {
         (CallStatus::Ok, Json::Object(_)) => CallToolResult::structured(r.content.clone()),
         (CallStatus::Ok, other) => {
             CallToolResult::success(vec![ContentBlock::text(other.to_string())])
         }
-        _ => CallToolResult::structured_error(r.content.clone()),
+        _ => CallToolResult::error(vec![ContentBlock::text(r.content.to_string())]),
     }
 }
 
@@ -146,6 +148,12 @@ mod tests {
             status: CallStatus::InvalidArguments,
         });
         assert_eq!(r.is_error, Some(true));
+        assert_eq!(r.structured_content, None);
+        let text = &r.content[0].as_text().unwrap().text;
+        assert_eq!(
+            serde_json::from_str::<Json>(text).unwrap()["error"]["code"],
+            "INVALID_ARGUMENTS"
+        );
         let r = to_call_result(&ToolResult {
             content: json!({"x": 1}),
             status: CallStatus::Ok,

@@ -418,18 +418,16 @@ impl Model {
             && self.device.is_cpu()
             && !batch.detach_adapters;
         for (i, layer) in self.layers.iter().enumerate() {
-            let active = layer.has_active_adapter(batch) && !batch.detach_adapters;
-            x = if mode == Mode::Train && !active && !x.track_op() {
-                // Nothing to differentiate yet (below the lowest adapted layer): no graph, so
-                // the fused inference kernels give the same function faster.
-                layer.forward(&x, batch, i, cache.as_deref_mut(), Mode::Infer)?
-            } else if checkpoint {
+            // Below the lowest layer with an active adapter nothing depends on a trainable
+            // tensor: candle records no graph there (no op input is tracked), so those layers
+            // cost a plain forward and keep no activations.
+            let needs_graph = x.track_op() || layer.has_active_adapter(batch);
+            x = if checkpoint && needs_graph {
                 super::checkpoint::checkpointed_layer(layer, &x, batch, i)?
             } else {
                 layer.forward(&x, batch, i, cache.as_deref_mut(), mode)?
             };
         }
-        let mode = if x.track_op() { mode } else { Mode::Infer };
         self.norm.forward(&x, mode)
     }
 

@@ -16,9 +16,6 @@ use crate::synth::{CallRecord, CallStatus, Registry, Step, Task};
 /// value); arrays element-wise in order, objects key-wise (the schema followed through
 /// `items` and `properties`).
 pub fn typed_match(expected: &Json, actual: &Json, schema: Option<&Json>) -> bool {
-    if std::env::var_os("MUT").is_some() {
-        return values_match(expected, actual);
-    }
     let schema = schema.map(effective);
     match (expected, actual) {
         (Json::Number(_), Json::Number(a)) => {

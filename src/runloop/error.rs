@@ -39,6 +39,8 @@ pub enum RunError {
     Eval(#[from] crate::eval::infer::Error),
     #[error("GRPO: {0}")]
     GrpoMath(#[from] crate::grpo::Error),
+    #[error("report: {0}")]
+    Report(#[from] crate::runloop::report::ReportError),
     #[error("tensor op: {0}")]
     Candle(#[from] candle_core::Error),
     /// A phase that cannot run with what it was given; the message says why and what to change.

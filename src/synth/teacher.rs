@@ -155,7 +155,7 @@ fn answer(task: &Task, res: &[Json]) -> String {
         .iter()
         .map(|(k, v)| {
             let v = match v {
-                Json::String(s) => s.clone(),
+                Json::String(s) => s.trim_end_matches('.').to_string(),
                 other => other.to_string(),
             };
             format!("{} is {v}", humanize(k))

@@ -109,7 +109,7 @@ fn headline(md: &mut String, summaries: &[IterationSummary], latest: &IterationS
             let _ = writeln!(
                 md,
                 "**Held-out accuracy: {} ({}) → {} (iteration {}), {} points.** \
-                 Mean gated reward {} → {}.\n",
+                 Held-out mean gated reward {} → {}.\n",
                 pct(from.accuracy),
                 from_label,
                 pct(now.accuracy),
@@ -122,7 +122,7 @@ fn headline(md: &mut String, summaries: &[IterationSummary], latest: &IterationS
         None => {
             let _ = writeln!(
                 md,
-                "**Held-out accuracy after iteration {}: {}.** Mean gated reward {}.\n",
+                "**Held-out accuracy after iteration {}: {}.** Held-out mean gated reward {}.\n",
                 latest.iteration,
                 pct(now.accuracy),
                 num(now.mean_reward, 3),

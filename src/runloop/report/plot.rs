@@ -72,8 +72,8 @@ pub struct Line {
 pub enum XAxis {
     /// Iterations: one labelled tick per `(x, label)`.
     Iterations(Vec<(f64, String)>),
-    /// Training steps counted across iterations, with a thin vertical rule and an `iter N` tag
-    /// at each `(x, iteration)` where an iteration begins.
+    /// Training steps counted across iterations, with an `iter N` tag (and, after the first, a
+    /// dashed rule) at each `(x, iteration)` where an iteration begins.
     Steps(Vec<(f64, usize)>),
 }
 
@@ -227,18 +227,22 @@ fn draw(chart: &Chart, rgb: &mut [u8], font: FontRef<'static>) -> Result<(), Str
     if let XAxis::Steps(starts) = &chart.x_axis {
         let rule = RGBColor(150, 150, 150);
         for &(x, iteration) in starts {
-            ctx.draw_series(DashedLineSeries::new(
-                vec![(x - 0.5, y_lo), (x - 0.5, y_hi)],
-                6,
-                4,
-                rule.stroke_width(1),
-            ))
-            .map_err(|x| e(&x))?;
+            // A rule between the last step of one iteration and the first of the next.
+            let at = if x > 1.0 { x - 0.5 } else { x_lo };
+            if x > 1.0 {
+                ctx.draw_series(DashedLineSeries::new(
+                    vec![(at, y_lo), (at, y_hi)],
+                    6,
+                    4,
+                    rule.stroke_width(1),
+                ))
+                .map_err(|x| e(&x))?;
+            }
             let span = y_hi - y_lo;
             ctx.draw_series(std::iter::once(Text::new(
-                format!("iter {iteration}"),
-                (x - 0.5, y_hi - span * 0.02),
-                (FONT_FAMILY, 15).into_font().color(&RGBColor(90, 90, 90)),
+                format!(" iter {iteration}"),
+                (at, y_hi - span * 0.01),
+                (FONT_FAMILY, 16).into_font().color(&RGBColor(80, 80, 80)),
             )))
             .map_err(|x| e(&x))?;
         }
@@ -332,7 +336,10 @@ fn x_layout(chart: &Chart) -> (f64, f64, Vec<f64>) {
             if !lo.is_finite() || !hi.is_finite() {
                 return (-0.5, 0.5, vec![0.0]);
             }
-            (lo - 0.3, hi + 0.3, xs)
+            // At most ~16 labelled ticks, so that long runs stay legible.
+            let every = xs.len().div_ceil(16).max(1);
+            let ticks = xs.iter().copied().step_by(every).collect();
+            (lo - 0.3, hi + 0.3, ticks)
         }
         XAxis::Steps(_) => {
             let hi = chart

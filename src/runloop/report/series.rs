@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 pub struct StepSeries {
     /// `(x, value)`: `x` counts the phase's steps across iterations from 1.
     pub points: Vec<(f64, f64)>,
-    /// `(x, iteration)` of the first step of each iteration after the first one present.
+    /// `(x, iteration)` of the first step of each iteration.
     pub iteration_starts: Vec<(f64, usize)>,
 }
 
@@ -64,7 +64,7 @@ pub fn step_series(metrics: &[Json], phase: &str, key: &str) -> StepSeries {
     let mut previous: Option<usize> = None;
     for (n, l) in lines.iter().enumerate() {
         let x = (n + 1) as f64;
-        if previous.is_some_and(|p| p != l.iteration) {
+        if previous != Some(l.iteration) {
             out.iteration_starts.push((x, l.iteration));
         }
         previous = Some(l.iteration);
@@ -116,7 +116,7 @@ mod tests {
         ];
         let s = step_series(&m, "grpo", "reward");
         assert_eq!(s.points, vec![(1.0, 0.2), (3.0, 0.5)]);
-        assert_eq!(s.iteration_starts, vec![(3.0, 2)]);
+        assert_eq!(s.iteration_starts, vec![(1.0, 1), (3.0, 2)]);
         assert!(step_series(&m, "grpo", "kl").is_empty());
         assert_eq!(step_series(&m, "sft", "loss").points, vec![(1.0, 1.0)]);
     }
