@@ -71,7 +71,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunOutcome> {
 }
 
 /// Runs the loop with a given backend (its model must have the configured adapter attached).
-pub fn run_with(cfg: &Config, backend: LocalBackend, opts: &RunOptions) -> Result<RunOutcome> {
+pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> Result<RunOutcome> {
+    backend
+        .model_mut()
+        .set_gradient_checkpointing(cfg.train.gradient_checkpointing);
     let rd = RunDir::open(cfg)?;
     let (tools, summary) = load_tools(cfg)?;
     tracing::info!("ingested: {}", summary.trim().replace('\n', "; "));

@@ -65,6 +65,11 @@ pub struct TrainSection {
     /// Schedule after warmup: `constant`, `linear` or `cosine`.
     #[serde(default = "d_schedule")]
     pub lr_schedule: ScheduleKind,
+    /// Layer-wise activation recompute: keep only each layer's input during the training
+    /// forward and recompute the layer in the backward (less memory for long sequences, about
+    /// one more forward of time).
+    #[serde(default)]
+    pub gradient_checkpointing: bool,
 }
 
 fn d_sft_epochs() -> usize {
@@ -120,6 +125,7 @@ impl Default for TrainSection {
             weight_decay: 0.0,
             warmup_ratio: d_warmup(),
             lr_schedule: d_schedule(),
+            gradient_checkpointing: false,
         }
     }
 }

@@ -145,6 +145,7 @@ pub fn run_sft(
                 "grad_norm": grad_norm,
                 "num_tokens": r.loss_tokens,
             }));
+            tracing::debug!(step, loss = r.loss, lr, tokens = r.loss_tokens, "SFT step");
             step += 1;
             bar.inc(1);
             bar.set_message(format!("loss {:.3}", r.loss));

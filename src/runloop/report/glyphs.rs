@@ -115,7 +115,7 @@ impl DrawingBackend for GlyphBackend<'_> {
         pos: BackendCoord,
     ) -> Result<(), DrawingErrorKind<BitmapError>> {
         let color = style.color();
-        if color.alpha >= 0.0 {
+        if color.alpha == 0.0 {
             return Ok(());
         }
         let (glyphs, (width, height)) = self.layout(text, style.size());
