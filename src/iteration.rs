@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! iteration 0:  heldout → eval_base → synth (teacher or policy) → sft → eval → finalize
-//! iteration k:  synth (current policy, gap-targeted mix) → grpo → eval → finalize
+//! iteration k:  synth (current policy, gap-targeted mix; the teacher replays the failed tasks)
+//!               → sft (on those demonstrations + the policy's accepted trajectories) → grpo
+//!               → eval → finalize
 //! ```
 //!
 //! Each phase reads what earlier phases wrote into the run directory, writes its own outputs
@@ -52,7 +54,7 @@ pub struct RunOutcome {
 }
 
 const PHASES_0: [&str; 6] = ["heldout", "eval_base", "synth", "sft", "eval", "finalize"];
-const PHASES_K: [&str; 4] = ["synth", "grpo", "eval", "finalize"];
+const PHASES_K: [&str; 5] = ["synth", "sft", "grpo", "eval", "finalize"];
 
 /// Everything the phases share.
 struct Ctx<'a> {
@@ -126,6 +128,7 @@ fn run_phase(ctx: &mut Ctx<'_>, k: usize, phase: &str) -> Result<()> {
         (0, "eval_base") => eval_phase(ctx, 0, false, "eval_base"),
         (_, "synth") => synth_phase(ctx, k),
         (0, "sft") => sft_phase(ctx),
+        (_, "sft") => repair_sft_phase(ctx, k),
         (_, "grpo") => grpo_phase(ctx, k),
         (_, "eval") => eval_phase(ctx, k, true, "eval"),
         (_, "finalize") => finalize_phase(ctx, k),
@@ -185,7 +188,8 @@ fn load_split(ctx: &Ctx<'_>) -> Result<Split> {
     ctx.rd.read_json(&p)?.ok_or_else(|| missing(&p))
 }
 
-fn load_tasks(path: &Path) -> Result<Vec<Task>> {
+/// The JSON lines of a run-directory file, each parsed as `T`.
+fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     let text = std::fs::read_to_string(path).map_err(|e| RunError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -199,6 +203,10 @@ fn load_tasks(path: &Path) -> Result<Vec<Task>> {
             })
         })
         .collect()
+}
+
+fn load_tasks(path: &Path) -> Result<Vec<Task>> {
+    read_jsonl(path)
 }
 
 fn write_tasks(path: &Path, tasks: &[Task]) -> Result<()> {
@@ -372,6 +380,47 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
             .map(|(t, _)| t.clone()),
     );
     write_tasks(&dir.join("grpo_tasks.jsonl"), &order)?;
+    if k > 0 && cfg.loop_.repair_max > 0 {
+        // The teacher replays the tasks the policy failed: verified demonstrations of exactly
+        // what the policy could not do yet.
+        let failed: Vec<Task> = order
+            .iter()
+            .take(planned.tasks.len() - summary.accepted.min(planned.tasks.len()))
+            .take(cfg.loop_.repair_max)
+            .cloned()
+            .collect();
+        let mut counts: Vec<(crate::synth::plan::Category, usize)> = Vec::new();
+        for t in &failed {
+            match counts.iter_mut().find(|(c, _)| *c == t.category) {
+                Some(e) => e.1 += 1,
+                None => counts.push((t.category, 1)),
+            }
+        }
+        let replay = crate::synth::plan::Plan {
+            tasks: failed,
+            unplannable: BTreeMap::new(),
+        };
+        let teacher = Teacher::new(&replay.tasks);
+        let rb = bar(ctx, k, "repair", "episodes");
+        let (rs, _) = synth_phase::play(
+            cfg,
+            &registry,
+            &split.train,
+            &replay,
+            &counts,
+            &teacher,
+            "teacher",
+            &dir.join("repair.jsonl"),
+            &rb,
+        )?;
+        rb.finish_and_clear();
+        tracing::info!(
+            iteration = k,
+            accepted = rs.accepted,
+            episodes = rs.episodes,
+            "teacher replay of the failed tasks"
+        );
+    }
     ctx.rd.write_json(&dir.join("mix.json"), &mix)?;
     ctx.rd.write_json(&dir.join("synth.json"), &summary)?;
     tracing::info!(
@@ -381,22 +430,6 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         "synthesis"
     );
     Ok(())
-}
-
-fn read_records(path: &Path) -> Result<Vec<Json>> {
-    let text = std::fs::read_to_string(path).map_err(|e| RunError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| RunError::Corrupt {
-                path: path.to_path_buf(),
-                message: format!("line {}: {e}", i + 1),
-            })
-        })
-        .collect()
 }
 
 fn save_adapter(ctx: &Ctx<'_>, k: usize) -> Result<()> {
@@ -420,7 +453,7 @@ fn sft_phase(ctx: &mut Ctx<'_>) -> Result<()> {
         return save_adapter(ctx, 0);
     }
     let dir = ctx.rd.iter_dir(0);
-    let records = read_records(&dir.join("trajectories.jsonl"))?;
+    let records: Vec<Json> = read_jsonl(&dir.join("trajectories.jsonl"))?;
     let b = bar(ctx, 0, "sft", "steps");
     let (summary, lines, opt) = sft_phase::run_sft(
         ctx.cfg,
@@ -428,6 +461,7 @@ fn sft_phase(ctx: &mut Ctx<'_>) -> Result<()> {
         ctx.backend.tokenizer(),
         &records,
         0,
+        ctx.cfg.train.sft_epochs,
         &b,
     )?;
     b.finish_and_clear();
@@ -440,6 +474,44 @@ fn sft_phase(ctx: &mut Ctx<'_>) -> Result<()> {
         last_loss = summary.last_loss,
         steps = summary.steps,
         "cold-start SFT"
+    );
+    Ok(())
+}
+
+/// Iterations ≥ 1: fine-tuning on the teacher's replays of the failed tasks plus the policy's own
+/// accepted trajectories (skipped, and recorded as such, when there are none).
+fn repair_sft_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
+    let dir = ctx.rd.iter_dir(k);
+    let mut records: Vec<Json> = read_jsonl(&dir.join("trajectories.jsonl"))?;
+    let repair = dir.join("repair.jsonl");
+    if repair.is_file() {
+        records.extend(read_jsonl::<Json>(&repair)?);
+    }
+    if records.is_empty() || ctx.cfg.loop_.repair_epochs == 0 {
+        ctx.rd.write_phase_metrics(k, "sft", &[])?;
+        return ctx
+            .rd
+            .write_json(&dir.join("sft.json"), &TrainSummary::default());
+    }
+    let b = bar(ctx, k, "sft", "steps");
+    let (summary, lines, _) = sft_phase::run_sft(
+        ctx.cfg,
+        ctx.backend.model(),
+        ctx.backend.tokenizer(),
+        &records,
+        k,
+        ctx.cfg.loop_.repair_epochs,
+        &b,
+    )?;
+    b.finish_and_clear();
+    save_adapter(ctx, k)?;
+    ctx.rd.write_phase_metrics(k, "sft", &lines)?;
+    ctx.rd.write_json(&dir.join("sft.json"), &summary)?;
+    tracing::info!(
+        iteration = k,
+        sequences = summary.sequences,
+        last_loss = summary.last_loss,
+        "fine-tuning on the failed tasks' demonstrations"
     );
     Ok(())
 }
@@ -488,6 +560,11 @@ fn finalize_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     let train: TrainSummary = rd.read_json(&need("train.json")?)?.unwrap_or_default();
     let mix: BTreeMap<String, f64> = rd.read_json(&need("mix.json")?)?.unwrap_or_default();
     let bfcl: BTreeMap<String, f64> = rd.read_json(&dir.join("bfcl.json"))?.unwrap_or_default();
+    let repair: Option<TrainSummary> = if k > 0 {
+        rd.read_json(&dir.join("sft.json"))?
+    } else {
+        None
+    };
     let timing_s: BTreeMap<String, f64> = rd
         .phases(k)?
         .completed
@@ -500,6 +577,7 @@ fn finalize_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         heldout,
         heldout_base,
         synth,
+        repair,
         train,
         mix,
         bfcl,

@@ -164,6 +164,14 @@ pub struct LoopSection {
     /// Gap targeting: next mix ∝ max(error rate, floor) per category.
     #[serde(default = "d_floor")]
     pub gap_floor: f64,
+    /// Iterations ≥ 1: the teacher replays up to this many of the tasks the policy failed in the
+    /// synthesis phase, and the policy is fine-tuned on those verified demonstrations plus its
+    /// own accepted trajectories before GRPO ("new data around the hard tasks"); 0 = off.
+    #[serde(default = "d_repair")]
+    pub repair_max: usize,
+    /// Epochs of that fine-tuning.
+    #[serde(default = "d_repair_epochs")]
+    pub repair_epochs: usize,
     /// Assistant turns per GRPO rollout and held-out episode.
     #[serde(default = "d_turns")]
     pub max_turns: usize,
@@ -196,6 +204,12 @@ fn d_heldout_share() -> f64 {
 fn d_floor() -> f64 {
     0.1
 }
+fn d_repair() -> usize {
+    16
+}
+fn d_repair_epochs() -> usize {
+    1
+}
 fn d_turns() -> usize {
     4
 }
@@ -211,6 +225,8 @@ impl Default for LoopSection {
             heldout_per_category: d_heldout(),
             heldout_toolset_share: d_heldout_share(),
             gap_floor: d_floor(),
+            repair_max: d_repair(),
+            repair_epochs: d_repair_epochs(),
             max_turns: d_turns(),
             keep_last: d_keep(),
             export_merged: false,

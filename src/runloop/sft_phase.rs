@@ -78,6 +78,7 @@ pub fn run_sft(
     tokenizer: &Tokenizer,
     records: &[Json],
     iteration: usize,
+    epochs: usize,
     bar: &ProgressBar,
 ) -> Result<(TrainSummary, Vec<Json>, AdamW)> {
     let t0 = Instant::now();
@@ -95,7 +96,7 @@ pub fn run_sft(
         )));
     }
     let per_epoch = seqs.len().div_ceil(t.sft_batch_size);
-    let total = per_epoch * t.sft_epochs;
+    let total = per_epoch * epochs;
     let mut opt = optimizer(cfg, model, t.sft_learning_rate, total.max(1))?;
     let pad_id = tokenizer.eos_id().unwrap_or(0);
     let step_opts = SftStepOptions {
@@ -114,7 +115,7 @@ pub fn run_sft(
     };
     let mut lines = Vec::with_capacity(total);
     let mut step = 0usize;
-    for epoch in 0..t.sft_epochs {
+    for epoch in 0..epochs {
         order.shuffle(&mut rng);
         for chunk in order.chunks(t.sft_batch_size) {
             let batch: Vec<TokenSequence> = chunk.iter().map(|&i| seqs[i].clone()).collect();

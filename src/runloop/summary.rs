@@ -86,6 +86,11 @@ pub struct IterationSummary {
     /// After this iteration's training.
     pub heldout: HeldoutResult,
     pub synth: SynthSummary,
+    /// Iterations ≥ 1: fine-tuning on the teacher's demonstrations of the failed tasks and the
+    /// policy's accepted trajectories (before GRPO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair: Option<TrainSummary>,
+    /// SFT in iteration 0, GRPO later.
     pub train: TrainSummary,
     /// Category weights used by this iteration's synthesis.
     pub mix: BTreeMap<String, f64>,

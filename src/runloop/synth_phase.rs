@@ -11,42 +11,15 @@ use indicatif::ProgressBar;
 use super::error::Result;
 use super::summary::SynthSummary;
 use crate::backend::ChatBackend;
-use crate::config::{CategoryWeights, Config};
+use crate::config::Config;
 use crate::synth::episode::{run_episodes, Agents, Outcome};
 use crate::synth::output::{write_all, OutputFiles};
-use crate::synth::plan::{plan, Category, Plan, PlanOptions};
+use crate::synth::plan::{Category, Plan};
 use crate::synth::run::gen_params;
 use crate::synth::{verify, Dedup, ProgrammaticUser, Registry, SchemaResults, Stats};
 use crate::toolsets::Toolset;
 
-/// Plans `cfg.synth.episodes` tasks split by `weights`, seeded by `seed`.
-pub fn plan_tasks(
-    cfg: &Config,
-    registry: &Registry,
-    toolsets: &[Toolset],
-    weights: &CategoryWeights,
-    seed: u64,
-) -> (Plan, Vec<(Category, usize)>) {
-    let s = &cfg.synth;
-    let counts: Vec<(Category, usize)> = weights
-        .split(s.episodes)
-        .into_iter()
-        .filter_map(|(name, n)| Category::parse(name).map(|c| (c, n)))
-        .collect();
-    let opts = PlanOptions {
-        seed,
-        counts: counts.clone(),
-        optional_arg_prob: s.optional_arg_prob,
-        max_parallel: s.max_parallel,
-        max_offered: s.max_offered_tools,
-        max_chain: 3,
-    };
-    let planned = plan(registry, toolsets, &opts);
-    for (c, n) in &planned.unplannable {
-        tracing::warn!("{n} {c} task(s) could not be planned: no toolset fits");
-    }
-    (planned, counts)
-}
+pub use crate::synth::run::plan_tasks;
 
 /// Plays, verifies and writes the planned tasks (`out` = the accepted trajectories' file).
 /// Returns the summary and, per task in plan order, whether its episode was accepted.

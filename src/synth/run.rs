@@ -200,6 +200,36 @@ pub fn synthesize(cfg: &Config, out: &Path, progress: bool) -> Result<SynthOutco
     Ok(outcome)
 }
 
+/// Plans `synth.episodes` tasks from `toolsets`, split over the categories by `weights`;
+/// returns the plan and the per-category counts asked for.
+pub fn plan_tasks(
+    cfg: &Config,
+    registry: &Registry,
+    toolsets: &[Toolset],
+    weights: &crate::config::CategoryWeights,
+    seed: u64,
+) -> (super::plan::Plan, Vec<(Category, usize)>) {
+    let s = &cfg.synth;
+    let counts: Vec<(Category, usize)> = weights
+        .split(s.episodes)
+        .into_iter()
+        .filter_map(|(name, n)| Category::parse(name).map(|c| (c, n)))
+        .collect();
+    let opts = PlanOptions {
+        seed,
+        counts: counts.clone(),
+        optional_arg_prob: s.optional_arg_prob,
+        max_parallel: s.max_parallel,
+        max_offered: s.max_offered_tools,
+        max_chain: 3,
+    };
+    let planned = plan(registry, toolsets, &opts);
+    for (c, n) in &planned.unplannable {
+        tracing::warn!("{n} {c} task(s) could not be planned: no toolset fits");
+    }
+    (planned, counts)
+}
+
 /// The synthesis stage with a given policy backend (the closed loop passes its own); `model`
 /// embeds tool definitions when the config asks for model embeddings.
 pub fn synthesize_with(
@@ -224,24 +254,7 @@ pub fn synthesize_with(
         tracing::info!(id = t.id, label = t.label, tools = t.tools.len(), "toolset");
     }
     let registry = Registry::new(tools)?;
-    let counts: Vec<(Category, usize)> = s
-        .categories
-        .split(s.episodes)
-        .into_iter()
-        .filter_map(|(name, n)| Category::parse(name).map(|c| (c, n)))
-        .collect();
-    let plan_opts = PlanOptions {
-        seed,
-        counts: counts.clone(),
-        optional_arg_prob: s.optional_arg_prob,
-        max_parallel: s.max_parallel,
-        max_offered: s.max_offered_tools,
-        max_chain: 3,
-    };
-    let planned = plan(&registry, &toolsets, &plan_opts);
-    for (c, n) in &planned.unplannable {
-        tracing::warn!("{n} {c} task(s) could not be planned: no toolset fits");
-    }
+    let (planned, counts) = plan_tasks(cfg, &registry, &toolsets, &s.categories, seed);
     let gen = gen_params(cfg);
     let sim_gen = GenParams {
         sampling: SamplingParams {
