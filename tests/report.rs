@@ -51,6 +51,7 @@ fn summary(k: usize, held: HeldoutResult, accepted: usize) -> IterationSummary {
             ]),
             seconds: 12.5,
         },
+        repair: None,
         train: TrainSummary {
             phase: if k == 0 { "sft" } else { "grpo" }.to_string(),
             steps: 6,
