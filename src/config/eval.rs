@@ -14,7 +14,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Result};
+use super::schema::invalid;
+use super::Result;
 use crate::eval::category::parse_category_args;
 use crate::eval::infer::EvalProfile;
 
@@ -70,15 +71,6 @@ impl Default for EvalSection {
 
 /// The names `categories` accepts besides single category names.
 pub const CATEGORY_COLLECTIONS: &str = "all, all_scoring, single_turn, live, non_live, python, non_python, multi_turn, memory, web_search, agentic";
-
-fn invalid(path: &Path, key: &str, value: impl ToString, reason: &str) -> Error {
-    Error::Invalid {
-        path: path.to_path_buf(),
-        key: key.to_string(),
-        value: value.to_string(),
-        reason: reason.to_string(),
-    }
-}
 
 impl EvalSection {
     /// Range checks; category names must be BFCL categories or collections.

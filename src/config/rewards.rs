@@ -26,7 +26,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Result};
+use super::schema::invalid;
+use super::Result;
 
 /// One `[[rewards]]` entry; `kind` selects the variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -230,15 +231,6 @@ impl RewardSpec {
 /// The rewards used when the config has no `[[rewards]]`: one gated reward, default weights.
 pub fn default_rewards() -> Vec<RewardSpec> {
     vec![RewardSpec::Gated(GatedReward::default())]
-}
-
-fn invalid(path: &Path, key: &str, value: impl ToString, reason: &str) -> Error {
-    Error::Invalid {
-        path: path.to_path_buf(),
-        key: key.to_string(),
-        value: value.to_string(),
-        reason: reason.to_string(),
-    }
 }
 
 /// Checks the `[[rewards]]` list: at least one entry; names non-empty, unique, made of

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EndpointSection, Error, Result};
+use super::schema::invalid;
+use super::{EndpointSection, Result};
 
 /// How a simulator is driven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -321,15 +322,6 @@ impl Default for SynthSection {
             policy_endpoint: None,
             simulator_endpoint: None,
         }
-    }
-}
-
-fn invalid(path: &Path, key: &str, value: impl ToString, reason: &str) -> Error {
-    Error::Invalid {
-        path: path.to_path_buf(),
-        key: format!("synth.{key}"),
-        value: value.to_string(),
-        reason: reason.to_string(),
     }
 }
 
