@@ -332,7 +332,12 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         cfg.synth.seed.unwrap_or(cfg.run.seed),
         &["iteration", &k.to_string()],
     );
-    let (planned, counts) = synth_phase::plan_tasks(cfg, &registry, &split.train, &w, seed);
+    let episodes = match k {
+        0 => cfg.synth.episodes,
+        _ => cfg.loop_.policy_episodes.unwrap_or(cfg.synth.episodes),
+    };
+    let (planned, counts) =
+        synth_phase::plan_tasks(cfg, &registry, &split.train, &w, episodes, seed);
     let dir = ctx.rd.iter_dir(k);
     let b = bar(ctx, k, "synth", "episodes");
     let teacher;
@@ -462,6 +467,7 @@ fn sft_phase(ctx: &mut Ctx<'_>) -> Result<()> {
         &records,
         0,
         ctx.cfg.train.sft_epochs,
+        ctx.cfg.train.sft_learning_rate,
         &b,
     )?;
     b.finish_and_clear();
@@ -487,6 +493,9 @@ fn repair_sft_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     if repair.is_file() {
         records.extend(read_jsonl::<Json>(&repair)?);
     }
+    if !records.is_empty() {
+        records.extend(rehearsal(ctx, k)?);
+    }
     if records.is_empty() || ctx.cfg.loop_.repair_epochs == 0 {
         ctx.rd.write_phase_metrics(k, "sft", &[])?;
         return ctx
@@ -494,6 +503,11 @@ fn repair_sft_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
             .write_json(&dir.join("sft.json"), &TrainSummary::default());
     }
     let b = bar(ctx, k, "sft", "steps");
+    let lr = ctx
+        .cfg
+        .loop_
+        .repair_learning_rate
+        .unwrap_or(ctx.cfg.train.sft_learning_rate);
     let (summary, lines, _) = sft_phase::run_sft(
         ctx.cfg,
         ctx.backend.model(),
@@ -501,6 +515,7 @@ fn repair_sft_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         &records,
         k,
         ctx.cfg.loop_.repair_epochs,
+        lr,
         &b,
     )?;
     b.finish_and_clear();
@@ -514,6 +529,23 @@ fn repair_sft_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         "fine-tuning on the failed tasks' demonstrations"
     );
     Ok(())
+}
+
+/// `loop.repair_replay` of iteration 0's verified trajectories, a seeded sample that differs per
+/// iteration (rehearsal against forgetting).
+fn rehearsal(ctx: &Ctx<'_>, k: usize) -> Result<Vec<Json>> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let n = ctx.cfg.loop_.repair_replay;
+    let path = ctx.rd.iter_dir(0).join("trajectories.jsonl");
+    if n == 0 || !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let mut pool: Vec<Json> = read_jsonl(&path)?;
+    let seed = derive_seed(ctx.cfg.run.seed, &["rehearsal", &k.to_string()]);
+    pool.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    pool.truncate(n);
+    Ok(pool)
 }
 
 fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {

@@ -7,8 +7,9 @@ use candle_core::{DType, Device, Tensor};
 use common::*;
 use trainer::model::{Arch, LoraConfig, LoraTarget, Model, TensorMap};
 use trainer::train::{
-    micro_batches, pad_batch, sft_gradients, sft_step, AdamW, AdamWConfig, LrSchedule,
-    ScheduleKind, SftStepOptions, StepOutcome, TokenSequence,
+    batch_logprobs, masked_logprob_sum, masked_nll, micro_batches, pad_batch, sft_gradients,
+    sft_step, AdamW, AdamWConfig, LrSchedule, ScheduleKind, SftStepOptions, StepOutcome,
+    TokenSequence,
 };
 
 /// Small fixed dataset: a 3-token "prompt" (no loss) followed by "assistant" tokens (loss), of
@@ -123,6 +124,55 @@ fn accumulated_gradients_equal_the_full_batch_gradient() {
                 "micro {micro}: variable {i} gradient differs by {diff} (scale {scale})"
             );
         }
+    }
+}
+
+/// The SFT loss sends only the loss positions through the LM head; its value and every adapter
+/// gradient must equal the dense formulation (head at every position, then masked).
+#[test]
+fn loss_positions_only_head_equals_the_dense_masked_loss() {
+    let (cfg, _, mut model) = tiny_model(Arch::Qwen3, DType::F64);
+    lora(&mut model, 2);
+    for (i, (name, var)) in model.lora_vars().into_iter().enumerate() {
+        if name.ends_with("lora_B.weight") {
+            let (o, r) = var.as_tensor().dims2().unwrap();
+            let data: Vec<f64> = (0..o * r)
+                .map(|k| (((k * 5 + i) % 13) as f64 - 6.0) * 0.02)
+                .collect();
+            var.set(&Tensor::from_vec(data, (o, r), &Device::Cpu).unwrap())
+                .unwrap();
+        }
+    }
+    let batch = pad_batch(&dataset(cfg.vocab_size), 0, &Device::Cpu).unwrap();
+    let n = batch.loss_tokens as f64;
+    let sparse = (masked_logprob_sum(&model, &batch, 3)
+        .unwrap()
+        .neg()
+        .unwrap()
+        / n)
+        .unwrap();
+    let dense = masked_nll(
+        &batch_logprobs(&model, &batch, 3).unwrap(),
+        &batch.loss_mask,
+        n,
+    )
+    .unwrap();
+    let (a, b) = (
+        sparse.to_scalar::<f64>().unwrap(),
+        dense.to_scalar::<f64>().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-12, "loss {a} vs dense {b}");
+    let (gs, gd) = (sparse.backward().unwrap(), dense.backward().unwrap());
+    let vars = model.lora_vars();
+    assert!(!vars.is_empty());
+    for (name, var) in &vars {
+        let (x, y) = (gs.get(var).unwrap(), gd.get(var).unwrap());
+        let scale = max_abs_diff(y, &y.zeros_like().unwrap());
+        assert!(scale > 0.0, "{name}: no gradient");
+        assert!(
+            max_abs_diff(x, y) / scale < 1e-10,
+            "{name}: gradients differ"
+        );
     }
 }
 

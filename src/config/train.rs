@@ -172,6 +172,19 @@ pub struct LoopSection {
     /// Epochs of that fine-tuning.
     #[serde(default = "d_repair_epochs")]
     pub repair_epochs: usize,
+    /// Peak learning rate of that fine-tuning (default: `train.sft_learning_rate`). It starts a
+    /// fresh AdamW on an already trained adapter, so a lower rate than the cold start is usual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair_learning_rate: Option<f64>,
+    /// Rehearsal: this many of iteration 0's verified cold-start trajectories (a seeded sample,
+    /// different each iteration) are mixed into each later fine-tuning set, so that training on
+    /// the failed tasks does not make the policy forget what it could already do; 0 = off.
+    #[serde(default = "d_replay")]
+    pub repair_replay: usize,
+    /// Episodes the policy plays in each later iteration's synthesis (default: `synth.episodes`,
+    /// which sizes iteration 0). The failed ones feed the repair set and lead the GRPO tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_episodes: Option<usize>,
     /// Assistant turns per GRPO rollout and held-out episode.
     #[serde(default = "d_turns")]
     pub max_turns: usize,
@@ -210,6 +223,9 @@ fn d_repair() -> usize {
 fn d_repair_epochs() -> usize {
     1
 }
+fn d_replay() -> usize {
+    8
+}
 fn d_turns() -> usize {
     4
 }
@@ -227,6 +243,9 @@ impl Default for LoopSection {
             gap_floor: d_floor(),
             repair_max: d_repair(),
             repair_epochs: d_repair_epochs(),
+            repair_learning_rate: None,
+            repair_replay: d_replay(),
+            policy_episodes: None,
             max_turns: d_turns(),
             keep_last: d_keep(),
             export_merged: false,
@@ -293,6 +312,17 @@ impl LoopSection {
     pub fn validate(&self, path: &Path) -> Result<()> {
         positive(path, "loop.max_turns", self.max_turns)?;
         positive(path, "loop.keep_last", self.keep_last)?;
+        if let Some(lr) = self.repair_learning_rate {
+            rate(path, "loop.repair_learning_rate", lr)?;
+        }
+        if self.policy_episodes == Some(0) {
+            return Err(invalid(
+                path,
+                "loop.policy_episodes",
+                0,
+                "must be > 0 (leave it out to use synth.episodes)",
+            ));
+        }
         if !(self.heldout_toolset_share > 0.0 && self.heldout_toolset_share < 1.0) {
             return Err(invalid(
                 path,

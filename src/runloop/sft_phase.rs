@@ -79,6 +79,7 @@ pub fn run_sft(
     records: &[Json],
     iteration: usize,
     epochs: usize,
+    learning_rate: f64,
     bar: &ProgressBar,
 ) -> Result<(TrainSummary, Vec<Json>, AdamW)> {
     let t0 = Instant::now();
@@ -95,9 +96,19 @@ pub fn run_sft(
             dropped.len()
         )));
     }
+    let lens: Vec<usize> = seqs.iter().map(|s| s.ids.len()).collect();
+    tracing::info!(
+        "SFT: {} sequences, {} tokens (mean {}, max {}), {} loss tokens, {} epochs",
+        seqs.len(),
+        lens.iter().sum::<usize>(),
+        lens.iter().sum::<usize>() / lens.len().max(1),
+        lens.iter().max().copied().unwrap_or(0),
+        seqs.iter().map(loss_tokens).sum::<usize>(),
+        epochs
+    );
     let per_epoch = seqs.len().div_ceil(t.sft_batch_size);
     let total = per_epoch * epochs;
-    let mut opt = optimizer(cfg, model, t.sft_learning_rate, total.max(1))?;
+    let mut opt = optimizer(cfg, model, learning_rate, total.max(1))?;
     let pad_id = tokenizer.eos_id().unwrap_or(0);
     let step_opts = SftStepOptions {
         micro_batch_size: t.micro_batch_size,

@@ -200,18 +200,19 @@ pub fn synthesize(cfg: &Config, out: &Path, progress: bool) -> Result<SynthOutco
     Ok(outcome)
 }
 
-/// Plans `synth.episodes` tasks from `toolsets`, split over the categories by `weights`;
+/// Plans `episodes` tasks from `toolsets`, split over the categories by `weights`;
 /// returns the plan and the per-category counts asked for.
 pub fn plan_tasks(
     cfg: &Config,
     registry: &Registry,
     toolsets: &[Toolset],
     weights: &crate::config::CategoryWeights,
+    episodes: usize,
     seed: u64,
 ) -> (super::plan::Plan, Vec<(Category, usize)>) {
     let s = &cfg.synth;
     let counts: Vec<(Category, usize)> = weights
-        .split(s.episodes)
+        .split(episodes)
         .into_iter()
         .filter_map(|(name, n)| Category::parse(name).map(|c| (c, n)))
         .collect();
@@ -254,7 +255,7 @@ pub fn synthesize_with(
         tracing::info!(id = t.id, label = t.label, tools = t.tools.len(), "toolset");
     }
     let registry = Registry::new(tools)?;
-    let (planned, counts) = plan_tasks(cfg, &registry, &toolsets, &s.categories, seed);
+    let (planned, counts) = plan_tasks(cfg, &registry, &toolsets, &s.categories, s.episodes, seed);
     let gen = gen_params(cfg);
     let sim_gen = GenParams {
         sampling: SamplingParams {

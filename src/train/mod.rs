@@ -22,4 +22,7 @@ pub use grpo_step::{
 pub use optim::{AdamW, AdamWConfig, SkipReason, StepOutcome};
 pub use optim_state::OPTIMIZER_FILE;
 pub use schedule::{LrSchedule, ScheduleKind};
-pub use sft::{batch_logprobs, masked_nll, sft_gradients, sft_step, SftStepOptions, SftStepReport};
+pub use sft::{
+    batch_logprobs, masked_logprob_sum, masked_nll, sft_gradients, sft_step, SftStepOptions,
+    SftStepReport,
+};

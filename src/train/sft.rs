@@ -42,6 +42,46 @@ pub fn batch_logprobs(model: &Model, batch: &PaddedBatch, chunk_size: usize) -> 
     Ok(token_logprobs(model, &hidden, &batch.targets, opts)?.0)
 }
 
+/// `Σ log p(target)` over the loss positions of a padded batch (scalar), under the adapter-on
+/// policy (training forward). Only the loss positions go through the LM head: on tool-use SFT data
+/// most positions are system prompt, tool schemas, tool results or padding, which carry no loss,
+/// and the `[hidden × vocab]` head (and its backward) is a large share of a small model's cost.
+/// Equal to `(batch_logprobs · loss_mask).sum()`.
+pub fn masked_logprob_sum(model: &Model, batch: &PaddedBatch, chunk_size: usize) -> Result<Tensor> {
+    let geometry = Batch::padded(model, &batch.attention, AdapterUse::On)?;
+    let hidden = model.forward(&batch.inputs, &geometry, None, Mode::Train)?;
+    let (b, t, h) = hidden.dims3()?;
+    let mask: Vec<f32> = batch.loss_mask.flatten_all()?.to_vec1()?;
+    let picked: Vec<u32> = mask
+        .iter()
+        .enumerate()
+        .filter(|(_, &m)| m != 0.0)
+        .map(|(i, _)| i as u32)
+        .collect();
+    if picked.is_empty() {
+        return Err(Error::Invalid(
+            "the batch has no loss-carrying tokens".into(),
+        ));
+    }
+    let n = picked.len();
+    let index = Tensor::from_vec(picked, n, hidden.device())?;
+    let rows = hidden
+        .reshape((b * t, h))?
+        .index_select(&index, 0)?
+        .unsqueeze(0)?;
+    let targets = batch
+        .targets
+        .flatten_all()?
+        .index_select(&index, 0)?
+        .unsqueeze(0)?;
+    let opts = LogprobOptions {
+        temperature: 1.0,
+        chunk_size,
+        entropy: false,
+    };
+    Ok(token_logprobs(model, &rows, &targets, opts)?.0.sum_all()?)
+}
+
 /// Settings of one SFT step.
 #[derive(Debug, Clone, Copy)]
 pub struct SftStepOptions {
@@ -83,8 +123,7 @@ pub fn sft_gradients(
         if batch.loss_tokens == 0 {
             continue;
         }
-        let logp = batch_logprobs(model, &batch, opts.chunk_size)?;
-        let loss = masked_nll(&logp, &batch.loss_mask, total as f64)?;
+        let loss = (masked_logprob_sum(model, &batch, opts.chunk_size)?.neg()? / total as f64)?;
         loss_sum += loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         grads.accumulate(&opt.gradients(&loss.backward()?))?;
     }
