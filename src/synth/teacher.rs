@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value as Json};
 
 use super::plan::{Category, Task};
-use super::words::humanize;
+use super::words::{derive_seed, humanize};
 use crate::backend::{ChatBackend, ChatCompletion, ChatRequest, GenParams, Result};
 use crate::chat::toolcall::{parse_lenient, render_tool_calls, ToolCall};
 use crate::engine::FinishReason;
@@ -117,7 +117,7 @@ fn next_action(task: &Task, messages: &[Json]) -> String {
     }
 }
 
-/// Scalar leaves of a result with their field names, depth-first.
+/// Distinct string and number leaves of a result with their field names, depth-first.
 fn leaves(v: &Json, key: &str, out: &mut Vec<(String, Json)>) {
     match v {
         Json::Object(m) => {
@@ -130,12 +130,30 @@ fn leaves(v: &Json, key: &str, out: &mut Vec<(String, Json)>) {
                 leaves(x, key, out);
             }
         }
-        Json::Null => {}
-        other => out.push((key.to_string(), other.clone())),
+        // Flags say nothing the verifier can check an answer against (it grounds answers in
+        // returned strings and numbers).
+        Json::Null | Json::Bool(_) => {}
+        other => {
+            let pair = (key.to_string(), other.clone());
+            if !out.contains(&pair) {
+                out.push(pair);
+            }
+        }
     }
 }
 
-/// The closing answer: up to three returned values the user did not already give.
+/// Openers of the closing answer, one picked per task: a single fixed opener (every answer starting
+/// with the same word) becomes a strong first-token attractor for a small model, which then
+/// "answers" before calling anything.
+const OPENERS: [&str; 5] = [
+    "",
+    "Here is what I found: ",
+    "All set. ",
+    "Done. ",
+    "I have it: ",
+];
+
+/// The closing answer: an opener, then up to two returned values the user did not already give.
 fn answer(task: &Task, res: &[Json]) -> String {
     let given: Vec<&Json> = task.facts.iter().map(|f| &f.value).collect();
     let mut found = Vec::new();
@@ -144,13 +162,14 @@ fn answer(task: &Task, res: &[Json]) -> String {
     }
     let fresh: Vec<&(String, Json)> = found.iter().filter(|(_, v)| !given.contains(&v)).collect();
     let pick: Vec<&(String, Json)> = if fresh.is_empty() {
-        found.iter().take(3).collect()
+        found.iter().take(2).collect()
     } else {
-        fresh.into_iter().take(3).collect()
+        fresh.into_iter().take(2).collect()
     };
     if pick.is_empty() {
         return "Done: the request went through.".into();
     }
+    let opener = OPENERS[(derive_seed(0, &[&task.id]) % OPENERS.len() as u64) as usize];
     let parts: Vec<String> = pick
         .iter()
         .map(|(k, v)| {
@@ -161,7 +180,20 @@ fn answer(task: &Task, res: &[Json]) -> String {
             format!("{} is {v}", humanize(k))
         })
         .collect();
-    format!("Done. The {}.", parts.join(", the "))
+    let text = format!("the {}.", parts.join(", and the "));
+    match opener.is_empty() {
+        true => capitalize(&text),
+        false if opener.ends_with(": ") => format!("{opener}{text}"),
+        false => format!("{opener}{}", capitalize(&text)),
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 impl ChatBackend for Teacher {
