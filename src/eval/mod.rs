@@ -14,6 +14,7 @@ pub mod decode;
 pub mod entry;
 pub mod infer;
 pub mod leaderboard;
+pub mod multi_turn;
 pub mod pyexpr;
 pub mod pyjson;
 pub mod pyrepr;

@@ -1,0 +1,115 @@
+//! Runs calls against a set of backend instances the way the official
+//! `execute_multi_turn_func_call` does, and creates backends by class name.
+
+use super::backend::{Backend, PyException};
+use super::call::Call;
+use super::{math, message, ticket, trading, travel, twitter, vehicle, Error, Result};
+use crate::eval::pyval::{PyDict, PyVal};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Names the harness refuses to evaluate.
+const REFUSED: [&str; 8] = [
+    "kill", "exit", "quit", "remove", "unlink", "popen", "Popen", "run",
+];
+
+/// Classes the harness creates without `_load_scenario`.
+const STATELESS: [&str; 1] = ["MathAPI"];
+
+/// State that Python shares between all backend instances of one process:
+/// mutable default arguments (`TwitterAPI.post_tweet`'s `mentions=[]`).
+/// The official checker runs every entry, model and ground-truth instances
+/// alike, in one process; use one `PyProcess` per scoring run to match it.
+#[derive(Clone, Debug, Default)]
+pub struct PyProcess {
+    pub(crate) twitter_default_mentions: Rc<RefCell<Vec<PyVal>>>,
+}
+
+impl PyProcess {
+    /// A fresh process (empty mutable defaults).
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Creates the backend `class` and loads its scenario from `config` (the
+/// class's entry of `initial_config`; an empty dict when absent).
+pub fn new_backend(class: &str, config: &PyDict, process: &PyProcess) -> Result<Box<dyn Backend>> {
+    Ok(match class {
+        "MathAPI" => Box::new(math::MathApi),
+        "MessageAPI" => Box::new(message::MessageApi::load(config)?),
+        "TicketAPI" => Box::new(ticket::TicketApi::load(config)?),
+        "TradingBot" => Box::new(trading::TradingBot::load(config)?),
+        "TravelAPI" => Box::new(travel::TravelApi::load(config)?),
+        "VehicleControlAPI" => Box::new(vehicle::VehicleControlApi::load(config)?),
+        "TwitterAPI" => Box::new(twitter::TwitterApi::load(config, process)?),
+        other => return Err(Error::UnknownClass(other.to_string())),
+    })
+}
+
+/// The backend instances of one test entry (one set for the model, another
+/// for the ground truth), persisting across turns.
+pub struct Executor {
+    instances: Vec<Box<dyn Backend>>,
+}
+
+impl Executor {
+    /// Instantiates `involved_classes` (in that order) from `initial_config`
+    /// inside `process`.
+    pub fn new(
+        initial_config: &PyDict,
+        involved_classes: &[String],
+        process: &PyProcess,
+    ) -> Result<Self> {
+        let empty = PyDict::new();
+        let instances = involved_classes
+            .iter()
+            .map(|class| {
+                let config = if STATELESS.contains(&class.as_str()) {
+                    &empty
+                } else {
+                    initial_config
+                        .get_str(class)
+                        .and_then(PyVal::as_dict)
+                        .unwrap_or(&empty)
+                };
+                new_backend(class, config, process)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Executor { instances })
+    }
+
+    /// Runs one call and returns the tool-message string, including the
+    /// harness's `"Error during execution: ..."` for exceptions. A method
+    /// name offered by several classes goes to the last one, as in the
+    /// harness's name mapping.
+    pub fn execute(&mut self, call: &Call) -> String {
+        match self.try_execute(call) {
+            Ok(s) => s,
+            Err(e) => format!("Error during execution: {}", e.message),
+        }
+    }
+
+    fn try_execute(&mut self, call: &Call) -> std::result::Result<String, PyException> {
+        if REFUSED.contains(&call.name.as_str()) {
+            return Err(PyException {
+                kind: "Exception",
+                message: format!("Function call {} is not allowed.", call.name),
+            });
+        }
+        let owner = self
+            .instances
+            .iter_mut()
+            .rev()
+            .find(|b| b.signatures().iter().any(|s| s.name == call.name));
+        match owner {
+            Some(backend) => backend.call(call).map(|r| r.to_message()),
+            None => Err(PyException::name_error(&call.name)),
+        }
+    }
+
+    /// The instances, in `involved_classes` order.
+    pub fn instances(&self) -> &[Box<dyn Backend>] {
+        &self.instances
+    }
+}
