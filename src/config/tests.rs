@@ -71,7 +71,10 @@ fn ranges_are_checked() {
             "[lora]\ntargets = [\"q_proj\", \"q_proj\"]\n",
             "lora.targets",
         ),
-        ("[loop]\nrepair_learning_rate = 2.0\n", "loop.repair_learning_rate"),
+        (
+            "[loop]\nrepair_learning_rate = 2.0\n",
+            "loop.repair_learning_rate",
+        ),
         ("[loop]\npolicy_episodes = 0\n", "loop.policy_episodes"),
     ] {
         let e = parse(&format!("{MINIMAL}{extra}")).unwrap_err().to_string();
