@@ -14,6 +14,7 @@ pub mod grpo;
 pub mod iteration;
 pub mod mcp;
 pub mod model;
+pub mod plan;
 pub mod reward;
 pub mod rollout;
 pub mod runloop;

@@ -137,6 +137,27 @@ enum Command {
     },
     /// Check a config file and print it with every default filled in.
     Config { config: Option<PathBuf> },
+    /// Estimate the peak device memory of a run per component (from the model's config.json or
+    /// GGUF metadata, no weights loaded) and refuse a config that cannot fit (exit status 1).
+    Plan {
+        /// Config file (default: the embedded configs/default.toml).
+        config: Option<PathBuf>,
+        /// GPU memory in GiB when model.device is cuda (H100: 80, H200: 141); a cpu run's budget
+        /// is MemTotal of /proc/meminfo.
+        #[arg(long, default_value_t = 80.0)]
+        gpu_mem_gib: f64,
+        /// Take the model geometry from this config.json, model directory or .gguf file instead
+        /// of model.source (plan a model whose weights are not on this machine).
+        #[arg(long)]
+        model_config: Option<PathBuf>,
+        /// Estimate as designed (CUDA with layer-wise recompute, frozen-linear backward and fused
+        /// ops, log-prob chunks freed one at a time), not as the code allocates today.
+        #[arg(long)]
+        as_designed: bool,
+        /// Print the plan as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -268,6 +289,34 @@ fn export_cmd(
     Ok(())
 }
 
+/// `trainer plan`: prints the memory plan; an error (exit 1) when it does not fit.
+fn plan_cmd(
+    config: Option<&Path>,
+    gpu_mem_gib: f64,
+    model_config: Option<PathBuf>,
+    as_designed: bool,
+    json: bool,
+) -> Result<()> {
+    use trainer::plan;
+    let cfg = load_config(config)?;
+    let opts = plan::PlanOptions {
+        gpu_mem_gib,
+        model_config,
+        fidelity: if as_designed {
+            plan::Fidelity::AsDesigned
+        } else {
+            plan::Fidelity::AsCoded
+        },
+    };
+    let p = plan::plan_config(&cfg, &opts)?;
+    if json {
+        println!("{}", plan::render_json(&p));
+    } else {
+        print!("{}", plan::render_table(&p));
+    }
+    Ok(p.check()?)
+}
+
 fn init_threads(cfg: &Config) {
     if cfg.run.threads > 0 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
         // Must happen before the first tensor op starts candle's thread pool.
@@ -290,6 +339,19 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Plan {
+            config,
+            gpu_mem_gib,
+            model_config,
+            as_designed,
+            json,
+        } => plan_cmd(
+            config.as_deref(),
+            gpu_mem_gib,
+            model_config,
+            as_designed,
+            json,
+        ),
         Command::Config { config } => {
             let cfg = load_config(config.as_deref())?;
             print!("{}", cfg.to_toml());

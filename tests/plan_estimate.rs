@@ -1,0 +1,289 @@
+//! `trainer plan`'s formulas against hand-computed numbers (a tiny 2-layer geometry, and
+//! Qwen2.5-32B from a `config.json` alone with the shipped `configs/qwen32b.toml`), and its errors.
+//!
+//! The tiny numbers below are worked out by hand from the formulas documented in
+//! `src/plan/estimate.rs` (h = 64, qd = 64, kvd = 32, im = 128, H = 4, V = 512, N = 2, r = 4).
+
+use std::path::{Path, PathBuf};
+
+use trainer::config::Config;
+use trainer::plan::{plan_config, Fidelity, Plan, PlanOptions};
+
+const TINY: &str = r#"
+[run]
+name = "tiny"
+[model]
+source = "tests/fixtures/plan/tiny"
+dtype = "f32"
+device = "cpu"
+[lora]
+r = 4
+alpha = 8.0
+[generation]
+max_new_tokens = 8
+[synth]
+batch_size = 3
+[grpo]
+max_completion_length = 8
+[train]
+micro_batch_size = 2
+max_seq_len = 16
+logprob_chunk = 8
+"#;
+
+fn tiny(edit: &[(&str, &str)]) -> Config {
+    let mut text = TINY.to_string();
+    for (from, to) in edit {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, to);
+    }
+    Config::from_toml(&text, Path::new("tiny.toml")).unwrap()
+}
+
+fn plan(cfg: &Config, fidelity: Fidelity, gpu: f64, model_config: Option<PathBuf>) -> Plan {
+    plan_config(
+        cfg,
+        &PlanOptions {
+            gpu_mem_gib: gpu,
+            model_config,
+            fidelity,
+        },
+    )
+    .unwrap()
+}
+
+fn bytes(p: &Plan, name: &str) -> Option<f64> {
+    p.components
+        .iter()
+        .find(|c| c.name == name)
+        .map(|c| c.bytes)
+}
+
+#[test]
+fn tiny_cpu_f32_by_hand() {
+    let p = plan(&tiny(&[]), Fidelity::AsCoded, 80.0, None);
+    // 2·V·h + N·(q 4096 + k 2048 + v 2048 + o 4096 + bias 128 + MLP 24576 + norms 128) + h
+    // = 65536 + 2·37120 + 64 = 139840 params × 4 B.
+    assert_eq!(bytes(&p, "base weights"), Some(559_360.0));
+    // r·(in + out): q 512 + k 384 + v 384 + o 512 + gate/up/down 3·768 = 4096 per layer, × 2
+    // layers × 20 B.
+    assert_eq!(bytes(&p, "LoRA params + grads + AdamW"), Some(163_840.0));
+    // 2 (gather copy) × 3 rows × 16 slots × (2·kvd·a·N = 512 B).
+    assert_eq!(bytes(&p, "KV cache"), Some(49_152.0));
+    // transient 48·(H·s·12 + 4·(4·im + 2h)) = 159744; retained 2 layers × 48 tokens × 2064
+    // elements × 4 B = 792576; logits 2·3·V·4 = 12288.
+    assert_eq!(bytes(&p, "generation activations"), Some(964_608.0));
+    // Per token and layer 3068 elements × 4 B + H·T·8 = 12784 B; × b·T = 32 tokens; 2 span
+    // layers + 1 of backward transients; + 3·b·T·h·a.
+    assert_eq!(bytes(&p, "training activations"), Some(1_251_840.0));
+    // All chunks kept: b·T·V·4 + 5·b·c·V·4.
+    assert_eq!(bytes(&p, "log-prob logits"), Some(229_376.0));
+    assert_eq!(bytes(&p, "frozen-weight gradients"), None);
+    let parts: f64 = p.components.iter().map(|c| c.bytes).sum();
+    // The total is resident + the larger phase + margin, not the sum of every line.
+    assert!(p.total_bytes < parts);
+    assert_eq!(
+        p.total_bytes,
+        p.resident_bytes + p.generation_bytes.max(p.training_bytes) + p.margin_bytes
+    );
+}
+
+#[test]
+fn tiny_recompute_on_cpu() {
+    let cfg = tiny(&[(
+        "logprob_chunk = 8",
+        "logprob_chunk = 8\ngradient_checkpointing = true",
+    )]);
+    let p = plan(&cfg, Fidelity::AsCoded, 80.0, None);
+    // 2 layer inputs b·T·h·a (16384) + 2 × one layer (409088) + 3·b·T·h·a (24576).
+    assert_eq!(bytes(&p, "training activations"), Some(859_136.0));
+    assert!(p.caveats.iter().all(|c| !c.contains("no effect")));
+}
+
+#[test]
+fn tiny_cuda_bf16_as_coded_and_designed() {
+    let cfg = tiny(&[
+        ("dtype = \"f32\"", "dtype = \"bf16\""),
+        ("device = \"cpu\"", "device = \"cuda\""),
+        (
+            "logprob_chunk = 8",
+            "logprob_chunk = 8\ngradient_checkpointing = true",
+        ),
+    ]);
+    let coded = plan(&cfg, Fidelity::AsCoded, 80.0, None);
+    // a·(span 2 × 36864 linear weights + 2 chunks × V·h 32768) with a = 2.
+    assert_eq!(bytes(&coded, "frozen-weight gradients"), Some(278_528.0));
+    assert!(coded
+        .caveats
+        .iter()
+        .any(|c| c.contains("gradient_checkpointing") && c.contains("no effect")));
+    assert_eq!(coded.budget.bytes, 80.0 * (1u64 << 30) as f64);
+    let designed = plan(&cfg, Fidelity::AsDesigned, 80.0, None);
+    assert_eq!(bytes(&designed, "frozen-weight gradients"), None);
+    // One chunk: 3 · b·c·V·4.
+    assert_eq!(bytes(&designed, "log-prob logits"), Some(98_304.0));
+    assert!(bytes(&designed, "training activations") < bytes(&coded, "training activations"));
+}
+
+fn qwen32b(edit: &[(&str, &str)]) -> Config {
+    let path = Path::new("configs/qwen32b.toml");
+    let mut text = std::fs::read_to_string(path).unwrap();
+    for (from, to) in edit {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, to);
+    }
+    Config::from_toml(&text, path).unwrap()
+}
+
+fn fixture_32b() -> Option<PathBuf> {
+    Some(PathBuf::from("tests/fixtures/plan/qwen2.5-32b/config.json"))
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+#[test]
+fn qwen32b_components_by_hand() {
+    let p = plan(&qwen32b(&[]), Fidelity::AsDesigned, 80.0, fixture_32b());
+    // 2·152064·5120 + 64·(62914560 + 7168 bias + 424673280 + 10240 norms) + 5120
+    // = 32 763 876 352 params × 2 B (≈ 65.5 GB).
+    assert_eq!(bytes(&p, "base weights"), Some(65_527_752_704.0));
+    // r = 16 on 7 linears × 64 layers: 2 097 152 per layer = 134 217 728 params × 20 B.
+    assert_eq!(
+        bytes(&p, "LoRA params + grads + AdamW"),
+        Some(134_217_728.0 * 20.0)
+    );
+    // 2·8·128·2 B·64 = 256 KiB per token; 16 rows × 2048 slots, × 2.
+    assert_eq!(bytes(&p, "KV cache"), Some(2.0 * 16.0 * 2048.0 * 262_144.0));
+}
+
+#[test]
+fn qwen32b_as_designed_fits_141_and_80_with_smaller_generation_batch() {
+    let shipped = qwen32b(&[]);
+    let h200 = plan(&shipped, Fidelity::AsDesigned, 141.0, fixture_32b());
+    assert!(h200.fits, "{:.1} GiB", h200.total_bytes / GIB);
+    h200.check().unwrap();
+    // On 80 GiB the shipped generation batch (16 rows × 2048 slots: KV 16 GiB, prefill scores
+    // ~10 GiB) does not fit next to 61 GiB of weights; 4 rows do.
+    let h100 = plan(&shipped, Fidelity::AsDesigned, 80.0, fixture_32b());
+    assert!(!h100.fits);
+    let e = h100.check().unwrap_err().to_string();
+    assert!(e.contains("KV cache") && e.contains("80.00 GiB"), "{e}");
+    let small = qwen32b(&[("batch_size = 16", "batch_size = 4")]);
+    let h100 = plan(&small, Fidelity::AsDesigned, 80.0, fixture_32b());
+    assert!(h100.fits, "{:.1} GiB", h100.total_bytes / GIB);
+}
+
+#[test]
+fn qwen32b_as_coded_is_refused_naming_the_component() {
+    for gpu in [80.0, 141.0] {
+        let p = plan(&qwen32b(&[]), Fidelity::AsCoded, gpu, fixture_32b());
+        assert!(!p.fits);
+        let e = p.check().unwrap_err().to_string();
+        // No recompute on CUDA today: 64 layers of 40 × 2048² composed attention scores.
+        assert!(
+            e.contains("training activations") && e.contains(&format!("budget {gpu:.2} GiB")),
+            "{e}"
+        );
+        assert!(bytes(&p, "frozen-weight gradients").unwrap() > 100e9);
+    }
+}
+
+#[test]
+fn f32_32b_on_80_gib_is_refused_for_its_weights() {
+    let cfg = qwen32b(&[("dtype = \"bf16\"", "dtype = \"f32\"")]);
+    let p = plan(&cfg, Fidelity::AsDesigned, 80.0, fixture_32b());
+    assert!(!p.fits);
+    let e = p.check().unwrap_err().to_string();
+    assert!(
+        e.contains("base weights") && e.contains("122.05 GiB") && e.contains("budget 80.00 GiB"),
+        "{e}"
+    );
+}
+
+fn plan_err(model_config: &str) -> String {
+    plan_config(
+        &tiny(&[]),
+        &PlanOptions {
+            model_config: Some(PathBuf::from(model_config)),
+            ..PlanOptions::default()
+        },
+    )
+    .unwrap_err()
+    .to_string()
+}
+
+#[test]
+fn missing_and_corrupt_config_json_name_the_file() {
+    let e = plan_err("tests/fixtures/plan");
+    assert!(
+        e.contains("tests/fixtures/plan/config.json") && e.contains("missing"),
+        "{e}"
+    );
+    let e = plan_err("tests/fixtures/plan/corrupt");
+    assert!(
+        e.contains("tests/fixtures/plan/corrupt/config.json") && e.contains("invalid JSON"),
+        "{e}"
+    );
+    let e = plan_err("tests/fixtures/plan/nowhere.json");
+    assert!(
+        e.contains("nowhere.json") && e.contains("no such file"),
+        "{e}"
+    );
+    let cfg = tiny(&[("tests/fixtures/plan/tiny", "tests/fixtures/plan/corrupt")]);
+    let e = plan_config(&cfg, &PlanOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("corrupt/config.json"), "{e}");
+}
+
+#[test]
+fn cli_prints_table_json_and_refuses_with_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = dir.path().join("tiny.toml");
+    let root = env!("CARGO_MANIFEST_DIR");
+    std::fs::write(
+        &ok,
+        TINY.replace(
+            "tests/fixtures/plan/tiny",
+            &format!("{root}/tests/fixtures/plan/tiny"),
+        ),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_trainer");
+    let out = std::process::Command::new(bin)
+        .args(["plan", ok.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("base weights") && stdout.contains("fits: "),
+        "{stdout}"
+    );
+    let out = std::process::Command::new(bin)
+        .args(["plan", ok.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["fits"], true);
+    assert_eq!(v["components"][0]["bytes"], 559_360.0);
+
+    let out = std::process::Command::new(bin)
+        .current_dir(root)
+        .args([
+            "plan",
+            "configs/qwen32b.toml",
+            "--model-config",
+            "tests/fixtures/plan/qwen2.5-32b",
+            "--gpu-mem-gib",
+            "80",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("does not fit") && stderr.contains("training activations"),
+        "{stderr}"
+    );
+}
