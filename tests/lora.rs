@@ -271,3 +271,21 @@ fn merged_equals_unmerged() {
         );
     }
 }
+
+/// Inference forward (generation, scoring) runs the adapters as constants: no graph is recorded
+/// through the trainable tensors (which would keep every adapted layer's activations alive for a
+/// whole decode), with the same values as the training forward.
+#[test]
+fn inference_forward_records_no_graph_through_the_adapter() {
+    for arch in [Arch::Qwen2, Arch::Qwen3, Arch::Llama] {
+        let (model, x, _, _) = setup(arch, DType::F32);
+        let (b, t) = x.dims2().unwrap();
+        let batch = Batch::dense(&model, b, t, AdapterUse::On).unwrap();
+        let train = model.forward(&x, &batch, None, Mode::Train).unwrap();
+        let infer = model.forward(&x, &batch, None, Mode::Infer).unwrap();
+        assert!(train.track_op(), "{arch:?}: the training forward must reach the adapter");
+        assert!(!infer.track_op(), "{arch:?}: inference recorded a graph");
+        let d = max_abs_diff(&train, &infer);
+        assert!(d < 1e-5, "{arch:?}: inference vs training forward {d}");
+    }
+}

@@ -408,6 +408,20 @@ impl Model {
                 batch.b, batch.t
             )));
         }
+        // Inference never differentiates: the adapters enter as constants. Otherwise candle would
+        // record a graph through the trainable LoRA tensors and keep every adapted layer's
+        // activations alive for the whole decode (measured on SmolLM2, 16 × 510-token prompts:
+        // 7.5 GB peak with the adapter on vs 1.0 GB with it off).
+        let detached;
+        let batch = if mode == Mode::Infer && !batch.detach_adapters {
+            detached = Batch {
+                detach_adapters: true,
+                ..batch.clone()
+            };
+            &detached
+        } else {
+            batch
+        };
         let mut x = self
             .embed_tokens
             .index_select(&ids.flatten_all()?, 0)?
