@@ -23,11 +23,8 @@
 //! 3. the fused training ops (RMS norm, rotary, masked softmax, selected log-softmax) are CPU f32
 //!    only; elsewhere the composed candle ops create several tensors each;
 //! 4. (all devices) the chunked log-probs bound the size of one product, not the memory: in a
-//!    training forward every chunk's logits stay in the graph until the backward; and a
-//!    generation forward with the adapter on records a graph too (the LoRA tensors are `Var`s):
-//!    the fused inference kernels cut it at every norm, rotary and softmax, but the residual
-//!    stream's tensors of every layer from the lowest adapted one stay alive while the prefill's
-//!    logits are held, i.e. through the whole decode.
+//!    training forward every chunk's logits stay in the graph until the backward. (Generation
+//!    records no graph: `Model::forward` runs the adapters as constants in inference mode.)
 //!
 //! Checked against measured peak RSS growth on SmolLM2-135M f32 (`tests/plan_measure.rs`).
 
@@ -45,7 +42,7 @@ pub enum Fidelity {
     /// What the current code allocates (the default; what a preflight must use).
     AsCoded,
     /// As if every device had the CPU path's recompute, frozen-linear backward and fused ops,
-    /// log-prob chunks were freed one at a time, and generation recorded no graph.
+    /// and log-prob chunks were freed one at a time.
     AsDesigned,
 }
 
@@ -268,7 +265,7 @@ fn train_layer_bytes(p: &PlanInputs, adapted: bool, b: f64, t: f64) -> f64 {
     b * t * (train_token_bytes(p, adapted) + heads * t * train_score_bytes(p))
 }
 
-/// One layer's inference transients when no graph is recorded (adapter off, or nothing tracked):
+/// One layer's inference transients (inference records no graph):
 /// `rows·q·(H·s·score + a·(4·im + 2h))` for `rows × q` new positions over `s` keys. Scores alive at
 /// once: scaled, f32 cast, masked, softmax, cast back = `12 + 2a` bytes (f32: 12, the casts are
 /// no-ops); the MLP's gate, up, SiLU and product plus two hidden-sized tensors.
@@ -282,61 +279,6 @@ fn infer_transient_bytes(p: &PlanInputs, rows: f64, q: f64, s: f64) -> f64 {
     );
     let score = if a == 4.0 { 12.0 } else { 12.0 + 2.0 * a };
     rows * q * (heads * s * score + a * (4.0 * im + 2.0 * h))
-}
-
-/// Bytes per token one layer of a generation forward keeps when the adapter is on: the LoRA
-/// tensors are `Var`s, so candle records a graph. Generation uses candle's fused RMS norm, rotary
-/// and softmax, which record no op and so cut the graph: the q/k/v branches and the attention
-/// scores are freed, but from the lowest layer with an adapted o/gate/up/down projection on the
-/// residual stream is tracked and keeps (elements × `a`): the two residual sums 2h; with o_proj
-/// adapted its input qd and output with LoRA branch 4h + r (else nothing: its output is
-/// untracked); with any MLP projection adapted the post-norm input h, gate / up outputs 4·im + r
-/// each when adapted (im when not), SiLU and product 2·im, down output 4h + r (h when not
-/// adapted); with no MLP adapter only the MLP output h.
-fn infer_retained_token_bytes(p: &PlanInputs, layer: usize) -> f64 {
-    let c = &p.geometry.config;
-    let (h, qd, im, r) = (
-        c.hidden_size as f64,
-        c.q_dim() as f64,
-        c.intermediate_size as f64,
-        p.lora_r as f64,
-    );
-    let on = |t: LoraTarget| p.adapts(layer) && p.lora_targets.contains(&t);
-    let lin = |t: LoraTarget, out: f64| if on(t) { 4.0 * out + r } else { out };
-    let mut elems = 2.0 * h;
-    if on(LoraTarget::OProj) {
-        elems += qd + lin(LoraTarget::OProj, h);
-    }
-    let mlp = [
-        LoraTarget::GateProj,
-        LoraTarget::UpProj,
-        LoraTarget::DownProj,
-    ];
-    if mlp.iter().any(|&t| on(t)) {
-        elems += h
-            + lin(LoraTarget::GateProj, im)
-            + lin(LoraTarget::UpProj, im)
-            + 2.0 * im
-            + lin(LoraTarget::DownProj, h);
-    } else {
-        elems += h;
-    }
-    elems * p.dtype_bytes
-}
-
-/// First layer from which a generation forward with the adapter on tracks the residual stream:
-/// the lowest adapted layer with an adapted o/gate/up/down projection (`None`: nothing is kept).
-fn residual_tracked_from(p: &PlanInputs) -> Option<usize> {
-    let residual = [
-        LoraTarget::OProj,
-        LoraTarget::GateProj,
-        LoraTarget::UpProj,
-        LoraTarget::DownProj,
-    ];
-    if !residual.iter().any(|t| p.lora_targets.contains(t)) {
-        return None;
-    }
-    (0..p.geometry.config.num_hidden_layers).find(|&i| p.adapts(i))
 }
 
 /// The peak estimate.
@@ -425,30 +367,14 @@ pub fn estimate(p: &PlanInputs) -> Plan {
     let span = n.saturating_sub(lowest);
     let q = PREFILL_CHUNK.min(slots as usize) as f64;
     let transient = infer_transient_bytes(p, rows, q, slots);
-    let tracked = if p.designed() {
-        None
-    } else {
-        residual_tracked_from(p)
-    };
-    let retained = tracked.map_or(0.0, |from| {
-        (from..n)
-            .map(|i| rows * q * infer_retained_token_bytes(p, i))
-            .sum::<f64>()
-    });
     let logits_gen = 2.0 * rows * v * 4.0;
     comps.push(Component {
         name: "generation activations".into(),
         phase: Phase::Generation,
-        bytes: transient + retained + logits_gen,
-        notes: match tracked {
-            Some(from) => format!(
-                "one layer's prefill transients ({q} positions × {rows} rows over {slots} keys) + the residual-stream graph of layers {from}..{n} that the adapter-on forward records ({:.2} GiB) + next-token logits",
-                retained / GIB
-            ),
-            None => format!(
-                "one layer's prefill transients ({q} positions × {rows} rows over {slots} keys) + next-token logits"
-            ),
-        },
+        bytes: transient + logits_gen,
+        notes: format!(
+            "one layer's prefill transients ({q} positions × {rows} rows over {slots} keys) + next-token logits (inference records no graph: the adapters enter as constants)"
+        ),
     });
 
     // Training: one micro-batch.
