@@ -341,10 +341,13 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     let dir = ctx.rd.iter_dir(k);
     let b = bar(ctx, k, "synth", "episodes");
     let teacher;
-    let (assistant, name): (&dyn crate::backend::ChatBackend, String) =
+    // The teacher plays to `synth.max_turns`; the policy gets the turn budget of its held-out
+    // episodes and GRPO rollouts (`loop.max_turns`), so a policy that loops on calls costs no
+    // more here than there.
+    let (assistant, name, max_turns): (&dyn crate::backend::ChatBackend, String, usize) =
         if k == 0 && cfg.loop_.cold_start == ColdStart::Teacher {
             teacher = Teacher::new(&planned.tasks);
-            (&teacher, "teacher".into())
+            (&teacher, "teacher".into(), cfg.synth.max_turns)
         } else {
             (
                 &ctx.backend,
@@ -352,6 +355,7 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
                     "policy ({})",
                     crate::backend::ChatBackend::name(&ctx.backend)
                 ),
+                cfg.loop_.max_turns,
             )
         };
     let (summary, passed) = synth_phase::play(
@@ -362,6 +366,7 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         &counts,
         assistant,
         &name,
+        max_turns,
         &dir.join("trajectories.jsonl"),
         &b,
     )?;
@@ -415,6 +420,7 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
             &counts,
             &teacher,
             "teacher",
+            cfg.synth.max_turns,
             &dir.join("repair.jsonl"),
             &rb,
         )?;

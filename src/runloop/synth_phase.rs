@@ -32,6 +32,7 @@ pub fn play(
     counts: &[(Category, usize)],
     assistant: &dyn ChatBackend,
     assistant_name: &str,
+    max_turns: usize,
     out: &Path,
     bar: &ProgressBar,
 ) -> Result<(SynthSummary, Vec<bool>)> {
@@ -42,7 +43,7 @@ pub fn play(
         server: &SchemaResults,
     };
     let mut ep_cfg = super::heldout::episode_config(cfg, gen_params(cfg), true);
-    ep_cfg.max_turns = s.max_turns;
+    ep_cfg.max_turns = max_turns;
     bar.set_length(planned.tasks.len() as u64);
     let t0 = Instant::now();
     let mut goal = 0usize;
