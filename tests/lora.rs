@@ -283,7 +283,10 @@ fn inference_forward_records_no_graph_through_the_adapter() {
         let batch = Batch::dense(&model, b, t, AdapterUse::On).unwrap();
         let train = model.forward(&x, &batch, None, Mode::Train).unwrap();
         let infer = model.forward(&x, &batch, None, Mode::Infer).unwrap();
-        assert!(train.track_op(), "{arch:?}: the training forward must reach the adapter");
+        assert!(
+            train.track_op(),
+            "{arch:?}: the training forward must reach the adapter"
+        );
         assert!(!infer.track_op(), "{arch:?}: inference recorded a graph");
         let d = max_abs_diff(&train, &infer);
         assert!(d < 1e-5, "{arch:?}: inference vs training forward {d}");
