@@ -19,32 +19,17 @@ pub struct Geometry {
     pub gguf: bool,
 }
 
-/// The one named asset `model.source = "asset:NAME"` can refer to (see `backend::LocalBackend`).
-const SMOLLM2_ASSET: &str = "smollm2-135m-instruct";
-
 /// Geometry of the model `spec` names, as `model.source` does: a directory (with `config.json`, or
 /// a single `.gguf`), a `.gguf` file, a `config.json` file, `hf:org/name[@rev]` or a bare
 /// `org/name` in the local HF cache, or `asset:smollm2-135m-instruct`. Never reads weights, and a
 /// directory needs no weight files: a `config.json` alone is enough.
 pub fn model_geometry(spec: &str) -> Result<Geometry> {
-    if let Some(name) = spec.strip_prefix("asset:") {
-        if name != SMOLLM2_ASSET {
-            return Err(Error::Source {
-                spec: spec.into(),
-                msg: format!("unknown asset `{name}` (known: {SMOLLM2_ASSET})"),
-            });
-        }
-        let path = crate::assets::smollm2_gguf_path();
-        if !path.is_file() {
-            return Err(Error::Source {
-                spec: spec.into(),
-                msg: format!(
-                    "not fetched yet (expected {}); run scripts/fetch-assets.sh",
-                    path.display()
-                ),
-            });
-        }
-        return geometry_from_path(&path);
+    if spec.starts_with("asset:") {
+        let path = crate::backend::resolve_model_spec(spec).map_err(|e| Error::Source {
+            spec: spec.into(),
+            msg: e.to_string(),
+        })?;
+        return geometry_from_path(Path::new(&path));
     }
     let repo = spec.strip_prefix("hf:");
     let path = Path::new(spec);
