@@ -67,13 +67,23 @@ def load(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def fs_object(obj):
+    """GorillaFileSystem's tree as the state checker compares it: a File by
+    name and content, a Directory by name and contents (parents ignored)."""
+    if hasattr(obj, "contents"):
+        return {"name": obj.name, "contents": obj.contents}
+    if hasattr(obj, "content"):
+        return {"name": obj.name, "content": obj.content}
+    raise TypeError(f"not serializable: {obj!r}")
+
+
 def public_state(instance):
     out = {}
     for k, v in vars(instance).items():
         if k.startswith("_"):
             continue
         out[k] = sorted(v) if isinstance(v, set) else v
-    return json.dumps(out)
+    return json.dumps(out, default=fs_object)
 
 
 def run_case(label, cls, config, calls):
@@ -90,13 +100,13 @@ def method_names(cls):
     return {n for n in dir(klass) if not n.startswith("_") and callable(getattr(klass, n))}
 
 
-def backend_fixture(cls, error_cases, skip=()):
+def backend_fixture(cls, error_cases, skip=(), limit=ENTRIES_PER_CLASS):
     questions = load(os.path.join(DATA, "BFCL_v4_multi_turn_base.json"))
     answers = {a["id"]: a for a in load(os.path.join(DATA, "possible_answer", "BFCL_v4_multi_turn_base.json"))}
     names = method_names(cls)
     cases = []
     for q in questions:
-        if cls not in q["involved_classes"] or len(cases) >= ENTRIES_PER_CLASS:
+        if cls not in q["involved_classes"] or len(cases) >= limit:
             continue
         calls = [c for turn in answers[q["id"]]["ground_truth"] for c in turn
                  if c.split("(")[0] in names and c.split("(")[0] not in skip]
@@ -297,7 +307,76 @@ TRAVEL_ERRORS = [
 ]
 
 
-PORTED = {"MathAPI", "MessageAPI", "TicketAPI", "TwitterAPI", "TradingBot", "TravelAPI", "VehicleControlAPI"}
+FS_TREE = {"root": {"home": {"type": "directory", "contents": {
+    "notes.txt": {"type": "file", "content": "beta line\nalpha line\r\ngamma\x0bdelta\u2028epsilon\n\nzeta budget\n"},
+    "a.txt": {"type": "file", "content": "one two  three\tfour\nfive\x1csix\u00a0seven\n"},
+    "b.txt": {"type": "file", "content": "one two\nFIVE\nextra line"},
+    ".hidden": {"type": "file", "content": "secret"},
+    "uni.txt": {"type": "file", "content": "caf\u00e9 \u65e5\u672c \U0001F600\nzzz\nAaa"},
+    "docs": {"type": "directory", "contents": {
+        "report.pdf": {"type": "file", "content": "Report budget 2024"},
+        "sub": {"type": "directory", "contents": {"deep.txt": {"type": "file", "content": "deep budget"}}}}},
+    "empty": {"type": "directory", "contents": {}},
+    "weird": {"type": "other"}}}}}
+
+BIG_TREE = {"root": {"r": {"type": "directory", "contents": {
+    "big.bin": {"type": "file", "content": "x" * 1536},
+    "mid.bin": {"type": "file", "content": "\u00e9" * 2000}}}}}
+
+FS_ERRORS = [
+    ({}, ["pwd()", "ls()", "ls(a=True)", "cd(folder='..')", "cd(folder='/')", "cd(folder='')", "cd(folder='x')",
+          "mkdir(dir_name='a')", "mkdir(dir_name='a')", "mkdir(dir_name='b/c')", "mkdir(dir_name='q?')",
+          "cd(folder='a/')", "pwd()", "touch(file_name='f.txt')", "touch(file_name='f.txt')", "touch(file_name='f:x')",
+          "echo(content='hello\\nworld')", "echo(content='hi', file_name='')", "echo(content='hi', file_name='f.txt')",
+          "echo(content='x', file_name='nope')", "echo(content='x', file_name='a|b')", "cat(file_name='f.txt')",
+          "cd(folder='..')", "cd(folder='..')", "cd(folder='.')", "pwd()", "du()", "du(human_readable=True)",
+          "find()", "find(path='/')", "find(path='a')", "find(path='zz')", "find(name='f')",
+          "mkdir(dir_name=5)", "touch(file_name=None)", "cat(file_name=3)", "cd(folder=1)", "ls(a='yes')",
+          "mkdir('.')", "touch('.')", "ls()", "cat('.')", "rmdir('.')", "mkdir(['x'])", "wc(file_name=['x'])",
+          "cd()", "mkdir()", "echo()", "pwd(1)", "ls(b=1)", "du(True)"] + COMMON_ERRORS),
+    (FS_TREE, ["pwd()", "ls()", "ls(a=True)", "cat(file_name='notes.txt')", "cat(file_name='docs')", "cat(file_name='none')",
+               "wc(file_name='notes.txt')", "wc(file_name='notes.txt', mode='w')", "wc(file_name='notes.txt', mode='c')",
+               "wc(file_name='a.txt', mode='w')", "wc(file_name='a.txt')", "wc(file_name='uni.txt', mode='c')",
+               "wc(file_name='uni.txt', mode='w')", "wc(file_name='docs')", "wc(file_name='a.txt', mode='x')",
+               "wc(file_name='zz', mode=1)", "sort(file_name='notes.txt')", "sort(file_name='uni.txt')", "sort(file_name='docs')",
+               "sort(file_name='no')", "grep(file_name='notes.txt', pattern='line')", "grep(file_name='notes.txt', pattern='')",
+               "grep(file_name='notes.txt', pattern='zzz')", "grep(file_name='docs', pattern='a')",
+               "grep(file_name='notes.txt', pattern=1)", "tail(file_name='notes.txt')", "tail(file_name='notes.txt', lines=2)",
+               "tail(file_name='notes.txt', lines=0)", "tail(file_name='notes.txt', lines=-2)", "tail(file_name='notes.txt', lines=100)",
+               "tail(file_name='notes.txt', lines=True)", "tail(file_name='notes.txt', lines=2.0)", "tail(file_name='notes.txt', lines='3')",
+               "tail(file_name='nope')", "tail(file_name='b.txt', lines=1)", "diff(file_name1='a.txt', file_name2='b.txt')",
+               "diff(file_name1='b.txt', file_name2='a.txt')", "diff(file_name1='a.txt', file_name2='a.txt')",
+               "diff(file_name1='a.txt', file_name2='docs')", "diff(file_name1='x', file_name2=['y'])",
+               "diff(file_name1='a.txt', file_name2=['y'])", "du()", "du(human_readable=True)",
+               "find(path='.', name='budget')", "find(path='docs')", "find(path='docs/')", "find(path='/home/docs/sub')",
+               "find(path='home/docs')", "find(path='./docs')", "find(path='docs/../docs')", "find(path='', name='x')",
+               "find(path='/', name='txt')", "find(name='')", "find(name=1)", "find(path=None)", "find(path=3)",
+               "find(path='empty', name=1)", "cd(folder='docs')", "pwd()", "cd(folder='sub')", "pwd()",
+               "cd(folder='..')", "cd(folder='../..')", "cd(folder='/')", "pwd()", "cd(folder='a.txt')", "cd(folder='docs/sub')",
+               "echo(content=42, file_name='b.txt')", "cat(file_name='b.txt')", "wc(file_name='b.txt', mode='c')",
+               "wc(file_name='b.txt')", "du()", "echo(content='back', file_name='b.txt')",
+               "echo(content='x', file_name='docs')", "mv(source='a.txt', destination='docs')", "ls()",
+               "mv(source='nope', destination='x')", "mv(source='b.txt', destination='x/y')", "mv(source='b.txt', destination='notes.txt')",
+               "mv(source='b.txt', destination='b2.txt')", "mv(source='docs', destination='documents')", "ls()",
+               "cd(folder='documents')", "ls()", "cd(folder='sub')", "pwd()", "cd(folder='..')", "pwd()", "cd(folder='..')",
+               "pwd()", "cd(folder='/')", "touch(file_name='a.txt')", "mv(source='a.txt', destination='documents')",
+               "mv(source='documents', destination=5)", "mv(source=['x'], destination='y')", "mv(source='b2.txt', destination=['q'])",
+               "mkdir(dir_name='dst')", "cp(source='b2.txt', destination='dst')", "cp(source='b2.txt', destination='dst')",
+               "cp(source='notes.txt', destination='n2.txt')", "cp(source='notes.txt', destination='n2.txt')",
+               "cp(source='none', destination='x')", "cp(source='notes.txt', destination='a/b')",
+               "cp(source='documents', destination='dst')", "cp(source='documents', destination='docs2')",
+               "cd(folder='docs2')", "echo(content='changed', file_name='report.pdf')", "cd(folder='..')",
+               "cd(folder='documents')", "cat(file_name='report.pdf')", "touch(file_name='only_in_documents')", "ls()",
+               "cd(folder='..')", "cd(folder='docs2')", "ls()", "cd(folder='sub')", "pwd()", "cd(folder='..')", "pwd()",
+               "cd(folder='/')", "find(path='/', name='report')", "ls()",
+               "rmdir(dir_name='empty')", "rmdir(dir_name='notes.txt')", "rmdir(dir_name='none')", "rmdir(dir_name='dst')",
+               "rm(file_name='notes.txt')", "rm(file_name='notes.txt')", "rm(file_name='dst')", "rm(file_name=1)",
+               "rm(file_name='weird')", "ls(a=True)", "du(human_readable=True)", "wc(file_name='n2.txt', mode='w')"]),
+    (BIG_TREE, ["du()", "du(human_readable=True)", "wc(file_name='mid.bin', mode='c')", "cd(folder='..')"]),
+]
+
+
+PORTED = {"GorillaFileSystem", "MathAPI", "MessageAPI", "TicketAPI", "TwitterAPI", "TradingBot", "TravelAPI", "VehicleControlAPI"}
 
 
 def entry_fixture(every=6):
@@ -389,6 +468,7 @@ if __name__ == "__main__":
     # First, while TwitterAPI.post_tweet's shared `mentions=[]` default is
     # still empty (the backend fixtures below extend it on purpose).
     entry_fixture()
+    backend_fixture("GorillaFileSystem", FS_ERRORS, limit=40)
     backend_fixture("MathAPI", MATH_ERRORS, skip=("logarithm", "square_root"))
     backend_fixture("MessageAPI", MESSAGE_ERRORS)
     backend_fixture("TicketAPI", TICKET_ERRORS)

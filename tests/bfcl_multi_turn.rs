@@ -179,3 +179,8 @@ fn ground_truth_entries_replay_byte_identically() {
 fn travel_api_is_byte_identical() {
     assert!(replay("TravelAPI") > 50);
 }
+
+#[test]
+fn gorilla_file_system_is_byte_identical() {
+    assert!(replay("GorillaFileSystem") > 300);
+}

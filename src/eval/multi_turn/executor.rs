@@ -3,7 +3,7 @@
 
 use super::backend::{Backend, PyException};
 use super::call::Call;
-use super::{math, message, ticket, trading, travel, twitter, vehicle, Error, Result};
+use super::{filesystem, math, message, ticket, trading, travel, twitter, vehicle, Error, Result};
 use crate::eval::pyval::{PyDict, PyVal};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -37,6 +37,7 @@ impl PyProcess {
 pub fn new_backend(class: &str, config: &PyDict, process: &PyProcess) -> Result<Box<dyn Backend>> {
     Ok(match class {
         "MathAPI" => Box::new(math::MathApi),
+        "GorillaFileSystem" => Box::new(filesystem::GorillaFileSystem::load(config)?),
         "MessageAPI" => Box::new(message::MessageApi::load(config)?),
         "TicketAPI" => Box::new(ticket::TicketApi::load(config)?),
         "TradingBot" => Box::new(trading::TradingBot::load(config)?),

@@ -15,13 +15,16 @@
 //! and public state; `tests/bfcl_multi_turn.rs`): `MathAPI` (except
 //! `logarithm` and `square_root`, which raise an `Unsupported` exception),
 //! `MessageAPI`, `TicketAPI`, `TwitterAPI`, `TradingBot`, `TravelAPI`,
-//! `VehicleControlAPI`. Not ported: `GorillaFileSystem`, and
-//! `long_context=True` for every class. Not here yet: the per-turn
-//! state/response checker of `multi_turn_checker.py`.
+//! `VehicleControlAPI`, `GorillaFileSystem`. Not ported: `long_context=True`
+//! for every class. The per-entry verdict of `multi_turn_checker.py` is
+//! [`checker`] (tested against the official checker,
+//! `tests/bfcl_multi_turn_checker.rs`).
 
 pub mod backend;
 pub mod call;
+pub mod checker;
 pub mod executor;
+pub mod filesystem;
 pub mod math;
 pub mod message;
 pub mod pyops;
@@ -35,6 +38,7 @@ pub mod vehicle;
 
 pub use backend::{Backend, PyException, Returned};
 pub use call::Call;
+pub use checker::{check_multi_turn_entry, Entry, Verdict};
 pub use executor::{Executor, PyProcess};
 
 /// Errors of this module (problems with inputs, not Python exceptions
@@ -60,6 +64,9 @@ pub enum Error {
     /// A class name with no Rust port.
     #[error("no Rust backend for class `{0}`")]
     UnknownClass(String),
+    /// Something the official checker supports that this port does not.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
 }
 
 /// Result type of this module.
