@@ -12,6 +12,7 @@ pub mod engine;
 pub mod eval;
 pub mod grpo;
 pub mod iteration;
+pub mod kernels;
 pub mod mcp;
 pub mod model;
 pub mod plan;
