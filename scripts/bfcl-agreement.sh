@@ -5,8 +5,8 @@
 #   scripts/bfcl-agreement.sh [--write-fixtures] [extra args for bfcl_agreement.py]
 #
 # Creates .bfcl-venv (official evaluator, installed as bfcl-rules.md §3 says)
-# on first use, fetches the data (scripts/fetch-bfcl.sh), builds the Rust
-# scorer example, then runs scripts/bfcl_agreement.py.  Needs network to PyPI
+# on first use, fetches the data (scripts/fetch-bfcl.sh), builds `trainer`
+# (its `bfcl score` subcommand is the Rust scorer), then runs scripts/bfcl_agreement.py.  Needs network to PyPI
 # the first time only.  --write-fixtures refreshes tests/fixtures/bfcl/.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,9 +27,9 @@ if [[ ! -x "$venv/bin/bfcl" ]]; then
 fi
 
 "$repo/scripts/fetch-bfcl.sh"
-cargo build --release --example bfcl_score
+cargo build --release --bin trainer
 
-args=()
+args=(--rust-bin "$repo/target/release/trainer")
 for a in "$@"; do
   if [[ "$a" == "--write-fixtures" ]]; then
     args+=(--write-fixtures "$repo/tests/fixtures/bfcl")
@@ -40,21 +40,21 @@ done
 export BFCL_PROJECT_ROOT="$repo/.bfcl-work/bfcl-root"
 "$venv/bin/python" "$repo/scripts/bfcl_agreement.py" "${args[@]}"
 
-# Timing on the ground-truth replay (prompting profile, 11 Python categories):
+# Timing on the ground-truth replay (prompting profile, 13 single-turn categories):
 # the official CLI end to end versus the Rust scorer end to end.
 root="$repo/.bfcl-work/prompting/round00"
-cats="simple_python,multiple,parallel,parallel_multiple,irrelevance,live_simple,live_multiple,live_parallel,live_parallel_multiple,live_irrelevance,live_relevance"
+cats="simple_python,simple_java,simple_javascript,multiple,parallel,parallel_multiple,irrelevance,live_simple,live_multiple,live_parallel,live_parallel_multiple,live_irrelevance,live_relevance"
 rm -rf "$root/timing_official" "$root/timing_rust"
 t0=$(date +%s.%N)
 "$venv/bin/bfcl" evaluate --model Qwen/Qwen3-8B --test-category "$cats" \
   --result-dir "$root/result" --score-dir "$root/timing_official" > /dev/null 2>&1
 t1=$(date +%s.%N)
-"$repo/target/release/examples/bfcl_score" --model Qwen/Qwen3-8B --category "$cats" \
+"$repo/target/release/trainer" bfcl score --model Qwen/Qwen3-8B --category "$cats" \
   --result-dir "$root/result" --score-dir "$root/timing_rust" \
   --data "${TRAINER_CACHE:-$repo/.cache/assets}/bfcl/data" > /dev/null
 t2=$(date +%s.%N)
 python3 - "$t0" "$t1" "$t2" <<'PY'
 import sys
 t0, t1, t2 = map(float, sys.argv[1:])
-print(f"timing (GT replay, 3,491 entries): official CLI {t1 - t0:.2f}s, rust {t2 - t1:.2f}s, ratio {(t1 - t0) / (t2 - t1):.0f}x")
+print(f"timing (GT replay, single-turn categories): official CLI {t1 - t0:.2f}s, rust {t2 - t1:.2f}s, ratio {(t1 - t0) / (t2 - t1):.0f}x")
 PY

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Entry-by-entry agreement between the official BFCL v4 evaluator
-(bfcl-eval==2026.3.23) and the Rust scorer, on the single-turn Python
-categories, for both decoder profiles (Qwen/Qwen3-8B prompting text and
+(bfcl-eval==2026.3.23) and the Rust scorer, on the single-turn categories
+(Python, and simple_java/simple_javascript with the renderers and
+perturbations of scripts/bfcl_java_js_cases.py), for both decoder profiles (Qwen/Qwen3-8B prompting text and
 Qwen/Qwen3-8B-FC <tool_call> JSON).
 
 Round 0 replays the ground truth as model output; rounds 1..N give every entry
@@ -39,6 +40,8 @@ PY_CATS = [
     "live_irrelevance",
     "live_relevance",
 ]
+JJ_CATS = ["simple_java", "simple_javascript"]
+ALL_CATS = PY_CATS + JJ_CATS
 PROFILES = {"prompting": "Qwen/Qwen3-8B", "fc": "Qwen/Qwen3-8B-FC"}
 CSV_FILES = [
     "data_overall.csv",
@@ -768,7 +771,7 @@ def generate(data_dir, work, rounds, profiles, ids_filter=None):
     rng_master = random.Random(20260323)
     dirs = {}
     cat_data = {}
-    for cat in PY_CATS:
+    for cat in ALL_CATS:
         q = load_jsonl(data_dir / f"BFCL_v4_{cat}.json")
         a = None if is_rel(cat) else load_jsonl(data_dir / "possible_answer" / f"BFCL_v4_{cat}.json")
         cat_data[cat] = (q, a)
@@ -778,7 +781,7 @@ def generate(data_dir, work, rounds, profiles, ids_filter=None):
             root = work / profile / f"round{r:02d}"
             res = root / "result" / model_dir / "single"
             res.mkdir(parents=True, exist_ok=True)
-            for cat in PY_CATS:
+            for cat in ALL_CATS:
                 q, a = cat_data[cat]
                 lines = []
                 for i, entry in enumerate(q):
@@ -786,7 +789,9 @@ def generate(data_dir, work, rounds, profiles, ids_filter=None):
                         continue
                     rng = random.Random(f"{profile}/{r}/{entry['id']}/{rng_master.random() if False else 0}")
                     kind = KINDS[(i + r - 1) % len(KINDS)] if r > 0 else None
-                    if is_rel(cat):
+                    if cat in JJ_CATS:
+                        out = java_js_output(cat, entry, a[i]["ground_truth"], profile, r, i)
+                    elif is_rel(cat):
                         out = gt_relevance_output(cat, entry, profile) if r == 0 else relevance_output(kind, entry, rng, profile, r)
                     else:
                         gt = a[i]["ground_truth"]
@@ -796,6 +801,21 @@ def generate(data_dir, work, rounds, profiles, ids_filter=None):
                     (res / f"BFCL_v4_{cat}_result.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
             dirs[(profile, r)] = root
     return dirs
+
+
+def java_js_output(cat, entry, gt, profile, r, i):
+    """Round 0: the GT rendered in the default style; round r: perturbation kind (i + r - 1)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bfcl_java_js_cases as jj
+
+    if r == 0:
+        if profile == "fc":
+            n, a = jj.fc_args(entry, gt, cat, 0)
+            return jj.fc_text([(n, a)])
+        n, a = jj.render_args(entry, gt, cat, 0)
+        return jj.prompt_text(n, a)
+    kind = jj.KINDS[(i + r - 1) % len(jj.KINDS)]
+    return jj.perturb(kind, entry, gt, cat, profile, random.Random(f"{profile}/{r}/{entry['id']}"), 0)
 
 
 def run_official_inprocess(root, model, partial):
@@ -810,7 +830,7 @@ def run_official_inprocess(root, model, partial):
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        eval_runner.main([model], PY_CATS, str(root / "result"), str(score), partial_eval=partial)
+        eval_runner.main([model], ALL_CATS, str(root / "result"), str(score), partial_eval=partial)
     return time.time() - t
 
 
@@ -818,8 +838,13 @@ def run_rust(root, model, rust_bin, data_dir, partial):
     score = root / "rust_score"
     if score.exists():
         shutil.rmtree(score)
-    cmd = [str(rust_bin), "--result-dir", str(root / "result"), "--score-dir", str(score), "--model", model,
-           "--data", str(data_dir), "--category", ",".join(PY_CATS), "--summary-json", str(root / "rust_summary.json")]
+    if Path(rust_bin).name == "trainer":
+        # The CLI: `trainer bfcl score` (no summary JSON).
+        cmd = [str(rust_bin), "bfcl", "score", "--result-dir", str(root / "result"), "--score-dir", str(score),
+               "--model", model, "--data", str(data_dir), "--category", ",".join(ALL_CATS)]
+    else:
+        cmd = [str(rust_bin), "--result-dir", str(root / "result"), "--score-dir", str(score), "--model", model,
+               "--data", str(data_dir), "--category", ",".join(ALL_CATS), "--summary-json", str(root / "rust_summary.json")]
     if partial:
         cmd.append("--partial-eval")
     t = time.time()
@@ -904,7 +929,7 @@ def main():
         return
     args.work.mkdir(parents=True, exist_ok=True)
     dirs = generate(args.data, args.work, args.rounds, profiles)
-    ids = {cat: [e["id"] for e in load_jsonl(args.data / f"BFCL_v4_{cat}.json")] for cat in PY_CATS}
+    ids = {cat: [e["id"] for e in load_jsonl(args.data / f"BFCL_v4_{cat}.json")] for cat in ALL_CATS}
 
     totals = {}
     csv_total = [0, 0]
@@ -926,7 +951,7 @@ def main():
             f"== {profile} round {r} ({'ground truth' if r == 0 else 'perturbed'}): official {t_off:.1f}s, rust {t_rust:.2f}s, "
             f"leaderboard CSVs identical {len(csv_same)}/{len(CSV_FILES)}"
         )
-        for cat in PY_CATS:
+        for cat in ALL_CATS:
             s = compare(root, model, cat, ids[cat])
             all_stats[(profile, r, cat)] = s
             tot = totals.setdefault((profile, r == 0, cat), {"n": 0, "verdict": 0, "etype": 0, "both_fail": 0, "line": 0, "line_n": 0, "fields": 0})
@@ -946,7 +971,7 @@ def main():
     for gt in (True, False):
         for profile in profiles:
             print(f"-- {profile} {'ground-truth replay' if gt else 'perturbed rounds'}")
-            for cat in PY_CATS:
+            for cat in ALL_CATS:
                 t = totals.get((profile, gt, cat))
                 if not t:
                     continue
@@ -957,7 +982,7 @@ def main():
     print(f"leaderboard CSV files byte-identical: {csv_total[0]}/{csv_total[1]}")
     gt_off = sum(timing[(p, 0)][0] for p in profiles)
     gt_rust = sum(timing[(p, 0)][1] for p in profiles)
-    print(f"\nGT replay scoring time (11 python categories, {len(profiles)} profiles): official in-process {gt_off:.2f}s, rust {gt_rust:.2f}s, ratio {gt_off / gt_rust:.1f}x")
+    print(f"\nGT replay scoring time (13 single-turn categories, {len(profiles)} profiles): official in-process {gt_off:.2f}s, rust {gt_rust:.2f}s, ratio {gt_off / gt_rust:.1f}x")
 
     if args.write_fixtures:
         write_fixtures(args.write_fixtures, args.data, dirs, profiles)

@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use trainer::eval::checker::Language;
 use trainer::eval::data::read_jsonl;
 use trainer::eval::decode::{decode_ast, find_model, DecodeError};
 use trainer::eval::pyrepr::repr;
@@ -27,7 +28,7 @@ fn decoded_values_match_the_official_decoders() {
         let text = get(c, "text").expect("text");
         let ok = matches!(get(c, "ok"), Some(PyVal::Bool(true)));
         let spec = find_model(&model).expect("known model");
-        match (decode_ast(spec.profile, &text), ok) {
+        match (decode_ast(spec.profile, &text, Language::Python), ok) {
             (Ok(v), true) => {
                 let want = get(c, "repr").and_then(|v| v.as_str().map(str::to_string));
                 if want.as_deref() != Some(repr(&v).as_str()) {

@@ -12,7 +12,8 @@ fn j(text: &str) -> PyVal {
 }
 
 fn check(funcs: &str, output: &str, gt: &str, category: &str) -> Result<(), String> {
-    let decoded = decode_ast(Profile::Prompting, &PyVal::str(output)).map_err(|e| e.to_string())?;
+    let decoded = decode_ast(Profile::Prompting, &PyVal::str(output), Language::Python)
+        .map_err(|e| e.to_string())?;
     let calls = decoded.as_list().expect("list").to_vec();
     ast_checker(&j(funcs), &calls, &j(gt), Language::Python, category, false)
         .expect("checker does not raise")
@@ -104,7 +105,7 @@ fn the_variable_rule_compares_exactly() {
 
 #[test]
 fn prompting_decoder_quirks() {
-    let d = |s: &str| decode_ast(Profile::Prompting, &PyVal::str(s));
+    let d = |s: &str| decode_ast(Profile::Prompting, &PyVal::str(s), Language::Python);
     let repr = |s: &str| trainer::eval::pyrepr::repr(&d(s).expect("decodes"));
     assert_eq!(
         repr("[f(5, a=x, b=true)]"),
@@ -124,14 +125,14 @@ fn prompting_decoder_quirks() {
 #[test]
 fn relevance_counts_any_call_but_not_empty_output() {
     let empty = |s: &str| {
-        decode_ast(Profile::Prompting, &PyVal::str(s))
+        decode_ast(Profile::Prompting, &PyVal::str(s), Language::Python)
             .map(|v| is_empty_output(&v))
             .unwrap_or(true)
     };
     assert!(!empty("[f()]"));
     assert!(empty("[]"));
     assert!(empty("I cannot help"));
-    let fc = |s: &str| decode_ast(Profile::QwenFc, &PyVal::str(s));
+    let fc = |s: &str| decode_ast(Profile::QwenFc, &PyVal::str(s), Language::Python);
     assert!(fc("<tool_call>\n{bad}\n</tool_call>").is_ok_and(|v| is_empty_output(&v)));
     assert!(fc("<tool_call>\n{\"name\": \"f\"}\n</tool_call>").is_err());
     assert!(fc("<tool_call>\n[1]\n</tool_call>").is_err());

@@ -22,7 +22,7 @@ use trainer::eval::infer::{run_eval, EvalArgs, EvalProfile, Generated, Generator
 use trainer::eval::score::{score, ScoreArgs};
 use trainer::model::{Arch, Model, TensorMap};
 
-const CATEGORIES: [&str; 11] = [
+const CATEGORIES: [&str; 13] = [
     "irrelevance",
     "live_irrelevance",
     "live_multiple",
@@ -33,6 +33,8 @@ const CATEGORIES: [&str; 11] = [
     "multiple",
     "parallel",
     "parallel_multiple",
+    "simple_java",
+    "simple_javascript",
     "simple_python",
 ];
 
@@ -112,9 +114,8 @@ fn fc_run_writes_the_official_layout_scores_and_resumes() {
     let s = run_eval(&backend, &a).unwrap();
     assert_eq!(s.bfcl_model, "Qwen/Qwen3-8B-FC");
     assert!(!s.partial_eval);
-    assert_eq!(s.inference.new_entries, 33);
-    assert_eq!(s.categories.len(), 11);
-    assert!(s.skipped.iter().any(|c| c.category == "simple_java"));
+    assert_eq!(s.inference.new_entries, 39);
+    assert_eq!(s.categories.len(), 13);
     for cat in CATEGORIES {
         let ls = lines(&result_path(&out, EvalProfile::Fc, cat));
         let ids: Vec<String> = ls
@@ -136,7 +137,7 @@ fn fc_run_writes_the_official_layout_scores_and_resumes() {
     }
     let on_disk: Json =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(on_disk["categories"].as_array().unwrap().len(), 11);
+    assert_eq!(on_disk["categories"].as_array().unwrap().len(), 13);
     assert_eq!(on_disk["profile"], "fc");
 
     // The scorer reads the files as a full (non-partial) run, independently of run_eval.
@@ -171,7 +172,7 @@ fn fc_run_writes_the_official_layout_scores_and_resumes() {
     let before = std::fs::read_to_string(&sp).unwrap();
     let s2 = run_eval(&backend, &a).unwrap();
     assert_eq!(s2.inference.new_entries, 0);
-    assert_eq!(s2.inference.resumed_entries, 33);
+    assert_eq!(s2.inference.resumed_entries, 39);
     assert_eq!(std::fs::read_to_string(&sp).unwrap(), before);
 
     // A run killed mid-write: one answer lost and a torn line. Only that entry is redone.
@@ -288,12 +289,7 @@ fn unsupported_categories_alone_are_an_error() {
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    let a = args(
-        dir.path(),
-        EvalProfile::Fc,
-        &["multi_turn", "simple_java"],
-        4,
-    );
+    let a = args(dir.path(), EvalProfile::Fc, &["multi_turn", "memory"], 4);
     let e = run_eval(&Never, &a).unwrap_err().to_string();
     assert!(
         e.contains("nothing to evaluate") && e.contains("not supported yet"),

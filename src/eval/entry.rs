@@ -65,7 +65,7 @@ pub fn evaluate_relevance(
     result: &PyVal,
     prompt: &PyVal,
 ) -> EntryOutcome {
-    let decoded = decode_ast(ctx.model.profile, result);
+    let decoded = decode_ast(ctx.model.profile, result, Language::Python);
     let unsupported = matches!(decoded, Err(DecodeError::Unsupported(_)));
     let (contain_call, decoded_val, decode_error) = match &decoded {
         Ok(v) => (!is_empty_output(v), v.clone(), None),
@@ -121,12 +121,7 @@ pub fn evaluate_ast(
     ground_truth: &PyVal,
     language: Language,
 ) -> Result<EntryOutcome, CheckError> {
-    if language != Language::Python {
-        return Err(CheckError::NotImplemented(format!(
-            "{language:?} decoding (tree-sitter) and type conversion"
-        )));
-    }
-    let decoded = match decode_ast(ctx.model.profile, result) {
+    let decoded = match decode_ast(ctx.model.profile, result, language) {
         Ok(v) => v,
         Err(e) => {
             let mut d = base_entry(ctx, id);

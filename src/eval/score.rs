@@ -11,7 +11,7 @@ use crate::eval::category::{
     self, is_relevance_or_irrelevance, is_single_turn, language, parse_category_args, sort_key,
     VERSION_PREFIX,
 };
-use crate::eval::checker::{CheckError, Language};
+use crate::eval::checker::CheckError;
 use crate::eval::data::{self, load_category, read_jsonl, CategoryData};
 use crate::eval::decode::{find_model, ModelSpec};
 use crate::eval::entry::{evaluate_ast, evaluate_relevance, Context, EntryOutcome};
@@ -172,7 +172,7 @@ pub struct ScoreSummary {
     pub model: String,
     /// Scored categories, sorted by name.
     pub categories: Vec<CategoryScore>,
-    /// Result files found but not scored (multi-turn, agentic, Java/JS).
+    /// Result files found but not scored (multi-turn, agentic).
     pub skipped: Vec<Skipped>,
     /// The official v4 aggregation (missing categories count as 0).
     pub overall: leaderboard::Aggregate,
@@ -241,8 +241,6 @@ pub fn score(args: &ScoreArgs) -> Result<ScoreSummary> {
         }
         let why = if !is_single_turn(&cat) {
             Some("only single-turn categories are implemented")
-        } else if language(&cat) != Language::Python {
-            Some("Java/JavaScript decoding and type conversion are not implemented")
         } else {
             None
         };

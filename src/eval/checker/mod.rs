@@ -7,9 +7,17 @@
 //! `Err(CheckError)` where the official checker would raise (which aborts the
 //! official evaluation run).
 
+mod java_conv;
+mod js_conv;
+mod minire;
+mod pyconv;
 mod pyops;
 mod types;
 mod values;
+
+pub use java_conv::java_type_converter;
+pub use js_conv::js_type_converter;
+pub use pyconv::inner as py_inner;
 
 pub use values::standardize_string;
 
@@ -102,14 +110,15 @@ pub fn ast_checker(
     test_category: &str,
     underscore_to_dot: bool,
 ) -> Result<Verdict> {
-    if language != Language::Python {
-        return Err(CheckError::NotImplemented(format!(
-            "{language:?} type conversion"
-        )));
-    }
     let answers = iterate(possible_answer)?;
     if test_category.contains("parallel") {
-        parallel_no_order(func_description, model_output, &answers, underscore_to_dot)
+        parallel_no_order(
+            func_description,
+            model_output,
+            &answers,
+            language,
+            underscore_to_dot,
+        )
     } else if test_category.contains("multiple") {
         if model_output.len() != answers.len() {
             return Ok(Err(Failure::new(
@@ -124,7 +133,7 @@ pub fn ast_checker(
         let out = model_output
             .first()
             .ok_or_else(|| crash("IndexError: list index out of range"))?;
-        simple_function_checker(&desc, out, first, underscore_to_dot)
+        simple_function_checker(&desc, out, first, language, underscore_to_dot)
     } else {
         if model_output.len() != 1 {
             return Ok(Err(Failure::new(
@@ -139,7 +148,7 @@ pub fn ast_checker(
         let out = model_output
             .first()
             .ok_or_else(|| crash("IndexError: list index out of range"))?;
-        simple_function_checker(&desc, out, first, underscore_to_dot)
+        simple_function_checker(&desc, out, first, language, underscore_to_dot)
     }
 }
 
@@ -184,6 +193,7 @@ fn parallel_no_order(
     func_descriptions: &PyVal,
     model_output: &[PyVal],
     answers: &[PyVal],
+    language: Language,
     underscore_to_dot: bool,
 ) -> Result<Verdict> {
     if model_output.len() != answers.len() {
@@ -201,7 +211,7 @@ fn parallel_no_order(
             if matched.contains(&index) {
                 continue;
             }
-            let r = simple_function_checker(&desc, out, answer, underscore_to_dot)?;
+            let r = simple_function_checker(&desc, out, answer, language, underscore_to_dot)?;
             match &r {
                 Ok(()) => {
                     matched.push(index);
@@ -242,11 +252,20 @@ fn parallel_no_order(
     Ok(Ok(()))
 }
 
-/// `simple_function_checker(func_description, model_output, possible_answer, PYTHON, model)`.
+/// `param_details[param]["items"]["type"]`.
+fn item_type(details: &PyVal) -> Result<&str> {
+    let items = dict_field(details, "items")?;
+    let t = dict_field(items, "type")?;
+    t.as_str()
+        .ok_or_else(|| crash(format!("KeyError: {}", repr(t))))
+}
+
+/// `simple_function_checker(func_description, model_output, possible_answer, language, model)`.
 pub fn simple_function_checker(
     func_description: &PyVal,
     model_output: &PyVal,
     possible_answer: &PyVal,
+    language: Language,
     underscore_to_dot: bool,
 ) -> Result<Verdict> {
     let gt_params = match possible_answer {
@@ -310,30 +329,63 @@ pub fn simple_function_checker(
         let type_desc = type_desc
             .as_str()
             .ok_or_else(|| crash(format!("KeyError: {}", repr(type_desc))))?;
-        let expected = python_type(type_desc)?;
-        let nested = if type_desc == "array" || type_desc == "tuple" {
-            let items = dict_field(&details, "items")?;
-            let item_type = dict_field(items, "type")?;
-            let item_type = item_type
-                .as_str()
-                .ok_or_else(|| crash(format!("KeyError: {}", repr(item_type))))?;
-            Some(python_type(item_type)?)
-        } else {
-            None
+        let (expected, nested, value) = match language {
+            Language::Python => {
+                let expected = python_type(type_desc)?;
+                let nested = if type_desc == "array" || type_desc == "tuple" {
+                    Some(python_type(item_type(&details)?)?)
+                } else {
+                    None
+                };
+                let mut value = value.clone();
+                if type_desc == "tuple" {
+                    if let PyVal::Tuple(items) = value {
+                        value = PyVal::List(items);
+                    }
+                }
+                if type_desc == "float" {
+                    if let PyVal::Int(i) = value {
+                        value = PyVal::Float(i as f64);
+                    } else if let PyVal::BigInt(ref s) = value {
+                        value = PyVal::Float(s.parse::<f64>().unwrap_or(f64::INFINITY));
+                    }
+                }
+                (expected, nested, value)
+            }
+            Language::Java | Language::JavaScript => {
+                let java = language == Language::Java;
+                let table = if java {
+                    java_conv::java_type
+                } else {
+                    js_conv::js_type
+                };
+                let expected = table(type_desc)?;
+                let PyVal::Str(text) = value else {
+                    return Ok(Err(Failure::new(
+                        format!(
+                            "Incorrect type for parameter {}. Expected type String, got {}. Parameter value: {}.",
+                            repr(param),
+                            value.py_type().name(),
+                            repr(value)
+                        ),
+                        if java { "type_error:java" } else { "type_error:js" },
+                    )));
+                };
+                let convert = if java {
+                    java_type_converter
+                } else {
+                    js_type_converter
+                };
+                if matches!(type_desc, "Array" | "ArrayList" | "array") {
+                    let nested_name = item_type(&details)?;
+                    let nested = table(nested_name)?;
+                    let v = convert(text, type_desc, Some(nested_name))?;
+                    (expected, Some(nested), v)
+                } else {
+                    (expected, None, convert(text, type_desc, None)?)
+                }
+            }
         };
-        let mut value = value.clone();
-        if type_desc == "tuple" {
-            if let PyVal::Tuple(items) = value {
-                value = PyVal::List(items);
-            }
-        }
-        if type_desc == "float" {
-            if let PyVal::Int(i) = value {
-                value = PyVal::Float(i as f64);
-            } else if let PyVal::BigInt(ref s) = value {
-                value = PyVal::Float(s.parse::<f64>().unwrap_or(f64::INFINITY));
-            }
-        }
         let allowed = getitem(gt_params, param)?;
         let tc = type_checker(param, &value, &allowed, type_desc, expected, nested)?;
         if !tc.valid {

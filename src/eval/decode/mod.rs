@@ -6,8 +6,16 @@
 
 mod binop;
 mod fc;
+mod java;
+mod js;
+mod lex;
 mod prompting;
+mod syntax;
 
+pub use java::parse_java_function_call;
+pub use js::parse_javascript_function_call;
+
+use crate::eval::checker::Language;
 use crate::eval::pyexpr::ParseError;
 use crate::eval::pyval::PyVal;
 
@@ -93,11 +101,40 @@ pub fn find_model(name: &str) -> Option<&'static ModelSpec> {
     MODELS.iter().find(|m| m.name == name || m.name == escaped)
 }
 
-/// `handler.decode_ast(result, PYTHON)` for the given profile.
-pub fn decode_ast(profile: Profile, result: &PyVal) -> Result<PyVal> {
-    match profile {
-        Profile::Prompting => prompting::decode(result),
-        Profile::QwenFc => fc::decode(result),
+/// `handler.decode_ast(result, language)` for the given profile.  The Qwen
+/// FC handler ignores the language; the prompting handler parses Java and
+/// JavaScript with the tree-sitter based parsers.
+pub fn decode_ast(profile: Profile, result: &PyVal, language: Language) -> Result<PyVal> {
+    match (profile, language) {
+        (Profile::QwenFc, _) => fc::decode(result),
+        (Profile::Prompting, Language::Python) => prompting::decode(result),
+        (Profile::Prompting, lang) => decode_tree_sitter(result, lang),
+    }
+}
+
+/// `default_decode_ast_prompting` + `ast_parse(..., JAVA/JAVASCRIPT)`:
+/// strip, add the brackets, cut the first and last character, parse.
+fn decode_tree_sitter(result: &PyVal, language: Language) -> Result<PyVal> {
+    let PyVal::Str(raw) = result else {
+        return Err(DecodeError::Failed(format!(
+            "'{}' object has no attribute 'strip'",
+            result.py_type().name()
+        )));
+    };
+    let mut s = raw
+        .trim_matches(|c| matches!(c, '`' | '\n' | ' '))
+        .to_string();
+    if !s.starts_with('[') {
+        s.insert(0, '[');
+    }
+    if !s.ends_with(']') {
+        s.push(']');
+    }
+    let inner = crate::eval::checker::py_inner(&s);
+    if language == Language::Java {
+        java::parse_java_function_call(&inner)
+    } else {
+        js::parse_javascript_function_call(&inner)
     }
 }
 

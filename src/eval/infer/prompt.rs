@@ -38,20 +38,28 @@ const TOOL_CALL_FORMAT: &str = "You should only return the function calls in you
 /// `PROMPT_STYLE_TEMPLATES["classic"]["multiturn_behavior"]`.
 const MULTITURN_BEHAVIOR: &str = "At each turn, you should try your best to complete the tasks requested by the user within the current turn. Continue to output functions to call until you have fulfilled the user's request to the best of your ability. Once you have no more functions to call, the system will consider the current turn complete and proceed to the next turn or task.";
 
-/// The entry's function docs after the official language-specific pre-processing.
+/// `_get_language_specific_hint` for Java categories.
+pub const JAVA_HINT: &str = " Note that the provided function is in Java 8 SDK syntax.";
+/// `_get_language_specific_hint` for JavaScript categories.
+pub const JS_HINT: &str = " Note that the provided function is in JavaScript syntax.";
+
+/// The entry's function docs after the official language-specific pre-processing
+/// (`_func_doc_language_specific_pre_processing`): the hint is appended to every description;
+/// for Java/JavaScript every parameter becomes `"type": "string"` with the original type named in
+/// its description (list item types and JS dict schemas move into the description too).
 pub fn function_docs(entry: &TestEntry, category: &str) -> Result<Vec<Json>> {
-    if language(category) != Language::Python {
-        return Err(Error::UnsupportedCategory {
-            category: category.to_string(),
-            why: "Java/JavaScript prompts and scoring are not supported yet".into(),
-        });
-    }
+    let lang = language(category);
     let bad = |msg: String| Error::Entry {
         id: entry.id.clone(),
         msg,
     };
     let Json::Array(docs) = entry.functions_json() else {
         return Err(bad("field \"function\" is missing or not a list".into()));
+    };
+    let hint = match lang {
+        Language::Python => PYTHON_HINT,
+        Language::Java => JAVA_HINT,
+        Language::JavaScript => JS_HINT,
     };
     docs.into_iter()
         .enumerate()
@@ -61,10 +69,83 @@ pub fn function_docs(entry: &TestEntry, category: &str) -> Result<Vec<Json>> {
                     "/function/{i}/description is missing or not a string"
                 )));
             };
-            desc.push_str(PYTHON_HINT);
+            desc.push_str(hint);
+            if lang != Language::Python {
+                let props = doc
+                    .pointer_mut("/parameters/properties")
+                    .and_then(Json::as_object_mut)
+                    .ok_or_else(|| {
+                        bad(format!("/function/{i}/parameters/properties is missing"))
+                    })?;
+                for (key, value) in props.iter_mut() {
+                    rewrite_param(value, lang).map_err(|m| {
+                        bad(format!("/function/{i}/parameters/properties/{key}: {m}"))
+                    })?;
+                }
+            }
             Ok(doc)
         })
         .collect()
+}
+
+/// One Java/JavaScript parameter of `_func_doc_language_specific_pre_processing`.
+fn rewrite_param(value: &mut Json, lang: Language) -> std::result::Result<(), String> {
+    let obj = value.as_object_mut().ok_or("not an object")?;
+    let ty = obj
+        .get("type")
+        .and_then(Json::as_str)
+        .ok_or("\"type\" is missing or not a string")?
+        .to_string();
+    let lang_name = if lang == Language::Java {
+        "Java"
+    } else {
+        "JavaScript"
+    };
+    let mut extra = if ty == "any" {
+        format!(
+            " This parameter can be of any type of {lang_name} object in string representation."
+        )
+    } else {
+        format!(" This is {lang_name} {ty} type parameter in string representation.")
+    };
+    let is_list = match lang {
+        Language::Java => ty == "ArrayList" || ty == "Array",
+        _ => ty == "array",
+    };
+    if is_list {
+        let item = obj
+            .get("items")
+            .and_then(|i| i.get("type"))
+            .and_then(Json::as_str)
+            .ok_or("\"items\".\"type\" is missing")?;
+        extra.push_str(&format!(
+            " The list elements are of type {item}; they are not in string representation."
+        ));
+        obj.shift_remove("items");
+    }
+    if lang == Language::JavaScript && ty == "dict" {
+        if let Some(props) = obj.get("properties") {
+            let schema = dumps_with(
+                props,
+                &DumpOptions {
+                    ensure_ascii: true,
+                    indent: None,
+                    separators: None,
+                    sort_keys: false,
+                },
+            );
+            extra.push_str(&format!(
+                " The dictionary entries have the following schema; they are not in string representation. {schema}"
+            ));
+            obj.shift_remove("properties");
+        }
+    }
+    match obj.get_mut("description") {
+        Some(Json::String(d)) => d.push_str(&extra),
+        _ => return Err("\"description\" is missing or not a string".into()),
+    }
+    obj.insert("type".into(), Json::String("string".into()));
+    Ok(())
 }
 
 /// `formulate_system_prompt(DEFAULT_SYSTEM_PROMPT_FORMAT, functions)`:
@@ -196,12 +277,7 @@ mod tests {
     }
 
     #[test]
-    fn java_is_refused_and_bad_entries_are_named() {
-        let e = entry(ENTRY);
-        assert!(matches!(
-            build_request(&e, "simple_java", EvalProfile::Fc, 0),
-            Err(Error::UnsupportedCategory { .. })
-        ));
+    fn bad_entries_are_named() {
         let e = entry(r#"{"id": "simple_python_1", "question": [], "function": []}"#);
         let err = build_request(&e, "simple_python", EvalProfile::Fc, 0)
             .unwrap_err()

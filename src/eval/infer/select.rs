@@ -3,8 +3,7 @@
 use serde::Serialize;
 
 use super::{Error, Result};
-use crate::eval::category::{is_single_turn, language, parse_category_args};
-use crate::eval::checker::Language;
+use crate::eval::category::{is_single_turn, parse_category_args};
 
 /// A requested category that is not evaluated, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,15 +24,13 @@ pub fn unsupported_reason(category: &str) -> Option<&'static str> {
         Some("format-sensitivity prompts are not supported yet")
     } else if !is_single_turn(category) {
         Some("not a single-turn category")
-    } else if language(category) != Language::Python {
-        Some("Java/JavaScript prompts and scoring are not supported yet")
     } else {
         None
     }
 }
 
-/// Expands names and collections (`all` = every category; only the single-turn Python ones are
-/// evaluated) into `(evaluated, skipped)`, both sorted.
+/// Expands names and collections (`all` = every category; the single-turn ones, Python, Java
+/// and JavaScript, are evaluated) into `(evaluated, skipped)`, both sorted.
 pub fn select_categories(names: &[String]) -> Result<(Vec<String>, Vec<SkippedCategory>)> {
     let all = parse_category_args(names).map_err(Error::UnknownCategory)?;
     let mut run = Vec::new();
@@ -65,13 +62,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn all_expands_to_the_python_single_turn_categories() {
+    fn all_expands_to_the_single_turn_categories() {
         let (run, skipped) = select_categories(&["all".into()]).unwrap();
-        assert_eq!(run.len(), 11, "{run:?}");
+        assert_eq!(run.len(), 13, "{run:?}");
         assert!(run.contains(&"live_relevance".to_string()));
-        assert!(!run.iter().any(|c| c.contains("java")));
+        assert!(run.contains(&"simple_java".to_string()));
+        assert!(run.contains(&"simple_javascript".to_string()));
         let names: Vec<&str> = skipped.iter().map(|s| s.category.as_str()).collect();
-        assert!(names.contains(&"simple_java") && names.contains(&"multi_turn_base"));
+        assert!(!names.contains(&"simple_java") && names.contains(&"multi_turn_base"));
         assert!(skipped
             .iter()
             .any(|s| s.category == "multi_turn_base" && s.reason.contains("not supported yet")));
