@@ -125,6 +125,7 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
 fn run_phase(ctx: &mut Ctx<'_>, k: usize, phase: &str) -> Result<()> {
     match (k, phase) {
         (0, "heldout") => heldout_phase(ctx),
+        (0, "eval_base") if !ctx.cfg.loop_.eval_base => Ok(()),
         (0, "eval_base") => eval_phase(ctx, 0, false, "eval_base"),
         (_, "synth") => synth_phase(ctx, k),
         (0, "sft") => sft_phase(ctx),

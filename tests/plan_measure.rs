@@ -63,6 +63,7 @@ fn inputs(rows: usize, checkpointing: bool) -> PlanInputs {
         reference_forward: false,
         gen_rows: rows,
         gen_new_tokens: 2,
+        prefix_cache_bytes: 0.0,
         fidelity: Fidelity::AsCoded,
     }
 }

@@ -1,13 +1,14 @@
 //! The in-process backend: our candle model + tokenizer + chat template + batched engine.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use candle_core::Device;
 
 use super::{ChatBackend, ChatCompletion, ChatRequest, Error, GenParams, Result};
 use crate::chat::{parse_lenient, Tokenizer};
 use crate::config::ModelSection;
-use crate::engine::{generate, GenConfig, GenRequest};
+use crate::engine::{generate_cached, GenConfig, GenRequest, PrefixCache, PrefixStats};
 use crate::model::load::{ModelSource, TokenizerFiles};
 use crate::model::Model;
 
@@ -63,6 +64,9 @@ pub struct LocalBackend {
     tokenizer: Tokenizer,
     name: String,
     stop_ids: Vec<u32>,
+    /// Keys/values of earlier completions (see [`crate::engine::PrefixCache`]); cleared whenever
+    /// the model may change.
+    prefix: Mutex<PrefixCache>,
 }
 
 impl LocalBackend {
@@ -83,7 +87,9 @@ impl LocalBackend {
             }
         };
         let model = source.load_model(section.dtype.to_candle(), &device)?;
-        Ok(LocalBackend::new(model, tokenizer, source.name.clone()))
+        let mut backend = LocalBackend::new(model, tokenizer, source.name.clone());
+        backend.set_prefix_cache_mb(section.prefix_cache_mb);
+        Ok(backend)
     }
 
     pub fn new(model: Model, tokenizer: Tokenizer, name: String) -> LocalBackend {
@@ -98,11 +104,31 @@ impl LocalBackend {
             tokenizer,
             name,
             stop_ids,
+            prefix: Mutex::new(PrefixCache::new(0)),
         }
+    }
+
+    /// Sets the prefix cache's budget in MiB (0 = off); drops what it holds.
+    pub fn set_prefix_cache_mb(&mut self, mb: usize) {
+        *self.prefix_cache() = PrefixCache::new(mb.saturating_mul(1 << 20));
+    }
+
+    /// The prefix cache's counters since it was last cleared.
+    pub fn prefix_stats(&self) -> PrefixStats {
+        self.prefix_cache().stats()
+    }
+
+    fn prefix_cache(&self) -> std::sync::MutexGuard<'_, PrefixCache> {
+        // A panic while holding the lock cannot leave the cache inconsistent for its users: at
+        // worst an entry is missing.
+        self.prefix
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Applies a PEFT adapter directory to the model.
     pub fn load_adapter(&mut self, dir: &Path) -> Result<()> {
+        self.prefix_cache().clear();
         crate::checkpoint::load_peft(dir, &mut self.model)?;
         Ok(())
     }
@@ -111,7 +137,10 @@ impl LocalBackend {
         &self.model
     }
 
+    /// Mutable access to the model (training, adapters): the prefix cache is cleared, since
+    /// its keys/values belong to the current weights.
     pub fn model_mut(&mut self) -> &mut Model {
+        self.prefix_cache().clear();
         &mut self.model
     }
 
@@ -168,7 +197,28 @@ impl ChatBackend for LocalBackend {
             stop_ids: self.stop_ids.clone(),
             ..GenConfig::default()
         };
-        let outs = generate(&self.model, &gen_requests, &cfg)?;
+        let outs = {
+            let mut prefix = self.prefix_cache();
+            let before = prefix.stats();
+            let outs = generate_cached(
+                &self.model,
+                &gen_requests,
+                &cfg,
+                Some(&mut prefix),
+                &mut |_| {},
+            )?;
+            let after = prefix.stats();
+            if prefix.enabled() {
+                tracing::debug!(
+                    "prefix cache: {} of {} prompt tokens reused ({} entries, {:.0} MiB)",
+                    after.reused_tokens - before.reused_tokens,
+                    after.prompt_tokens - before.prompt_tokens,
+                    prefix.len(),
+                    prefix.used_bytes() as f64 / (1 << 20) as f64
+                );
+            }
+            outs
+        };
         prompts
             .into_iter()
             .zip(outs)
@@ -194,5 +244,9 @@ impl ChatBackend for LocalBackend {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn reset_cache(&self) {
+        self.prefix_cache().clear();
     }
 }

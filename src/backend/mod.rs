@@ -89,4 +89,7 @@ pub trait ChatBackend {
         -> Result<Vec<ChatCompletion>>;
     /// A short name for logs (model path or endpoint).
     fn name(&self) -> &str;
+    /// Forgets cached state kept between calls (the in-process engine's prefix cache), so that
+    /// what follows does not depend on earlier calls even at the level of float rounding.
+    fn reset_cache(&self) {}
 }

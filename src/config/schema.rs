@@ -85,6 +85,15 @@ pub struct ModelSection {
     /// `cpu`, `cuda` or `cuda:N`.
     #[serde(default = "default_device")]
     pub device: String,
+    /// Memory for the prefix cache of the in-process engine, in MiB (0 = off): keys/values of
+    /// finished sequences kept so that a later prompt extending one (the next turn of an
+    /// episode, another task over the same tools) is prefilled only from where they differ.
+    #[serde(default = "default_prefix_cache_mb")]
+    pub prefix_cache_mb: usize,
+}
+
+fn default_prefix_cache_mb() -> usize {
+    1024
 }
 
 fn default_dtype() -> DTypeName {

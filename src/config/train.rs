@@ -158,6 +158,10 @@ pub struct LoopSection {
     /// trained on.
     #[serde(default = "d_heldout")]
     pub heldout_per_category: usize,
+    /// Also evaluate the base model (adapter off) on the held-out set before the cold start
+    /// (the report's "base" column; one more evaluation's time).
+    #[serde(default = "d_eval_base")]
+    pub eval_base: bool,
     /// Share of the toolsets reserved for the held-out set (at least one toolset).
     #[serde(default = "d_heldout_share")]
     pub heldout_toolset_share: f64,
@@ -208,6 +212,9 @@ fn d_iterations() -> usize {
 fn d_cold_start() -> ColdStart {
     ColdStart::Teacher
 }
+fn d_eval_base() -> bool {
+    true
+}
 fn d_heldout() -> usize {
     3
 }
@@ -239,6 +246,7 @@ impl Default for LoopSection {
             iterations: d_iterations(),
             cold_start: d_cold_start(),
             heldout_per_category: d_heldout(),
+            eval_base: d_eval_base(),
             heldout_toolset_share: d_heldout_share(),
             gap_floor: d_floor(),
             repair_max: d_repair(),

@@ -11,8 +11,9 @@ use std::collections::HashMap;
 use candle_core::{Tensor, D};
 
 use super::error::{Error, Result};
+use super::prefix_cache::PrefixCache;
 use super::sampler::{sample, RowRng, SamplingParams};
-use crate::model::{AdapterUse, Batch, KvCache, Mode, Model};
+use crate::model::{AdapterUse, Batch, KvCache, Mode, Model, SeqKv};
 
 /// One sequence to continue.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +127,19 @@ pub fn generate_with_progress(
     cfg: &GenConfig,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<GenOutput>> {
+    generate_cached(model, requests, cfg, None, on_progress)
+}
+
+/// [`generate_with_progress`] with a prefix cache: prompts that extend a cached sequence are
+/// prefilled from where they differ, and every finished sequence is stored in the cache. The
+/// cache must belong to this model with its current weights.
+pub fn generate_cached(
+    model: &Model,
+    requests: &[GenRequest],
+    cfg: &GenConfig,
+    mut prefix: Option<&mut PrefixCache>,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<GenOutput>> {
     cfg.sampling.validate()?;
     validate(model, requests, cfg)?;
     let chunk = if cfg.max_batch_rows == 0 {
@@ -140,7 +154,14 @@ pub fn generate_with_progress(
     };
     let mut out = Vec::with_capacity(requests.len());
     for part in requests.chunks(chunk) {
-        out.extend(run_chunk(model, part, cfg, &mut tally, on_progress)?);
+        out.extend(run_chunk(
+            model,
+            part,
+            cfg,
+            prefix.as_deref_mut(),
+            &mut tally,
+            on_progress,
+        )?);
     }
     Ok(out)
 }
@@ -208,11 +229,14 @@ fn adapter_use(flags: Vec<bool>) -> AdapterUse {
     }
 }
 
-/// Runs the prompts of `reqs` (distinct ones) through the model with left padding, filling
-/// `cache`; returns the last-position logits `[U, vocab]` and each prompt's padding.
+/// Runs the prompts of `reqs` (distinct ones) through the model with left padding, appending to
+/// `cache`, whose first `cached` slots (valid for every row) precede the prompts: the prompts'
+/// rotary positions start at `cached`. Returns the last-position logits `[U, vocab]` and each
+/// prompt's padding.
 fn prefill(
     model: &Model,
     reqs: &[&GenRequest],
+    cached: usize,
     cache: &mut KvCache,
     chunk: usize,
 ) -> Result<(Tensor, Vec<usize>)> {
@@ -232,10 +256,14 @@ fn prefill(
             ids.extend((start..end).map(|s| if s < pad { 0 } else { r.prompt[s - pad] }));
             positions.push(
                 (start..end)
-                    .map(|s| s.saturating_sub(pad) as u32)
+                    .map(|s| (cached + s.saturating_sub(pad)) as u32)
                     .collect::<Vec<_>>(),
             );
-            key_valid.push((0..end).map(|s| s >= pad).collect::<Vec<_>>());
+            key_valid.push(
+                std::iter::repeat_n(true, cached)
+                    .chain((0..end).map(|s| s >= pad))
+                    .collect::<Vec<_>>(),
+            );
         }
         let ids = Tensor::from_vec(ids, (reqs.len(), end - start), device)?;
         let batch = Batch::new(model, &key_valid, &positions, adapter.clone())?;
@@ -250,6 +278,109 @@ fn prefill(
     Ok((logits, pads))
 }
 
+/// [`prefill`] with a prefix cache. Prompts without a cached prefix are prefilled together
+/// (left-padded); each prompt with one starts from the cached keys/values and feeds only the rest.
+/// The rows are then assembled into one left-padded cache with room for `reserve` slots.
+fn prefill_reusing(
+    model: &Model,
+    distinct: &[&GenRequest],
+    cfg: &GenConfig,
+    pc: &mut PrefixCache,
+    reserve: usize,
+) -> Result<(KvCache, Tensor, Vec<usize>)> {
+    let hits: Vec<Option<(SeqKv, usize)>> = distinct
+        .iter()
+        .map(|r| pc.lookup(&r.prompt, r.adapter))
+        .collect();
+    if hits.iter().all(Option::is_none) {
+        let mut cache = model.new_cache();
+        cache.reserve(reserve);
+        let (logits, pads) = prefill(model, distinct, 0, &mut cache, cfg.prefill_chunk)?;
+        return Ok((cache, logits, pads));
+    }
+    let n = distinct.len();
+    let mut seqs: Vec<Option<SeqKv>> = vec![None; n];
+    let mut last: Vec<Option<Tensor>> = vec![None; n];
+    let cold: Vec<usize> = (0..n).filter(|&u| hits[u].is_none()).collect();
+    if !cold.is_empty() {
+        let reqs: Vec<&GenRequest> = cold.iter().map(|&u| distinct[u]).collect();
+        let mut cache = model.new_cache();
+        let (logits, pads) = prefill(model, &reqs, 0, &mut cache, cfg.prefill_chunk)?;
+        let width = cache.seq_len() as u32;
+        for (k, (&u, &pad)) in cold.iter().zip(&pads).enumerate() {
+            let slots: Vec<u32> = (pad as u32..width).collect();
+            seqs[u] = Some(cache.extract_row(k, &slots)?);
+            last[u] = Some(logits.get(k)?);
+        }
+    }
+    for (u, hit) in hits.into_iter().enumerate() {
+        let Some((kv, reuse)) = hit else { continue };
+        let r = distinct[u];
+        let mut cache = KvCache::from_prefixes(&[(&kv, reuse)], reuse, r.prompt.len())?;
+        let rest = GenRequest {
+            prompt: r.prompt[reuse..].to_vec(),
+            seed: r.seed,
+            adapter: r.adapter,
+        };
+        let (logits, _) = prefill(model, &[&rest], reuse, &mut cache, cfg.prefill_chunk)?;
+        let slots: Vec<u32> = (0..r.prompt.len() as u32).collect();
+        seqs[u] = Some(cache.extract_row(0, &slots)?);
+        last[u] = Some(logits.get(0)?);
+    }
+    let internal = || Error::Invalid("internal: a prompt was not prefilled".into());
+    let parts = seqs
+        .iter()
+        .map(|s| s.as_ref().map(|s| (s, s.len())))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(internal)?;
+    let last = last
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(internal)?;
+    let width = distinct.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
+    let cache = KvCache::from_prefixes(&parts, width, reserve)?;
+    let pads = distinct.iter().map(|r| width - r.prompt.len()).collect();
+    Ok((cache, Tensor::stack(&last, 0)?, pads))
+}
+
+/// Stores the rows that just finished (those not in `keep`) in the prefix cache: their valid
+/// slots hold the prompt and every sampled token but the last, which was never fed.
+fn store_finished(
+    pc: &mut PrefixCache,
+    cache: &KvCache,
+    rows: &[Row],
+    keep: &[usize],
+    reqs: &[GenRequest],
+    outs: &[GenOutput],
+) -> Result<()> {
+    let width = cache.seq_len();
+    for (a, row) in rows.iter().enumerate() {
+        if keep.contains(&a) {
+            continue;
+        }
+        let (Some(req), Some(out)) = (reqs.get(row.req), outs.get(row.req)) else {
+            continue;
+        };
+        let fed = out.tokens.len().saturating_sub(1);
+        let tokens: Vec<u32> = req
+            .prompt
+            .iter()
+            .chain(&out.tokens[..fed])
+            .copied()
+            .collect();
+        let slots: Vec<u32> = (row.pad as u32..width as u32).collect();
+        if slots.len() != tokens.len() {
+            return Err(Error::Invalid(format!(
+                "internal: row holds {} cached slots for {} fed tokens",
+                slots.len(),
+                tokens.len()
+            )));
+        }
+        pc.insert(tokens, row.adapter, cache.extract_row(a, &slots)?);
+    }
+    Ok(())
+}
+
 /// New-token slots preallocated per row (KV cache and output vectors).
 const RESERVE_NEW: usize = 1024;
 
@@ -257,6 +388,7 @@ fn run_chunk(
     model: &Model,
     reqs: &[GenRequest],
     cfg: &GenConfig,
+    mut prefix: Option<&mut PrefixCache>,
     tally: &mut Tally,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<GenOutput>> {
@@ -277,11 +409,12 @@ fn run_chunk(
     let (firsts, map) = distinct_prompts(reqs);
     let distinct: Vec<&GenRequest> = firsts.iter().map(|&i| &reqs[i]).collect();
     let prompt_slots = distinct.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
-    let mut cache = model.new_cache();
     // Room for the whole generation up front (no reallocation), within reason: beyond
     // `RESERVE_NEW` new tokens the cache grows by doubling.
-    cache.reserve(prompt_slots + cfg.max_new_tokens.min(RESERVE_NEW));
-    let (first_logits, pads) = prefill(model, &distinct, &mut cache, cfg.prefill_chunk)?;
+    let reserve = prompt_slots + cfg.max_new_tokens.min(RESERVE_NEW);
+    let mut off = PrefixCache::new(0);
+    let pc = prefix.as_deref_mut().unwrap_or(&mut off);
+    let (mut cache, first_logits, pads) = prefill_reusing(model, &distinct, cfg, pc, reserve)?;
     let identity = map.iter().enumerate().all(|(i, &u)| i == u);
     if !identity {
         let idx: Vec<u32> = map.iter().map(|&u| u as u32).collect();
@@ -324,6 +457,9 @@ fn run_chunk(
             }
         }
         tally.finished_rows += rows.len() - keep.len();
+        if let Some(pc) = prefix.as_deref_mut().filter(|pc| pc.enabled()) {
+            store_finished(pc, &cache, &rows, &keep, reqs, &outs)?;
+        }
         on_progress(Progress {
             step,
             active_rows: keep.len(),

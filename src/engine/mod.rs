@@ -1,15 +1,19 @@
 //! Batched generation: many sequences at once with a KV cache, left padding, per-row positions,
-//! per-row stop conditions, shared-prefix prefill and per-row LoRA switching; plus the sampler
+//! per-row stop conditions, shared-prefix prefill, a prefix cache across calls and per-row LoRA
+//! switching; plus the sampler
 //! (temperature / top-k / top-p, seeded per row) that reports sampling log-probabilities.
 
 mod error;
 mod generate;
+mod prefix_cache;
 mod sampler;
 mod threads;
 
 pub use error::{Error, Result};
 pub use generate::{
-    generate, generate_with_progress, FinishReason, GenConfig, GenOutput, GenRequest, Progress,
+    generate, generate_cached, generate_with_progress, FinishReason, GenConfig, GenOutput,
+    GenRequest, Progress,
 };
+pub use prefix_cache::{PrefixCache, PrefixStats};
 pub use sampler::{sample, RowRng, Sampled, SamplingParams};
 pub use threads::{cpu_threads, set_cpu_threads};

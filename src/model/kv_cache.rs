@@ -38,6 +38,33 @@ impl LayerKv {
     }
 }
 
+/// The keys/values of one sequence, copied out of a batch cache: per layer `([1, Hkv, len, D],
+/// [1, Hkv, len, D])`, independent of the batch buffers (see [`KvCache::extract_row`]).
+#[derive(Debug, Clone)]
+pub struct SeqKv {
+    layers: Vec<(Tensor, Tensor)>,
+    len: usize,
+}
+
+impl SeqKv {
+    /// Number of cached token slots.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Memory held by the keys and values, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|(k, v)| (k.elem_count() + v.elem_count()) * k.dtype().size_in_bytes())
+            .sum()
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct KvCache {
     layers: Vec<Option<LayerKv>>,
@@ -219,4 +246,85 @@ impl KvCache {
             reserve: self.reserve,
         })
     }
+
+    /// Copies the given slots (in order) of `row` out of the cache: the valid slots of one
+    /// sequence, e.g. everything after its left padding.
+    pub fn extract_row(&self, row: usize, slots: &[u32]) -> Result<SeqKv> {
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (i, l) in self.layers.iter().enumerate() {
+            let l = l
+                .as_ref()
+                .ok_or_else(|| Error::Invalid(format!("KV cache layer {i} is empty")))?;
+            if let Some(&bad) = slots.iter().find(|&&s| s as usize >= l.len) {
+                return Err(Error::Invalid(format!(
+                    "KV cache slot {bad} is beyond the {} cached slots",
+                    l.len
+                )));
+            }
+            let idx = Tensor::from_slice(slots, slots.len(), l.k.device())?;
+            let k = l.k.narrow(0, row, 1)?.index_select(&idx, 2)?;
+            let v = l.v.narrow(0, row, 1)?.index_select(&idx, 2)?;
+            layers.push((k.detach(), v.detach()));
+        }
+        Ok(SeqKv {
+            layers,
+            len: slots.len(),
+        })
+    }
+
+    /// A cache of `width` slots whose row `i` holds the first `take` slots of `parts[i]`,
+    /// right-aligned (left padding of zeros, which the caller masks), with room for `reserve`
+    /// slots in total.
+    pub fn from_prefixes(
+        parts: &[(&SeqKv, usize)],
+        width: usize,
+        reserve: usize,
+    ) -> Result<KvCache> {
+        let (first, _) = parts
+            .first()
+            .ok_or_else(|| Error::Invalid("KV cache: no sequences to assemble".into()))?;
+        let n_layers = first.layers.len();
+        if parts
+            .iter()
+            .any(|(s, take)| s.layers.len() != n_layers || *take > s.len || *take > width)
+        {
+            return Err(Error::Invalid(
+                "KV cache: sequences to assemble differ in layers or are shorter than requested"
+                    .into(),
+            ));
+        }
+        let cap = reserve.max(width);
+        let mut layers = Vec::with_capacity(n_layers);
+        for layer in 0..n_layers {
+            let mut ks = Vec::with_capacity(parts.len());
+            let mut vs = Vec::with_capacity(parts.len());
+            for (seq, take) in parts {
+                let (k, v) = &seq.layers[layer];
+                ks.push(left_pad(&k.narrow(2, 0, *take)?, width)?);
+                vs.push(left_pad(&v.narrow(2, 0, *take)?, width)?);
+            }
+            let k = Tensor::cat(&ks, 0)?;
+            let v = Tensor::cat(&vs, 0)?;
+            layers.push(Some(LayerKv {
+                k: with_room(&[&k], cap)?,
+                v: with_room(&[&v], cap)?,
+                len: width,
+                shared: false,
+            }));
+        }
+        Ok(KvCache {
+            layers,
+            reserve: cap,
+        })
+    }
+}
+
+/// `[zeros ; x]` along dim 2 so that the result has `width` slots.
+fn left_pad(x: &Tensor, width: usize) -> Result<Tensor> {
+    let (b, h, t, d) = x.dims4()?;
+    if t >= width {
+        return Ok(x.clone());
+    }
+    let zeros = Tensor::zeros((b, h, width - t, d), x.dtype(), x.device())?;
+    Ok(Tensor::cat(&[&zeros, x], 2)?)
 }

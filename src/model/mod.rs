@@ -24,7 +24,7 @@ pub use batch::{AdapterUse, Batch};
 pub use config::{Arch, ModelConfig, RopeScaling};
 pub use decoder::{DecoderLayer, Model};
 pub use error::{Error, Result};
-pub use kv_cache::KvCache;
+pub use kv_cache::{KvCache, SeqKv};
 pub use layers::{acc_dtype, Mode, RmsNorm, Rotary};
 pub use logprobs::{token_logprobs, LogprobOptions};
 pub use lora::{parse_targets, LoraConfig, LoraLinear, LoraPair, LoraTarget};

@@ -91,6 +91,8 @@ pub struct PlanInputs {
     pub gen_rows: usize,
     /// New tokens per generation call at most.
     pub gen_new_tokens: usize,
+    /// The engine's prefix cache budget (`model.prefix_cache_mb`), held during generation.
+    pub prefix_cache_bytes: f64,
     pub fidelity: Fidelity,
 }
 
@@ -139,6 +141,7 @@ impl PlanInputs {
             reference_forward: cfg.grpo.beta != 0.0,
             gen_rows,
             gen_new_tokens: synth_new.max(cfg.grpo.max_completion_length),
+            prefix_cache_bytes: cfg.model.prefix_cache_mb as f64 * (1u64 << 20) as f64,
             fidelity,
         }
     }
@@ -363,6 +366,17 @@ pub fn estimate(p: &PlanInputs) -> Plan {
             kv_token / 1024.0
         ),
     });
+    if p.prefix_cache_bytes > 0.0 {
+        comps.push(Component {
+            name: "prefix cache".into(),
+            phase: Phase::Generation,
+            bytes: p.prefix_cache_bytes,
+            notes: format!(
+                "model.prefix_cache_mb: keys/values of finished sequences, {:.0} tokens at most",
+                p.prefix_cache_bytes / kv_token
+            ),
+        });
+    }
     let lowest = p.lowest_adapted();
     let span = n.saturating_sub(lowest);
     let q = PREFILL_CHUNK.min(slots as usize) as f64;

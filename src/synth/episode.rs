@@ -154,6 +154,8 @@ pub fn run_episodes(
     cfg: &EpisodeConfig,
     on_done: &mut dyn FnMut(&Episode),
 ) -> Result<Vec<Episode>> {
+    // What follows must not depend on earlier calls (a resumed run starts with an empty cache).
+    agents.policy.reset_cache();
     let mut done: Vec<(usize, Episode)> = Vec::with_capacity(tasks.len());
     let mut next = 0usize;
     let mut live: Vec<Live<'_>> = Vec::new();
