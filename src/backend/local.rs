@@ -53,8 +53,13 @@ pub fn parse_device(name: &str) -> Result<Device> {
             })?,
     };
     Device::new_cuda(ordinal).map_err(|e| {
+        let hint = if cfg!(feature = "cuda") {
+            "check the GPU driver and that LD_LIBRARY_PATH has the CUDA libraries (README \"GPU build\")"
+        } else {
+            "this binary was built without CUDA: build it with scripts/build-cuda.sh (`--features cuda`) on or for a GPU host"
+        };
         Error::Invalid(format!(
-            "model.device = {name:?}: cannot open CUDA device {ordinal} ({e}); build with `--features cuda` on a GPU host"
+            "model.device = {name:?}: cannot open CUDA device {ordinal} ({e}); {hint}"
         ))
     })
 }
