@@ -116,3 +116,55 @@ fn episode_through_local_backend_records_tokens() {
     }
     let _ = backend.name();
 }
+
+/// The backend's prefix cache: the next turn of a conversation reuses the previous turn's keys
+/// and values, changes nothing in the completion, and is dropped whenever the model may change
+/// (`model_mut`) or a batch of episodes starts (`reset_cache`).
+#[test]
+fn prefix_cache_reuses_turns_and_is_dropped_when_the_model_changes() {
+    let Some(mut b) = backend() else { return };
+    b.set_prefix_cache_mb(64);
+    let params = GenParams {
+        sampling: SamplingParams {
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+        },
+        max_new_tokens: 6,
+    };
+    let turn1 = ChatRequest {
+        messages: vec![
+            serde_json::json!({"role": "user", "content": "What is the weather in Paris?"}),
+        ],
+        tools: vec![],
+        seed: 1,
+        adapter: true,
+    };
+    let first = b.complete(std::slice::from_ref(&turn1), &params).unwrap();
+    let mut turn2 = turn1.clone();
+    turn2.messages.push(first[0].message());
+    turn2
+        .messages
+        .push(serde_json::json!({"role": "user", "content": "And in Rome?"}));
+    let cached = b.complete(std::slice::from_ref(&turn2), &params).unwrap();
+    let stats = b.prefix_stats();
+    assert_eq!(stats.hits, 1, "{stats:?}");
+    assert!(
+        stats.reused_tokens >= first[0].prompt_ids.len(),
+        "turn 2 reuses at least turn 1's prompt: {stats:?}"
+    );
+    b.reset_cache();
+    assert_eq!(b.prefix_stats().hits, 0);
+    let fresh = b.complete(std::slice::from_ref(&turn2), &params).unwrap();
+    assert_eq!(cached[0].completion_ids, fresh[0].completion_ids);
+    for (x, y) in cached[0].logprobs.iter().zip(&fresh[0].logprobs) {
+        assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+    }
+    // Any mutable access to the model drops the cache: its keys/values may be stale.
+    b.complete(std::slice::from_ref(&turn2), &params).unwrap();
+    assert_eq!(b.prefix_stats().hits, 1);
+    let _ = b.model_mut();
+    assert_eq!(b.prefix_stats(), Default::default());
+    b.complete(std::slice::from_ref(&turn2), &params).unwrap();
+    assert_eq!(b.prefix_stats().hits, 0, "nothing cached after model_mut");
+}
