@@ -7,6 +7,9 @@
 //! fixture small); `scripts/bfcl_agreement.py --write-fixtures` regenerates it.  (In the trainer crate, `trainer::eval`
 //! is `trainer::eval`.)
 
+mod bfcl_common;
+
+use bfcl_common::{canon, field, fnv1a64, text};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -14,37 +17,11 @@ use trainer::eval::category::{is_relevance_or_irrelevance, language, sort_key};
 use trainer::eval::data::{load_category, read_jsonl, CategoryData};
 use trainer::eval::decode::find_model;
 use trainer::eval::entry::{evaluate_ast, evaluate_relevance, Context, EntryOutcome};
-use trainer::eval::pyjson::{dumps, make_json_serializable};
 use trainer::eval::pyval::PyVal;
 use trainer::eval::score::{score, ScoreArgs};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bfcl")
-}
-
-fn field<'a>(v: &'a PyVal, key: &str) -> Option<&'a PyVal> {
-    v.as_dict().and_then(|d| d.get_str(key))
-}
-
-fn text(v: &PyVal, key: &str) -> String {
-    field(v, key)
-        .and_then(PyVal::as_str)
-        .unwrap_or_else(|| panic!("fixture field {key} missing"))
-        .to_string()
-}
-
-fn canon(v: &PyVal) -> String {
-    dumps(&make_json_serializable(v)).expect("serializable")
-}
-
-/// FNV-1a 64 of the UTF-8 bytes (as `fnv1a64` in scripts/bfcl_agreement.py).
-fn fnv1a64(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 fn category_of(case: &PyVal) -> String {

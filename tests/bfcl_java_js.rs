@@ -13,6 +13,9 @@
 //!   JavaScript texts (tree-sitter accepts/rejects, traversal quirks);
 //!   `TRAINER_BFCL_JAVA_JS_DECODE` points the test at another such file.
 
+mod bfcl_common;
+
+use bfcl_common::{canon, field, fnv1a64, text};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -21,37 +24,11 @@ use trainer::eval::checker::{java_type_converter, js_type_converter, Language};
 use trainer::eval::data::{load_category, read_jsonl, CategoryData};
 use trainer::eval::decode::{decode_ast, find_model, DecodeError, Profile};
 use trainer::eval::entry::{evaluate_ast, Context};
-use trainer::eval::pyjson::{dumps, make_json_serializable};
 use trainer::eval::pyrepr::repr;
 use trainer::eval::pyval::PyVal;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bfcl_java_js")
-}
-
-fn field<'a>(v: &'a PyVal, key: &str) -> Option<&'a PyVal> {
-    v.as_dict().and_then(|d| d.get_str(key))
-}
-
-fn text(v: &PyVal, key: &str) -> String {
-    field(v, key)
-        .and_then(PyVal::as_str)
-        .unwrap_or_else(|| panic!("fixture field {key} missing"))
-        .to_string()
-}
-
-fn canon(v: &PyVal) -> String {
-    dumps(&make_json_serializable(v)).expect("serializable")
-}
-
-/// FNV-1a 64 of the UTF-8 bytes (as `fnv1a64` in the fixture script).
-fn fnv1a64(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 #[derive(Default)]
