@@ -17,12 +17,15 @@ const REFUSED: [&str; 8] = [
 const STATELESS: [&str; 1] = ["MathAPI"];
 
 /// State that Python shares between all backend instances of one process:
-/// mutable default arguments (`TwitterAPI.post_tweet`'s `mentions=[]`).
+/// mutable default arguments (`TwitterAPI.post_tweet`'s `mentions=[]`) and
+/// the long-context extension card dicts every long-context `TravelAPI`
+/// holds (created on first use).
 /// The official checker runs every entry, model and ground-truth instances
 /// alike, in one process; use one `PyProcess` per scoring run to match it.
 #[derive(Clone, Debug, Default)]
 pub struct PyProcess {
     pub(crate) twitter_default_mentions: Rc<RefCell<Vec<PyVal>>>,
+    pub(crate) travel_cards: Rc<RefCell<Option<PyDict>>>,
 }
 
 impl PyProcess {
@@ -35,14 +38,27 @@ impl PyProcess {
 /// Creates the backend `class` and loads its scenario from `config` (the
 /// class's entry of `initial_config`; an empty dict when absent).
 pub fn new_backend(class: &str, config: &PyDict, process: &PyProcess) -> Result<Box<dyn Backend>> {
+    new_backend_with(class, config, process, false)
+}
+
+/// [`new_backend`] with `_load_scenario(config, long_context=long_context)`
+/// (`MessageAPI`, `TicketAPI` and `TwitterAPI` ignore the flag, as in
+/// Python).
+pub fn new_backend_with(
+    class: &str,
+    config: &PyDict,
+    process: &PyProcess,
+    long_context: bool,
+) -> Result<Box<dyn Backend>> {
+    let lc = long_context;
     Ok(match class {
         "MathAPI" => Box::new(math::MathApi),
-        "GorillaFileSystem" => Box::new(filesystem::GorillaFileSystem::load(config)?),
+        "GorillaFileSystem" => Box::new(filesystem::GorillaFileSystem::load_with(config, lc)?),
         "MessageAPI" => Box::new(message::MessageApi::load(config)?),
         "TicketAPI" => Box::new(ticket::TicketApi::load(config)?),
-        "TradingBot" => Box::new(trading::TradingBot::load(config)?),
-        "TravelAPI" => Box::new(travel::TravelApi::load(config)?),
-        "VehicleControlAPI" => Box::new(vehicle::VehicleControlApi::load(config)?),
+        "TradingBot" => Box::new(trading::TradingBot::load_with(config, lc)?),
+        "TravelAPI" => Box::new(travel::TravelApi::load_with(config, lc, process)?),
+        "VehicleControlAPI" => Box::new(vehicle::VehicleControlApi::load_with(config, lc)?),
         "TwitterAPI" => Box::new(twitter::TwitterApi::load(config, process)?),
         other => return Err(Error::UnknownClass(other.to_string())),
     })
@@ -62,6 +78,18 @@ impl Executor {
         involved_classes: &[String],
         process: &PyProcess,
     ) -> Result<Self> {
+        Self::with_long_context(initial_config, involved_classes, process, false)
+    }
+
+    /// [`Executor::new`] as `execute_multi_turn_func_call(...,
+    /// long_context=long_context)` creates the instances: `true` for the
+    /// `multi_turn_long_context` category.
+    pub fn with_long_context(
+        initial_config: &PyDict,
+        involved_classes: &[String],
+        process: &PyProcess,
+        long_context: bool,
+    ) -> Result<Self> {
         let empty = PyDict::new();
         let instances = involved_classes
             .iter()
@@ -74,7 +102,7 @@ impl Executor {
                         .and_then(PyVal::as_dict)
                         .unwrap_or(&empty)
                 };
-                new_backend(class, config, process)
+                new_backend_with(class, config, process, long_context)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Executor { instances })
@@ -91,7 +119,9 @@ impl Executor {
         }
     }
 
-    fn try_execute(&mut self, call: &Call) -> std::result::Result<String, PyException> {
+    /// [`Executor::execute`] with the exception as a value (its `kind` is
+    /// `"Unsupported"` for paths this port does not cover).
+    pub fn try_execute(&mut self, call: &Call) -> std::result::Result<String, PyException> {
         if REFUSED.contains(&call.name.as_str()) {
             return Err(PyException {
                 kind: "Exception",

@@ -9,11 +9,13 @@
 //! identically this port keeps Python's object graph: files, directories and
 //! contents dicts live in arenas and refer to each other by index.
 //!
-//! `long_context=True` (which appends long texts to files and populates
-//! leaf directories) is not ported: the harness only uses it for the
-//! `long_context` and `composite` categories.
+//! [`GorillaFileSystem::load_with`] with `long_context=True` appends the
+//! extension text to every loaded file (but those in `FILES_TAIL_USED`) and
+//! fills every loaded directory without subdirectories with the extension's
+//! empty files, as the long-context category does.
 
 use super::backend::{Backend, PyException, PyResult, Returned};
+use super::long_context::{self, LongContextData};
 use super::pyops::{dict, fmt, gt, no_attr, type_name};
 use super::signature::{none, opt, req, Signature};
 use super::{Error, Result};
@@ -284,8 +286,18 @@ impl GorillaFileSystem {
     /// `_load_scenario(config)`: the default tree is an empty root named
     /// `/`; a `root` entry gives the root's name (its only key) and tree.
     pub fn load(config: &PyDict) -> Result<Self> {
+        Self::load_with(config, false)
+    }
+
+    /// `_load_scenario(config, long_context=long_context)`.
+    pub fn load_with(config: &PyDict, long_context: bool) -> Result<Self> {
+        let long = if long_context {
+            Some(long_context::data()?)
+        } else {
+            None
+        };
         let mut fs = GorillaFileSystem {
-            long_context: false,
+            long_context,
             files: Vec::new(),
             dirs: Vec::new(),
             dicts: Vec::new(),
@@ -317,7 +329,7 @@ impl GorillaFileSystem {
                     .and_then(|d| d.get_str("contents"))
                     .and_then(PyVal::as_dict)
                     .ok_or_else(|| bad(format!("/root/{name}/contents is not a dict")))?;
-                fs.load_directory(contents, fs.root, &format!("/root/{name}"), 0)
+                fs.load_directory(contents, fs.root, &format!("/root/{name}"), 0, long)
                     .map_err(bad)?;
             }
         }
@@ -332,10 +344,12 @@ impl GorillaFileSystem {
         parent: usize,
         at: &str,
         depth: usize,
+        long: Option<&'static LongContextData>,
     ) -> std::result::Result<(), String> {
         if depth > MAX_DEPTH {
             return Err(format!("{at}: nested too deeply"));
         }
+        let mut bottommost = true;
         for (name, data) in current.iter() {
             let name = name
                 .as_str()
@@ -349,12 +363,13 @@ impl GorillaFileSystem {
                 .ok_or_else(|| format!("{here}/type is missing"))?;
             match kind.as_str() {
                 Some("directory") => {
+                    bottommost = false;
                     let dir = self.new_dir(name.to_string(), Some(parent));
                     let contents = data
                         .get_str("contents")
                         .and_then(PyVal::as_dict)
                         .ok_or_else(|| format!("{here}/contents is not a dict"))?;
-                    self.load_directory(contents, dir, &here, depth + 1)?;
+                    self.load_directory(contents, dir, &here, depth + 1, long)?;
                     self.set_item(parent, name, Node::Dir(dir));
                 }
                 Some("file") => {
@@ -362,10 +377,30 @@ impl GorillaFileSystem {
                         .get_str("content")
                         .cloned()
                         .ok_or_else(|| format!("{here}/content is missing"))?;
+                    let content = match (long, content) {
+                        (Some(lc), PyVal::Str(text))
+                            if !lc.files_tail_used.iter().any(|f| f == name) =>
+                        {
+                            PyVal::Str(text + &lc.file_content)
+                        }
+                        (Some(lc), other) if !lc.files_tail_used.iter().any(|f| f == name) => {
+                            return Err(format!(
+                                "{here}/content is a {}, not a str",
+                                type_name(&other)
+                            ))
+                        }
+                        (_, content) => content,
+                    };
                     let file = self.new_file(name.to_string(), content);
                     self.set_item(parent, name, Node::File(file));
                 }
                 _ => {}
+            }
+        }
+        if let (true, Some(lc)) = (bottommost, long) {
+            for file in &lc.populate_files {
+                self.add_file(parent, file, PyVal::str(""))
+                    .map_err(|e| format!("{at}: {}", e.message))?;
             }
         }
         Ok(())

@@ -1,9 +1,8 @@
 //! `MathAPI` (math_api.py): stateless arithmetic returning
 //! `{"result": x}` or `{"error": msg}`.
 //!
-//! Not ported: `logarithm` (an `mpmath` result at the requested decimal
-//! precision) and `square_root` (a `decimal.Decimal` result); calling them
-//! raises an `Unsupported` exception so that a mismatch is never silent.
+//! `logarithm` (an `mpmath` result at the requested decimal precision) and
+//! `square_root` (a `decimal.Decimal` result) are in [`super::mpf_calls`].
 
 use super::backend::{Backend, PyException, Returned};
 use super::pyops::dict;
@@ -418,8 +417,8 @@ impl Backend for MathApi {
                 (Some(_), PyVal::Int(_)) => Err(unsupported("round with negative decimal places")),
                 _ => error("First input must be a number, second input must be an integer"),
             },
-            "logarithm" => Err(unsupported("mpmath logarithm")),
-            "square_root" => Err(unsupported("Decimal square root")),
+            "logarithm" => super::mpf_calls::logarithm(&arg(0), &arg(1), &arg(2)),
+            "square_root" => super::mpf_calls::square_root(&arg(0), &arg(1)),
             other => Err(PyException::attribute_error(format!(
                 "'MathAPI' object has no attribute '{other}'"
             ))),

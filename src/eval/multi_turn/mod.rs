@@ -12,21 +12,40 @@
 //! `execute_multi_turn_func_call` ([`executor`]).
 //!
 //! Status: ported and tested byte for byte against the originals (results
-//! and public state; `tests/bfcl_multi_turn.rs`): `MathAPI` (except
-//! `logarithm` and `square_root`, which raise an `Unsupported` exception),
-//! `MessageAPI`, `TicketAPI`, `TwitterAPI`, `TradingBot`, `TravelAPI`,
-//! `VehicleControlAPI`, `GorillaFileSystem`. Not ported: `long_context=True`
-//! for every class. The per-entry verdict of `multi_turn_checker.py` is
-//! [`checker`] (tested against the official checker,
-//! `tests/bfcl_multi_turn_checker.rs`).
+//! and public state; `tests/bfcl_multi_turn.rs`): `MathAPI`, `MessageAPI`,
+//! `TicketAPI`, `TwitterAPI`, `TradingBot`, `TravelAPI`,
+//! `VehicleControlAPI`, `GorillaFileSystem`. `MathAPI.logarithm` and
+//! `square_root` run on ports of mpmath 1.3.0 and `decimal` ([`mpf`],
+//! [`mpf_log`], [`mpf_complex`], [`mpf_decimal`], [`mpf_calls`];
+//! `tests/bfcl_multi_turn_math.rs`), complex (`mpc`) results and numeric
+//! strings included; they raise an `Unsupported` exception for complex
+//! arguments, fraction strings, `mp.dps` above ~745 and decimal precisions
+//! above 10000.
+//! `long_context=True` ([`Executor::with_long_context`], data in
+//! [`long_context`]) is ported for every class that uses it and tested on
+//! all 200 `multi_turn_long_context` ground-truth entries
+//! (`tests/bfcl_multi_turn_long_context.rs`). The per-entry verdict of
+//! `multi_turn_checker.py` is [`checker`] (tested against the official
+//! checker, `tests/bfcl_multi_turn_checker.rs`).
 
 pub mod backend;
 pub mod call;
 pub mod checker;
+pub mod driver;
+pub mod driver_data;
+pub mod driver_decode;
+pub mod driver_score;
 pub mod executor;
 pub mod filesystem;
+pub mod long_context;
+pub mod long_context_data;
 pub mod math;
 pub mod message;
+pub mod mpf;
+pub mod mpf_calls;
+pub mod mpf_complex;
+pub mod mpf_decimal;
+pub mod mpf_log;
 pub mod pyops;
 pub mod pyrandom;
 pub mod signature;

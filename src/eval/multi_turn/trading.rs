@@ -1,10 +1,11 @@
 //! `TradingBot` (trading_bot.py): a brokerage account with orders, a
 //! watch list, stock quotes and seeded random transaction timestamps.
 //!
-//! Not ported: `long_context=True` (the long-context category's extension
-//! data); [`TradingBot::load`] always behaves as `long_context=False`.
+//! [`TradingBot::load_with`] with `long_context=True` adds the long-context
+//! category's extension data to five results.
 
 use super::backend::{Backend, PyException, PyResult, Returned};
+use super::long_context::{self, LongContextData};
 use super::pyops::{
     add, dict, dict_get, fixed2, fmt, ge, gt, item, iter_list, le, lower, no_attr, sub, to_float,
     type_name, unhashable,
@@ -12,7 +13,7 @@ use super::pyops::{
 use super::pyrandom::PyRandom;
 use super::signature::{none, opt, req, Signature};
 use super::{Error, Result};
-use crate::eval::pyrepr::{repr, str_repr};
+use crate::eval::pyrepr::{py_str, repr, str_repr};
 use crate::eval::pyval::{py_eq, py_in, PyDict, PyVal};
 
 const SIGNATURES: &[Signature] = &[
@@ -149,6 +150,8 @@ pub struct TradingBot {
     watch_list: PyVal,
     transaction_history: PyVal,
     random: PyRandom,
+    /// The extension data when loaded with `long_context=True`.
+    long: Option<&'static LongContextData>,
 }
 
 fn ok(v: PyVal) -> PyResult<Returned> {
@@ -268,6 +271,16 @@ fn strptime(v: &PyVal, with_time: bool) -> PyResult<DateTime> {
 impl TradingBot {
     /// `_load_scenario(config)` with `long_context=False`.
     pub fn load(config: &PyDict) -> Result<Self> {
+        Self::load_with(config, false)
+    }
+
+    /// `_load_scenario(config, long_context=long_context)`.
+    pub fn load_with(config: &PyDict, long_context: bool) -> Result<Self> {
+        let long = if long_context {
+            Some(long_context::data()?)
+        } else {
+            None
+        };
         let bad = |reason: String| Error::BadConfig {
             class: "TradingBot".into(),
             reason,
@@ -316,6 +329,7 @@ impl TradingBot {
             watch_list: get("watch_list", PyVal::List(vec![PyVal::str("NVDA")])),
             transaction_history: get("transaction_history", PyVal::List(Vec::new())),
             random: PyRandom::new(seed),
+            long,
         })
     }
 
@@ -490,6 +504,9 @@ impl TradingBot {
                 out.push(t.clone());
             }
         }
+        if let Some(lc) = self.long {
+            out.extend(lc.transaction_history.iter().cloned());
+        }
         ok(dict([("transaction_history", PyVal::List(out))]))
     }
 
@@ -530,6 +547,14 @@ impl Backend for TradingBot {
             "get_stock_info" => {
                 let symbol = next();
                 match dict_get(self.stocks()?, &symbol)? {
+                    Some(PyVal::Dict(s)) if self.long.is_some() => {
+                        let mut stock = s.clone();
+                        if let Some(lc) = self.long {
+                            stock.insert_str("MA(5)", lc.ma_5.clone());
+                            stock.insert_str("MA(20)", lc.ma_20.clone());
+                        }
+                        ok(PyVal::Dict(stock))
+                    }
                     Some(s) => ok(s.clone()),
                     None => err(format!("Stock with symbol '{}' not found.", fmt(&symbol))),
                 }
@@ -537,6 +562,20 @@ impl Backend for TradingBot {
             "get_order_details" => {
                 let id = next();
                 match dict_get(&self.orders, &id)? {
+                    Some(PyVal::Dict(o)) if self.long.is_some() => {
+                        let mut order = o.clone();
+                        let symbol = order
+                            .get_str("symbol")
+                            .cloned()
+                            .ok_or_else(|| PyException::key_error(&PyVal::str("symbol")))?;
+                        let mut meta = PyDict::new();
+                        for (key, template) in self.long.map_or(&[][..], |lc| &lc.order_detail) {
+                            let text = long_context::format_symbol(template, &py_str(&symbol));
+                            meta.insert_str(key, PyVal::str(text));
+                        }
+                        order.insert_str("metadata", PyVal::Dict(meta));
+                        ok(PyVal::Dict(order))
+                    }
                     Some(o) => ok(o.clone()),
                     None => {
                         let keys = PyVal::List(self.orders.keys().cloned().collect());
@@ -631,6 +670,14 @@ impl Backend for TradingBot {
                         "Error: User not authenticated. Please log in to view the watchlist.",
                     )]));
                 }
+                if let Some(lc) = self.long {
+                    let PyVal::List(list) = &self.watch_list else {
+                        return Err(no_attr(&self.watch_list, "copy"));
+                    };
+                    let mut all = list.clone();
+                    all.extend(lc.watch_list.iter().cloned());
+                    return Ok(Returned::Rendered(long_context::repr_with_ellipsis(&all)));
+                }
                 ok(dict([("watchlist", self.watch_list.clone())]))
             }
             "get_order_history" => {
@@ -659,10 +706,15 @@ impl Backend for TradingBot {
                     }
                     _ => &[],
                 };
-                ok(dict([(
-                    "stock_list",
-                    PyVal::List(list.iter().map(|s| PyVal::str(*s)).collect()),
-                )]))
+                let mut list: Vec<PyVal> = list.iter().map(|s| PyVal::str(*s)).collect();
+                if let Some(lc) = self.long {
+                    match sector.as_str() {
+                        Some("Technology") => list.extend(lc.technology.iter().cloned()),
+                        Some("Automobile") => list.extend(lc.automobile.iter().cloned()),
+                        _ => {}
+                    }
+                }
+                ok(dict([("stock_list", PyVal::List(list))]))
             }
             "filter_stocks_by_price" => {
                 let (stocks, min, max) = (next(), next(), next());
@@ -750,7 +802,7 @@ impl Backend for TradingBot {
         d.insert_str("stocks", self.stocks.clone());
         d.insert_str("watch_list", self.watch_list.clone());
         d.insert_str("transaction_history", self.transaction_history.clone());
-        d.insert_str("long_context", PyVal::Bool(false));
+        d.insert_str("long_context", PyVal::Bool(self.long.is_some()));
         d
     }
 }

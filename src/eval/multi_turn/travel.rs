@@ -2,11 +2,16 @@
 //! quotes and bookings, invoices, insurance and a budget limit, with seeded
 //! random IDs.
 //!
-//! Not ported: `long_context=True`. Known divergence: `book_flight` with an
+//! [`TravelApi::load_with`] with `long_context=True` merges the extension
+//! cards and bookings and lengthens two results; the extension card dicts
+//! are shared process-wide as in Python (see [`super::long_context`]).
+//! Known divergence: `book_flight` with an
 //! unknown class prints a Python `set`, whose order depends on
 //! `PYTHONHASHSEED`; the order used here is one of the six possible.
 
 use super::backend::{Backend, PyException, PyResult, Returned};
+use super::executor::PyProcess;
+use super::long_context::{self, LongContextData};
 use super::math::round_float;
 use super::pyops::{
     add, dict, dict_get, float_of, fmt, item, lt, mul, no_attr, sub, truediv, type_name, unhashable,
@@ -16,6 +21,8 @@ use super::signature::{none, opt, req, Signature};
 use super::{Error, Result};
 use crate::eval::pyrepr::{repr, str_repr};
 use crate::eval::pyval::{py_eq, PyDict, PyVal};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 const SIGNATURES: &[Signature] = &[
     Signature {
@@ -349,6 +356,12 @@ pub struct TravelApi {
     user_last_name: PyVal,
     budget_limit: PyVal,
     random: PyRandom,
+    /// The extension data when loaded with `long_context=True`.
+    long: Option<&'static LongContextData>,
+    /// Card ids whose dicts are the process-wide extension cards.
+    shared_cards: Vec<PyVal>,
+    /// The process-wide extension card dicts.
+    process_cards: Rc<RefCell<Option<PyDict>>>,
 }
 
 fn ok(v: PyVal) -> PyResult<Returned> {
@@ -434,6 +447,61 @@ fn parse_date(v: &PyVal) -> PyResult<Option<(i64, i64, i64)>> {
 impl TravelApi {
     /// `_load_scenario(config)` with `long_context=False`.
     pub fn load(config: &PyDict) -> Result<Self> {
+        Self::load_with(config, false, &PyProcess::new())
+    }
+
+    /// `_load_scenario(config, long_context=long_context)` inside `process`
+    /// (whose extension cards this instance then shares).
+    pub fn load_with(config: &PyDict, long_context: bool, process: &PyProcess) -> Result<Self> {
+        let mut api = Self::load_plain(config, process)?;
+        if long_context {
+            let lc = long_context::data()?;
+            api.long = Some(lc);
+            let mut shared = process.travel_cards.borrow_mut();
+            let cards = shared.get_or_insert_with(|| lc.credit_cards.clone());
+            for (id, card) in cards.iter() {
+                if !api.has_card(id).unwrap_or(true) {
+                    let _ = api.credit_card_list.insert(id.clone(), card.clone());
+                    api.shared_cards.push(id.clone());
+                }
+            }
+            for (id, booking) in lc.booking_records.iter() {
+                if !api.has_booking(id).unwrap_or(true) {
+                    let _ = api.booking_record.insert(id.clone(), booking.clone());
+                }
+            }
+        }
+        Ok(api)
+    }
+
+    /// Copies the process-wide values of the shared cards into this
+    /// instance (another instance may have changed them).
+    fn sync_in(&mut self) {
+        let shared = self.process_cards.borrow();
+        let Some(cards) = shared.as_ref() else {
+            return;
+        };
+        for id in &self.shared_cards {
+            if let Some(card) = cards.get(id) {
+                let _ = self.credit_card_list.insert(id.clone(), card.clone());
+            }
+        }
+    }
+
+    /// Publishes this instance's values of the shared cards.
+    fn sync_out(&self) {
+        let mut shared = self.process_cards.borrow_mut();
+        let Some(cards) = shared.as_mut() else {
+            return;
+        };
+        for id in &self.shared_cards {
+            if let Some(card) = self.credit_card_list.get(id) {
+                let _ = cards.insert(id.clone(), card.clone());
+            }
+        }
+    }
+
+    fn load_plain(config: &PyDict, process: &PyProcess) -> Result<Self> {
         let bad = |reason: &str| Error::BadConfig {
             class: "TravelAPI".into(),
             reason: reason.into(),
@@ -460,6 +528,9 @@ impl TravelApi {
             user_last_name: get("user_last_name"),
             budget_limit: get("budget_limit"),
             random: PyRandom::new(seed),
+            long: None,
+            shared_cards: Vec::new(),
+            process_cards: Rc::clone(&process.travel_cards),
         })
     }
 
@@ -604,7 +675,13 @@ impl TravelApi {
             ("booking_id", booking_id),
             ("transaction_id", transaction_id),
             ("booking_status", PyVal::Bool(true)),
-            ("booking_history", PyVal::Dict(PyDict::new())),
+            (
+                "booking_history",
+                PyVal::Dict(match self.long {
+                    Some(_) => self.booking_record.clone(),
+                    None => PyDict::new(),
+                }),
+            ),
         ]))
     }
 
@@ -712,6 +789,38 @@ impl Backend for TravelApi {
     }
 
     fn invoke(&mut self, method: &str, args: Vec<PyVal>) -> PyResult<Returned> {
+        self.sync_in();
+        let out = self.dispatch(method, args);
+        self.sync_out();
+        out
+    }
+
+    fn state(&self) -> PyDict {
+        let mut cards = self.credit_card_list.clone();
+        if let Some(shared) = self.process_cards.borrow().as_ref() {
+            for id in &self.shared_cards {
+                if let Some(card) = shared.get(id) {
+                    let _ = cards.insert(id.clone(), card.clone());
+                }
+            }
+        }
+        let mut d = PyDict::new();
+        d.insert_str("credit_card_list", PyVal::Dict(cards));
+        d.insert_str("booking_record", PyVal::Dict(self.booking_record.clone()));
+        d.insert_str("access_token", self.access_token.clone());
+        d.insert_str("token_type", self.token_type.clone());
+        d.insert_str("token_expires_in", self.token_expires_in.clone());
+        d.insert_str("token_scope", self.token_scope.clone());
+        d.insert_str("user_first_name", self.user_first_name.clone());
+        d.insert_str("user_last_name", self.user_last_name.clone());
+        d.insert_str("budget_limit", self.budget_limit.clone());
+        d.insert_str("long_context", PyVal::Bool(self.long.is_some()));
+        d
+    }
+}
+
+impl TravelApi {
+    fn dispatch(&mut self, method: &str, args: Vec<PyVal>) -> PyResult<Returned> {
         let arg = |i: usize| args.get(i).cloned().unwrap_or(PyVal::None);
         match method {
             "authenticate_travel" => {
@@ -736,10 +845,23 @@ impl Backend for TravelApi {
             "register_credit_card" => self.register_card(args),
             "get_flight_cost" => {
                 let cost = Self::flight_cost(&arg(0), &arg(1), &arg(2), &arg(3))?;
-                ok(dict([(
-                    "travel_cost_list",
-                    PyVal::List(vec![PyVal::Float(cost)]),
-                )]))
+                let list = if self.long.is_some() {
+                    // Every route at this class and date, in table order.
+                    let base = ROUTES
+                        .iter()
+                        .find(|(a, b, _)| {
+                            arg(0).as_str() == Some(*a) && arg(1).as_str() == Some(*b)
+                        })
+                        .map_or(1.0, |r| r.2 as f64);
+                    let unit = cost / base;
+                    ROUTES
+                        .iter()
+                        .map(|r| PyVal::Float(r.2 as f64 * unit))
+                        .collect()
+                } else {
+                    vec![PyVal::Float(cost)]
+                };
+                ok(dict([("travel_cost_list", PyVal::List(list))]))
             }
             "get_credit_card_balance" => {
                 if self.expired() {
@@ -892,23 +1014,5 @@ impl Backend for TravelApi {
                 str_repr(other)
             ))),
         }
-    }
-
-    fn state(&self) -> PyDict {
-        let mut d = PyDict::new();
-        d.insert_str(
-            "credit_card_list",
-            PyVal::Dict(self.credit_card_list.clone()),
-        );
-        d.insert_str("booking_record", PyVal::Dict(self.booking_record.clone()));
-        d.insert_str("access_token", self.access_token.clone());
-        d.insert_str("token_type", self.token_type.clone());
-        d.insert_str("token_expires_in", self.token_expires_in.clone());
-        d.insert_str("token_scope", self.token_scope.clone());
-        d.insert_str("user_first_name", self.user_first_name.clone());
-        d.insert_str("user_last_name", self.user_last_name.clone());
-        d.insert_str("budget_limit", self.budget_limit.clone());
-        d.insert_str("long_context", PyVal::Bool(false));
-        d
     }
 }

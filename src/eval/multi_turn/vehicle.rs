@@ -2,10 +2,11 @@
 //! climate, brakes, cruise control and navigation, with seeded random
 //! temperature and speed readings.
 //!
-//! Not ported: `long_context=True` (extension data of the long-context
-//! category).
+//! [`VehicleControlApi::load_with`] with `long_context=True` adds the
+//! long-context category's extension data to five results.
 
 use super::backend::{Backend, PyException, PyResult, Returned};
+use super::long_context::{self, LongContextData};
 use super::pyops::{
     add, dict, float_of, gt, iter_list, le, lt, mul, no_attr, sub, truediv, type_name,
 };
@@ -205,6 +206,8 @@ pub struct VehicleControlApi {
     slope_angle: PyVal,
     brake_pedal_force: PyVal,
     random: PyRandom,
+    /// The extension data when loaded with `long_context=True`.
+    long: Option<&'static LongContextData>,
 }
 
 fn ok(v: PyVal) -> PyResult<Returned> {
@@ -223,6 +226,16 @@ fn between(lo: i128, x: &PyVal, hi: i128) -> PyResult<bool> {
 impl VehicleControlApi {
     /// `_load_scenario(config)` with `long_context=False`.
     pub fn load(config: &PyDict) -> Result<Self> {
+        Self::load_with(config, false)
+    }
+
+    /// `_load_scenario(config, long_context=long_context)`.
+    pub fn load_with(config: &PyDict, long_context: bool) -> Result<Self> {
+        let long = if long_context {
+            Some(long_context::data()?)
+        } else {
+            None
+        };
         let seed = match config.get_str("random_seed") {
             None => DEFAULT_SEED,
             Some(PyVal::Int(i)) => *i,
@@ -255,6 +268,7 @@ impl VehicleControlApi {
             }
         };
         public.insert_str("remainingUnlockedDoors", PyVal::Int(4 - locked as i128));
+        public.insert_str("long_context", PyVal::Bool(long_context));
         let get = |k: &str| config.get_str(k).cloned().unwrap_or(PyVal::Float(0.0));
         Ok(VehicleControlApi {
             public,
@@ -262,6 +276,7 @@ impl VehicleControlApi {
             slope_angle: get("slopeAngle"),
             brake_pedal_force: get("brakePedalForce"),
             random: PyRandom::new(seed),
+            long,
         })
     }
 
@@ -416,6 +431,9 @@ impl VehicleControlApi {
     fn display(&self, option: PyVal) -> Returned {
         let opt = option.as_str().unwrap_or("");
         let mut s = PyDict::new();
+        if let Some(lc) = self.long {
+            s.insert_str("metadata", PyVal::str(lc.car_status_metadata.clone()));
+        }
         let mut put = |k: &str, v: PyVal| s.insert_str(k, v);
         match opt {
             "fuel" => put("fuelLevel", self.get("fuelLevel")),
@@ -505,7 +523,10 @@ impl VehicleControlApi {
             d.insert_str(k, self.get(k));
         }
         d.insert_str("healthy_tire_pressure", PyVal::Bool(healthy));
-        d.insert_str("car_info", PyVal::Dict(PyDict::new()));
+        match self.long {
+            Some(lc) => d.insert_str("car_info", PyVal::str(lc.car_status_metadata.clone())),
+            None => d.insert_str("car_info", PyVal::Dict(PyDict::new())),
+        }
         ok(PyVal::Dict(d))
     }
 }
@@ -533,10 +554,16 @@ impl Backend for VehicleControlApi {
                 let (t, u, f, m) = (next(), next(), next(), next());
                 self.climate(t, u, f, m)
             }
-            "get_outside_temperature_from_google" => ok(dict([(
-                "outsideTemperature",
-                PyVal::Float(self.random.uniform(-10.0, 40.0)),
-            )])),
+            "get_outside_temperature_from_google" => {
+                let t = PyVal::Float(self.random.uniform(-10.0, 40.0));
+                // Python stores the reading in the shared module-level dict
+                // and returns that dict; the key lands last either way.
+                let mut d = self
+                    .long
+                    .map_or_else(PyDict::new, |lc| lc.long_weather.clone());
+                d.insert_str("outsideTemperature", t);
+                ok(PyVal::Dict(d))
+            }
             "get_outside_temperature_from_weather_com" => ok(dict([("error", PyVal::Int(404))])),
             "setHeadlights" => {
                 let mode = next();
@@ -559,6 +586,17 @@ impl Backend for VehicleControlApi {
                 self.set("parkingBrakeStatus", PyVal::str(status));
                 self.parking_brake_force = PyVal::Float(force);
                 self.slope_angle = PyVal::Float(10.0);
+                if let Some(lc) = self.long {
+                    return ok(dict([
+                        (
+                            "parkingBrakeInstruction",
+                            PyVal::str(lc.parking_brake_instruction.clone()),
+                        ),
+                        ("parkingBrakeStatus", PyVal::str(status)),
+                        ("_parkingBrakeForce", PyVal::Float(force)),
+                        ("_slopeAngle", PyVal::Float(10.0)),
+                    ]));
+                }
                 ok(dict([
                     ("parkingBrakeStatus", PyVal::str(status)),
                     ("_parkingBrakeForce", PyVal::Float(force)),
@@ -593,13 +631,17 @@ impl Backend for VehicleControlApi {
             "estimate_distance" => {
                 let (a, b) = (next(), next());
                 let (a, b) = (a.as_str().unwrap_or("\u{0}"), b.as_str().unwrap_or("\u{0}"));
-                match DISTANCES
+                let mut out = match DISTANCES
                     .iter()
                     .find(|(x, y, _)| (a == *x && b == *y) || (a == *y && b == *x))
                 {
-                    Some((_, _, d)) => ok(dict([("distance", PyVal::Float(*d))])),
-                    None => err("distance not found in database."),
+                    Some((_, _, d)) => dict([("distance", PyVal::Float(*d))]),
+                    None => dict([("error", PyVal::str("distance not found in database."))]),
+                };
+                if let (Some(lc), PyVal::Dict(d)) = (self.long, &mut out) {
+                    d.insert_str("intermediaryCities", lc.intermediary_cities.clone());
                 }
+                ok(out)
             }
             "get_zipcode_based_on_city" => {
                 let city = next();
