@@ -25,6 +25,7 @@ use crate::config::{ColdStart, Config};
 use crate::runloop::error::{Result, RunError};
 use crate::runloop::gaps::{config_mix, next_mix, weights};
 use crate::runloop::heldout::{evaluate, plan_heldout, split_toolsets, Split};
+use crate::runloop::preflight::{preflight, PreflightOptions};
 use crate::runloop::rundir::RunDir;
 use crate::runloop::summary::{HeldoutResult, IterationSummary, SynthSummary, TrainSummary};
 use crate::runloop::{grpo_phase, sft_phase, synth_phase};
@@ -42,6 +43,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Stop once this phase of iteration 0 is complete (`trainer sft` stops after `sft`).
     pub until: Option<&'static str>,
+    /// The memory preflight before the model is loaded (see [`crate::runloop::preflight`]).
+    pub preflight: PreflightOptions,
 }
 
 /// What `trainer run` finished with.
@@ -67,6 +70,7 @@ struct Ctx<'a> {
 
 /// Loads the configured model (with a fresh adapter) and runs the loop.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunOutcome> {
+    preflight(cfg, &opts.preflight)?;
     let mut backend = LocalBackend::load(&cfg.model)?;
     backend.model_mut().attach_lora(&cfg.lora_config())?;
     run_with(cfg, backend, opts)

@@ -11,11 +11,15 @@
 //! values). The carriers are ancestors of the checkpoint node, so candle's topological backward
 //! visits them after it: the checkpoint's backward leaves each `∂L/∂v` in a shared stash and the
 //! carrier hands it on as its own input gradient. Gradients are exactly those of the plain graph.
+//!
+//! Both ops only copy a precomputed value (or produce a scalar zero) in their forward, written once
+//! over candle's `BackendStorage` / `BackendDevice` traits for the CPU and CUDA backends
+//! ([`copy_value`], [`scalar_zero`]); the recompute itself is ordinary tensor code.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use candle_core::backend::BackendStorage;
+use candle_core::backend::{BackendDevice, BackendStorage};
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Storage, Tensor, TensorId, Var};
 
 use super::batch::Batch;
@@ -25,7 +29,7 @@ use super::layers::Mode;
 
 type Stash = Arc<Mutex<HashMap<TensorId, Tensor>>>;
 
-/// Runs `layer` on `x` as one recomputed node (CPU only; the caller checks the device).
+/// Runs `layer` on `x` as one recomputed node (CPU and CUDA; the caller checks the device).
 pub(crate) fn checkpointed_layer(
     layer: &DecoderLayer,
     x: &Tensor,
@@ -72,21 +76,42 @@ struct LayerCheckpoint {
     stash: Stash,
 }
 
-impl CustomOp1 for LayerCheckpoint {
-    fn name(&self) -> &'static str {
-        "layer-checkpoint"
-    }
-
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+impl LayerCheckpoint {
+    fn take_value(&self) -> candle_core::Result<Tensor> {
         let value = self
             .value
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         match value {
-            Some(v) => copy_to_cpu_storage(&v),
+            Some(v) => Ok(v),
             None => candle_core::bail!("layer-checkpoint: forward value already taken"),
         }
+    }
+}
+
+impl CustomOp1 for LayerCheckpoint {
+    fn name(&self) -> &'static str {
+        "layer-checkpoint"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        copy_value(&self.take_value()?, |s| match s {
+            Storage::Cpu(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        copy_value(&self.take_value()?, |s| match s {
+            Storage::Cuda(s) => Some(s),
+            _ => None,
+        })
     }
 
     fn bwd(
@@ -126,17 +151,16 @@ impl CustomOp1 for GradCarrier {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let zero = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(vec![0.0]),
-            CpuStorage::F64(_) => CpuStorage::F64(vec![0.0]),
-            CpuStorage::F16(_) => CpuStorage::F16(vec![half::f16::ZERO]),
-            CpuStorage::BF16(_) => CpuStorage::BF16(vec![half::bf16::ZERO]),
-            other => candle_core::bail!(
-                "checkpoint-grad-carrier: unsupported dtype {:?}",
-                other.dtype()
-            ),
-        };
-        Ok((zero, Shape::from(())))
+        scalar_zero(s)
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        scalar_zero(s)
     }
 
     fn bwd(&self, _: &Tensor, _: &Tensor, _: &Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -154,28 +178,33 @@ impl CustomOp1 for GradCarrier {
     }
 }
 
-/// A contiguous CPU copy of `t`'s data.
-fn copy_to_cpu_storage(t: &Tensor) -> candle_core::Result<(CpuStorage, Shape)> {
-    let t = t.contiguous()?;
+/// A fresh contiguous copy of `t`'s data on `t`'s backend (`pick` selects the backend's storage
+/// from candle's `Storage` enum; `None` means `t` lives elsewhere). Used by custom ops whose
+/// forward returns a value computed beforehand.
+pub(crate) fn copy_value<S: BackendStorage>(
+    t: &Tensor,
+    pick: impl FnOnce(&Storage) -> Option<&S>,
+) -> candle_core::Result<(S, Shape)>
+where
+    S::Device: BackendDevice<Storage = S>,
+{
     let (st, l) = t.storage_and_layout();
-    let Storage::Cpu(cs) = &*st else {
-        candle_core::bail!("layer-checkpoint: the layer output is not on the CPU");
+    let Some(src) = pick(&st) else {
+        candle_core::bail!(
+            "precomputed value on {:?} is not on the op's device",
+            t.device().location()
+        );
     };
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("layer-checkpoint: non-contiguous layer output");
-    };
-    fn slice<T: Clone>(v: &[T], a: usize, b: usize) -> candle_core::Result<Vec<T>> {
-        match v.get(a..b) {
-            Some(s) => Ok(s.to_vec()),
-            None => candle_core::bail!("layer-checkpoint: layout out of the storage's bounds"),
-        }
-    }
-    let out = match cs {
-        CpuStorage::F32(v) => CpuStorage::F32(slice(v, a, b)?),
-        CpuStorage::F64(v) => CpuStorage::F64(slice(v, a, b)?),
-        CpuStorage::F16(v) => CpuStorage::F16(slice(v, a, b)?),
-        CpuStorage::BF16(v) => CpuStorage::BF16(slice(v, a, b)?),
-        other => candle_core::bail!("layer-checkpoint: unsupported dtype {:?}", other.dtype()),
-    };
-    Ok((out, l.shape().clone()))
+    let mut dst = src.device().zeros_impl(l.shape(), src.dtype())?;
+    src.copy_strided_src(&mut dst, 0, l)?;
+    Ok((dst, l.shape().clone()))
+}
+
+/// The scalar 0 of `s`'s dtype on `s`'s device.
+fn scalar_zero<S: BackendStorage>(s: &S) -> candle_core::Result<(S, Shape)>
+where
+    S::Device: BackendDevice<Storage = S>,
+{
+    let shape = Shape::from(());
+    Ok((s.device().zeros_impl(&shape, s.dtype())?, shape))
 }

@@ -429,7 +429,7 @@ impl Model {
         let checkpoint = mode == Mode::Train
             && self.checkpointing
             && cache.is_none()
-            && self.device.is_cpu()
+            && (self.device.is_cpu() || self.device.is_cuda())
             && !batch.detach_adapters;
         for (i, layer) in self.layers.iter().enumerate() {
             // Below the lowest layer with an active adapter nothing depends on a trainable

@@ -13,18 +13,18 @@
 //! lowest adapted layer (`lora.layers`): layers below it record nothing ("span" = layers from
 //! there to the top).
 //!
-//! Three behaviours of the current code differ between CPU and CUDA, and one holds on both; the
-//! plan follows the code ([`Fidelity::AsCoded`]) unless asked for the design target:
-//! 1. layer-wise recompute (`train.gradient_checkpointing`) only runs on CPU
-//!    (`Model::forward` checks `device.is_cpu()`);
-//! 2. the frozen-linear backward (input gradient only, `model::frozen`) is CPU-only: elsewhere
-//!    candle's `Matmul` backward also computes the weight gradient of every base linear and of the
-//!    LM head per log-prob chunk, and leaves it in the `GradStore` until the backward ends;
-//! 3. the fused training ops (RMS norm, rotary, masked softmax, selected log-softmax) are CPU f32
-//!    only; elsewhere the composed candle ops create several tensors each;
-//! 4. (all devices) the chunked log-probs bound the size of one product, not the memory: in a
-//!    training forward every chunk's logits stay in the graph until the backward. (Generation
-//!    records no graph: `Model::forward` runs the adapters as constants in inference mode.)
+//! What the code does on each device (the plan follows it, [`Fidelity::AsCoded`]):
+//! 1. layer-wise recompute (`train.gradient_checkpointing`) runs on CPU and CUDA
+//!    (`model::checkpoint`);
+//! 2. the frozen-linear backward (input gradient only, `model::frozen`) runs on CPU and CUDA: no
+//!    base linear or LM head gets a weight gradient;
+//! 3. log-probs: on CPU every chunk's logits stay in the graph until the backward (faster; they fit
+//!    in RAM); on CUDA each chunk is one recomputed node (`model::logprobs`), so only one chunk's
+//!    logits exist at a time, during its backward. (Generation records no graph: `Model::forward`
+//!    runs the adapters as constants in inference mode.)
+//! 4. the fused training ops (RMS norm, rotary, masked softmax, selected log-softmax) are CPU f32
+//!    only; on CUDA the composed candle ops create several tensors each. Fused CUDA kernels are
+//!    issue #8's remaining target: [`Fidelity::AsDesigned`] estimates the run with them.
 //!
 //! Checked against measured peak RSS growth on SmolLM2-135M f32 (`tests/plan_measure.rs`).
 
@@ -35,14 +35,15 @@ use super::shapes::Geometry;
 use crate::config::{Config, DTypeName};
 use crate::model::{Arch, LoraTarget, ModelConfig};
 
-/// Whether to follow the code as it is or as issue #8 designs it.
+/// Whether to follow the code as it is or with issue #8's fused CUDA training kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fidelity {
     /// What the current code allocates (the default; what a preflight must use).
     AsCoded,
-    /// As if every device had the CPU path's recompute, frozen-linear backward and fused ops,
-    /// and log-prob chunks were freed one at a time.
+    /// As if the fused training ops (RMS norm, rotary, masked softmax, selected log-softmax)
+    /// existed on every device and dtype, not only CPU f32. Recompute, the frozen-linear backward
+    /// and recomputed log-prob chunks are coded on CUDA already, so both estimates share them.
     AsDesigned,
 }
 
@@ -154,17 +155,18 @@ impl PlanInputs {
         self.fidelity == Fidelity::AsDesigned
     }
 
-    /// Layer-wise recompute actually runs.
+    /// Layer-wise recompute actually runs (CPU and CUDA).
     pub fn recompute(&self) -> bool {
-        self.gradient_checkpointing && (self.cpu() || self.designed())
+        self.gradient_checkpointing
     }
 
-    /// Base linears keep no weight gradient (custom frozen-linear op).
-    pub fn frozen_backward(&self) -> bool {
-        self.cpu() || self.designed()
+    /// Training log-probs recompute each chunk's logits in the backward (every device but CPU,
+    /// `model::logprobs::ChunkGraph::for_device`).
+    pub fn recomputed_logprobs(&self) -> bool {
+        !self.cpu()
     }
 
-    /// The fused single-node training ops apply (CPU, f32).
+    /// The fused single-node training ops apply (CPU f32; every device as designed).
     pub fn fused_ops(&self) -> bool {
         (self.cpu() && self.dtype_bytes == 4.0) || self.designed()
     }
@@ -419,22 +421,26 @@ pub fn estimate(p: &PlanInputs) -> Plan {
     });
     let chunk = (p.logprob_chunk as f64).min(t);
     let chunks = (t / chunk).ceil();
-    let (logit_bytes, logit_note) = if p.designed() {
-        (
-            3.0 * b * chunk * v * 4.0,
-            format!("one chunk of {chunk} positions × {b} rows × V {v} × f32 × 3 (logits, softmax, gradient)"),
-        )
-    } else {
-        let kept = if p.cpu() {
-            4.0 + if a == 4.0 { 0.0 } else { a }
-        } else {
-            4.0 * 4.0 + if a == 4.0 { 0.0 } else { a }
-        };
+    let (logit_bytes, logit_note) = if !p.recomputed_logprobs() {
+        let kept = 4.0 + if a == 4.0 { 0.0 } else { a };
         (
             b * t * v * kept + 5.0 * b * chunk * v * 4.0,
             format!(
                 "all {chunks} chunks stay in the graph: {b} × {t} positions × V {v} × {kept} B + one chunk's entropy/gradient temporaries"
             ),
+        )
+    } else if p.fused_ops() {
+        (
+            3.0 * b * chunk * v * 4.0,
+            format!("one chunk of {chunk} positions × {b} rows × V {v} × f32 × 3 (logits, softmax, gradient), recomputed in its backward"),
+        )
+    } else {
+        // The recompute's graph: logits a, f32 cast (none in f32), scaled, shifted, exp (3 × 4);
+        // its backward's gradients ≈ 4 × 4 + a.
+        let per = 2.0 * a + 28.0 + if a == 4.0 { 0.0 } else { 4.0 };
+        (
+            b * chunk * v * per,
+            format!("one chunk of {chunk} positions × {b} rows × V {v} × {per} B (composed log-softmax graph + its gradients), recomputed in its backward; the {chunks} chunks never coexist"),
         )
     };
     comps.push(Component {
@@ -443,21 +449,6 @@ pub fn estimate(p: &PlanInputs) -> Plan {
         bytes: logit_bytes,
         notes: logit_note,
     });
-    if !p.frozen_backward() {
-        let per_layer: f64 = linear_dims(c)
-            .iter()
-            .map(|(_, o, i)| (*o * *i) as f64)
-            .sum();
-        let head = v * h;
-        comps.push(Component {
-            name: "frozen-weight gradients".into(),
-            phase: Phase::Training,
-            bytes: a * (span as f64 * per_layer + chunks * head),
-            notes: format!(
-                "candle's Matmul backward keeps a weight-sized gradient per base linear of {span} span layers + the LM head per chunk ({chunks}×); model::frozen is CPU-only"
-            ),
-        });
-    }
     if p.reference_forward {
         comps.push(Component {
             name: "reference forward (beta > 0)".into(),
@@ -504,16 +495,6 @@ pub fn estimate(p: &PlanInputs) -> Plan {
     });
     let total = tensors + margin;
 
-    if p.gradient_checkpointing && !p.recompute() {
-        caveats.push(
-            "train.gradient_checkpointing = true has no effect on this device in the current code (Model::forward recomputes only on CPU): estimated without recompute".into(),
-        );
-    }
-    if !p.frozen_backward() {
-        caveats.push(
-            "base linears and the LM head get weight gradients on this device (model::frozen::frozen_linear is CPU-only)".into(),
-        );
-    }
     if p.budget.device == DeviceKind::Cpu {
         caveats.push(
             "CPU: measured peak RSS also counts mapped weight-file pages, the allocator's retained free memory and everything outside tensors".into(),

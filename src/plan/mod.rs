@@ -3,12 +3,13 @@
 //! is allocated. A config whose estimate exceeds the device budget is refused with the component
 //! that dominates it.
 //!
-//! The estimate follows what the code allocates today ([`Fidelity::AsCoded`]): on CPU the fused
-//! training ops, the frozen-weight backward and layer-wise recompute are in place; on CUDA they are
-//! not yet (see [`estimate`]'s gaps). [`Fidelity::AsDesigned`] shows the plan once the CUDA path has
-//! them too (issue #8's target).
+//! The estimate follows what the code allocates today ([`Fidelity::AsCoded`]): on CPU and CUDA
+//! layer-wise recompute, the frozen-weight backward and (CUDA) recomputed log-prob chunks are in
+//! place; the fused training ops are CPU f32 only (see [`estimate`]'s module docs).
+//! [`Fidelity::AsDesigned`] adds fused CUDA training kernels (issue #8's remaining target).
 //!
-//! One call for a preflight: [`preflight`].
+//! One call for a preflight: [`preflight`]; `trainer run` calls it for CUDA devices before any
+//! weight is loaded.
 
 mod budget;
 pub mod estimate;

@@ -4,12 +4,14 @@
 //! * [`heldout`] — the held-out toolsets and their synthetic evaluation.
 //! * [`synth_phase`], [`sft_phase`], [`grpo_phase`] — the data and learning phases.
 //! * [`gaps`] — the next iteration's category mix from measured error rates.
+//! * [`preflight`] — the memory plan checked before the model is loaded.
 //! * [`summary`] — what an iteration measured; [`report`] — `report.md` and the plots.
 
 pub mod error;
 pub mod gaps;
 pub mod grpo_phase;
 pub mod heldout;
+pub mod preflight;
 pub mod report;
 pub mod rundir;
 pub mod sft_phase;
