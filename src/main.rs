@@ -26,6 +26,14 @@ enum Command {
     Run {
         /// Config file (default: the embedded configs/default.toml).
         config: Option<PathBuf>,
+        /// GPU memory in GiB for the memory preflight of a CUDA run (default: the device's
+        /// total memory, asked from the driver).
+        #[arg(long)]
+        gpu_mem_gib: Option<f64>,
+        /// Run even when the memory preflight (`trainer plan`'s estimate) says the run does not
+        /// fit the GPU; the refusal is logged as a warning.
+        #[arg(long)]
+        ignore_memory_plan: bool,
     },
     /// Synthesis only: write verified trajectories as JSONL.
     Synth {
@@ -35,16 +43,17 @@ enum Command {
     },
     /// Cold-start SFT only.
     Sft { config: Option<PathBuf> },
-    /// Evaluate the model (or a checkpoint) on BFCL v4 single-turn categories: official-layout
-    /// result files, score files and summary.json; resumes where an earlier run stopped.
+    /// Evaluate the model (or a checkpoint) on BFCL v4 single-turn and multi-turn categories:
+    /// official-layout result files, score files and summary.json; resumes where an earlier run
+    /// stopped.
     Eval {
         config: Option<PathBuf>,
         /// Evaluate iteration N of the run (runs/<name>/iter_000N, with its adapter); default:
         /// the base model, written to runs/<name>/eval/.
         #[arg(long)]
         iter: Option<usize>,
-        /// Categories or collections, comma separated (`all` = every supported single-turn
-        /// category). Default: eval.categories.
+        /// Categories or collections, comma separated (`all` = every supported single-turn and
+        /// multi-turn category). Default: eval.categories.
         #[arg(long, value_delimiter = ',')]
         bfcl: Option<Vec<String>>,
         /// Output directory (default: runs/<name>/eval, or runs/<name>/iter_000N/eval).
@@ -150,8 +159,9 @@ enum Command {
         /// of model.source (plan a model whose weights are not on this machine).
         #[arg(long)]
         model_config: Option<PathBuf>,
-        /// Estimate as designed (CUDA with layer-wise recompute, frozen-linear backward and fused
-        /// ops, log-prob chunks freed one at a time), not as the code allocates today.
+        /// Estimate with issue #8's fused CUDA training kernels (RMS norm, rotary, attention
+        /// softmax, log-softmax), which are not written yet; recompute, the frozen-linear backward
+        /// and recomputed log-prob chunks are coded on CUDA, so the default estimate has them.
         #[arg(long)]
         as_designed: bool,
         /// Print the plan as one JSON object.
@@ -357,12 +367,20 @@ fn run(cli: Cli) -> Result<()> {
             print!("{}", cfg.to_toml());
             Ok(())
         }
-        Command::Run { config } => {
+        Command::Run {
+            config,
+            gpu_mem_gib,
+            ignore_memory_plan,
+        } => {
             let cfg = load_config(config.as_deref())?;
             init_threads(&cfg);
             let opts = trainer::iteration::RunOptions {
                 progress: true,
                 until: None,
+                preflight: trainer::runloop::preflight::PreflightOptions {
+                    gpu_mem_gib,
+                    ignore: ignore_memory_plan,
+                },
             };
             let out = trainer::iteration::run(&cfg, &opts)?;
             print_run(&out);
@@ -385,6 +403,7 @@ fn run(cli: Cli) -> Result<()> {
             let opts = trainer::iteration::RunOptions {
                 progress: true,
                 until: Some("sft"),
+                ..Default::default()
             };
             let out = trainer::iteration::run(&cfg, &opts)?;
             eprintln!(
@@ -612,17 +631,28 @@ fn bfcl_score(
                 String::new()
             }
         );
+        if !c.unscored.is_empty() {
+            println!(
+                "  {} UNSCORED (counted as not correct; accuracy is a lower bound; error_type {} in the score file):",
+                c.unscored.len(),
+                trainer::eval::score::UNSCORED_ERROR_TYPE
+            );
+            for u in c.unscored.iter().take(5) {
+                println!("    {}", u.reason);
+            }
+        }
     }
     for s in &summary.skipped {
         println!("skipped {}: {}", s.path.display(), s.reason);
     }
     let o = &summary.overall;
     println!(
-        "overall {:.2}%  non_live {:.2}%  live {:.2}%  irrelevance {:.2}%",
+        "overall {:.2}%  non_live {:.2}%  live {:.2}%  irrelevance {:.2}%  multi_turn {:.2}%",
         o.overall * 100.0,
         o.non_live * 100.0,
         o.live * 100.0,
-        o.irrelevance * 100.0
+        o.irrelevance * 100.0,
+        o.multi_turn * 100.0
     );
     println!("score files written under {}", score_dir.display());
     Ok(())

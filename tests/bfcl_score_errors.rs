@@ -147,17 +147,17 @@ fn unsupported_categories_are_skipped_or_refused() {
     );
     s.write(
         "Qwen_Qwen3-8B",
-        "multi_turn_base",
-        "{\"id\": \"multi_turn_base_0\", \"result\": []}\n",
+        "memory_kv",
+        "{\"id\": \"memory_kv_0-customer-0\", \"result\": [[\"x\"]]}\n",
     );
-    // Java/JS are scored like the Python categories; multi-turn is skipped.
+    // Java/JS are scored like the Python categories; agentic categories are skipped.
     let summary = score(&s.args("Qwen/Qwen3-8B", None)).expect("scores");
     assert_eq!(summary.categories.len(), 2);
     assert_eq!(summary.skipped.len(), 1);
     let java = score(&s.args("Qwen/Qwen3-8B", Some(&["simple_java"]))).expect("java scores");
     assert_eq!(java.categories.len(), 1);
     assert_eq!(java.categories[0].correct_count, 0);
-    let err = score(&s.args("Qwen/Qwen3-8B", Some(&["multi_turn_base"]))).unwrap_err();
+    let err = score(&s.args("Qwen/Qwen3-8B", Some(&["memory_kv"]))).unwrap_err();
     assert!(matches!(err, Error::NotImplemented { .. }), "{err}");
     let err = score(&s.args("Qwen/Qwen3-8B", Some(&["bogus"]))).unwrap_err();
     assert!(matches!(err, Error::UnknownCategory(_)), "{err}");

@@ -1,6 +1,8 @@
 //! `trainer bfcl score`: reads result files laid out like the official
-//! evaluator's, scores every single-turn category with the official rules and
-//! writes the official score files (and leaderboard CSVs).
+//! evaluator's, scores every single-turn and multi-turn category with the
+//! official rules and writes the official score files (and leaderboard CSVs).
+//! Multi-turn categories are scored by
+//! [`crate::eval::multi_turn::driver_score`], all in one [`crate::eval::multi_turn::PyProcess`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ use crate::eval::data::{self, load_category, read_jsonl, CategoryData};
 use crate::eval::decode::{find_model, ModelSpec};
 use crate::eval::entry::{evaluate_ast, evaluate_relevance, Context, EntryOutcome};
 use crate::eval::leaderboard;
+use crate::eval::multi_turn::driver_data::load_multi_turn_category;
+use crate::eval::multi_turn::driver_score::{score_multi_turn_category, MultiTurnContext};
 use crate::eval::pyjson::{dumps, make_json_serializable};
 use crate::eval::pyval::{PyDict, PyVal};
 
@@ -101,6 +105,19 @@ pub enum Error {
     /// Leaderboard CSV generation failed.
     #[error(transparent)]
     Leaderboard(#[from] leaderboard::Error),
+    /// Multi-turn data could not be loaded.
+    #[error(transparent)]
+    MultiTurnData(#[from] crate::eval::multi_turn::driver_data::Error),
+    /// A multi-turn entry's backends could not be created.
+    #[error("{path}: entry {id}: {source}")]
+    MultiTurn {
+        /// Result file.
+        path: PathBuf,
+        /// Entry ID.
+        id: String,
+        /// What failed.
+        source: crate::eval::multi_turn::Error,
+    },
 }
 
 /// Result type of this module.
@@ -132,12 +149,24 @@ pub struct FailedEntry {
     pub error_type: String,
 }
 
+/// `error_type` of an entry this crate could not score (not an official error type).
+pub const UNSCORED_ERROR_TYPE: &str = "trainer:unscored";
+
+/// An entry that was not scored, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unscored {
+    /// Entry ID.
+    pub id: String,
+    /// Why it could not be scored faithfully.
+    pub reason: String,
+}
+
 /// Score of one category.
 #[derive(Debug, Clone, Serialize)]
 pub struct CategoryScore {
     /// Category name.
     pub category: String,
-    /// `non_live` or `live`.
+    /// `non_live`, `live` or `multi_turn`.
     pub group: String,
     /// `correct_count / total_count`.
     pub accuracy: f64,
@@ -150,6 +179,11 @@ pub struct CategoryScore {
     pub unsupported_decodes: usize,
     /// Failed entries in score-file order.
     pub failures: Vec<FailedEntry>,
+    /// Entries this crate cannot score faithfully (multi-turn: unported backend paths such as
+    /// `MathAPI.logarithm`, `long_context` backends, call syntax the harness would evaluate
+    /// differently). They count as not correct in `accuracy` (a lower bound) and appear in the
+    /// score file with `error_type` [`UNSCORED_ERROR_TYPE`].
+    pub unscored: Vec<Unscored>,
     /// The result file read.
     pub result_file: PathBuf,
     /// The score file written.
@@ -239,8 +273,8 @@ pub fn score(args: &ScoreArgs) -> Result<ScoreSummary> {
         if !wanted.contains(&cat) {
             continue;
         }
-        let why = if !is_single_turn(&cat) {
-            Some("only single-turn categories are implemented")
+        let why = if !is_single_turn(&cat) && !category::MULTI_TURN.contains(&cat.as_str()) {
+            Some("only single-turn and multi-turn categories are implemented")
         } else {
             None
         };
@@ -270,10 +304,29 @@ pub fn score(args: &ScoreArgs) -> Result<ScoreSummary> {
     let ctx_model: &ModelSpec = model;
     let mut categories = Vec::new();
     let mut latencies = leaderboard::CostLatency::default();
+    // The official checker runs every multi-turn entry in one Python process.
+    let process = crate::eval::multi_turn::PyProcess::new();
     for (cat, path) in &by_category {
-        let data = load_category(&args.data_dir, cat)?;
         let results = load_results(path)?;
         latencies.record(&results);
+        if category::MULTI_TURN.contains(&cat.as_str()) {
+            let entries = load_multi_turn_category(&args.data_dir, cat)?;
+            categories.push(score_multi_turn_category(
+                &MultiTurnContext {
+                    model: ctx_model,
+                    model_dir_name: &model_dir_name,
+                    category: cat,
+                    score_dir: &args.score_dir,
+                    partial_eval: args.partial_eval,
+                    process: &process,
+                },
+                &entries,
+                results,
+                path,
+            )?);
+            continue;
+        }
+        let data = load_category(&args.data_dir, cat)?;
         let cs = score_category(
             ctx_model,
             &model_dir_name,
@@ -335,6 +388,44 @@ pub fn load_results(path: &Path) -> Result<Vec<ResultLine>> {
     Ok(out)
 }
 
+/// The dataset indices of the (sorted) results, in result order, with the official tool's
+/// checks: a non-empty file, every ID of the category unless `partial_eval`, no duplicate or
+/// foreign IDs.
+pub fn pick_entries(
+    ids: &[&str],
+    results: &[ResultLine],
+    partial_eval: bool,
+    result_path: &Path,
+    cat: &str,
+) -> Result<Vec<usize>> {
+    let ids_err = |msg: String| Error::ResultIds {
+        path: result_path.to_path_buf(),
+        msg,
+    };
+    if results.is_empty() {
+        return Err(ids_err("the result file is empty".into()));
+    }
+    if !partial_eval && results.len() != ids.len() {
+        return Err(ids_err(format!(
+            "Length of model result ({}) does not match length of test entries ({}). If you intended to run only on a subset (eg. entries present in the model result), please pass the `--partial-eval` flag.",
+            results.len(),
+            ids.len()
+        )));
+    }
+    let present: std::collections::HashSet<&str> = results.iter().map(|r| r.id.as_str()).collect();
+    let picked: Vec<usize> = (0..ids.len())
+        .filter(|&i| ids.get(i).is_some_and(|id| present.contains(id)))
+        .collect();
+    if picked.len() != results.len() {
+        return Err(ids_err(format!(
+            "The length of the model result ({}) does not match the length of the prompt ({}): duplicate IDs or IDs not in {cat}.",
+            results.len(),
+            picked.len()
+        )));
+    }
+    Ok(picked)
+}
+
 /// Scores one category's results and writes its score file.
 pub fn score_category(
     model: &ModelSpec,
@@ -350,27 +441,8 @@ pub fn score_category(
         path: result_path.to_path_buf(),
         msg,
     };
-    if results.is_empty() {
-        return Err(ids_err("the result file is empty".into()));
-    }
-    if !partial_eval && results.len() != data.entries.len() {
-        return Err(ids_err(format!(
-            "Length of model result ({}) does not match length of test entries ({}). If you intended to run only on a subset (eg. entries present in the model result), please pass the `--partial-eval` flag.",
-            results.len(),
-            data.entries.len()
-        )));
-    }
-    let present: std::collections::HashSet<&str> = results.iter().map(|r| r.id.as_str()).collect();
-    let picked: Vec<usize> = (0..data.entries.len())
-        .filter(|&i| present.contains(data.entries[i].id.as_str()))
-        .collect();
-    if picked.len() != results.len() {
-        return Err(ids_err(format!(
-            "The length of the model result ({}) does not match the length of the prompt ({}): duplicate IDs or IDs not in {cat}.",
-            results.len(),
-            picked.len()
-        )));
-    }
+    let ids: Vec<&str> = data.entries.iter().map(|e| e.id.as_str()).collect();
+    let picked = pick_entries(&ids, &results, partial_eval, result_path, cat)?;
 
     let ctx = Context {
         model,
@@ -422,9 +494,40 @@ pub fn score_category(
     let total = results.len();
     let accuracy = correct as f64 / total as f64;
     let group = category::group(cat);
+    let score_path =
+        write_score_file(score_dir, model_dir_name, cat, correct, total, failed_dicts)?;
+    Ok(CategoryScore {
+        category: cat.to_string(),
+        group: group.to_string(),
+        accuracy,
+        correct_count: correct,
+        total_count: total,
+        unsupported_decodes: unsupported,
+        failures,
+        unscored: Vec::new(),
+        result_file: result_path.to_path_buf(),
+        score_file: score_path,
+    })
+}
+
+/// Writes `S/<model>/<group>/BFCL_v4_<cat>_score.json`: the header
+/// `{"accuracy", "correct_count", "total_count"}`, then one line per failed entry; returns its path.
+pub fn write_score_file(
+    score_dir: &Path,
+    model_dir_name: &str,
+    cat: &str,
+    correct: usize,
+    total: usize,
+    failed_dicts: Vec<(String, PyVal)>,
+) -> Result<PathBuf> {
+    let accuracy = if total == 0 {
+        0.0
+    } else {
+        correct as f64 / total as f64
+    };
     let score_path = score_dir
         .join(model_dir_name)
-        .join(group)
+        .join(category::group(cat))
         .join(format!("{VERSION_PREFIX}_{cat}_score.json"));
     let mut header = PyDict::new();
     header.insert_str("accuracy", PyVal::Float(accuracy));
@@ -441,17 +544,7 @@ pub fn score_category(
         text.push('\n');
     }
     write_atomic(&score_path, text.as_bytes())?;
-    Ok(CategoryScore {
-        category: cat.to_string(),
-        group: group.to_string(),
-        accuracy,
-        correct_count: correct,
-        total_count: total,
-        unsupported_decodes: unsupported,
-        failures,
-        result_file: result_path.to_path_buf(),
-        score_file: score_path,
-    })
+    Ok(score_path)
 }
 
 /// Writes `bytes` to a temporary sibling and renames it over `path`.

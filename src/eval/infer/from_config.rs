@@ -100,7 +100,7 @@ pub fn eval_args(cfg: &Config, opts: &EvalOptions) -> Result<(EvalArgs, Option<P
     }
     if run.is_empty() {
         return Err(Error::NothingToEvaluate(format!(
-            "none of {} is a supported category (single-turn Python categories only)",
+            "none of {} is a supported category (single-turn and multi-turn categories)",
             categories.join(", ")
         )));
     }

@@ -1,16 +1,19 @@
-//! `trainer eval --bfcl`: BFCL v4 single-turn inference with our model, result files in the
-//! official layout, then scoring with [`crate::eval::score`].
+//! `trainer eval --bfcl`: BFCL v4 inference with our model (single-turn categories, and the
+//! multi-turn ones through [`crate::eval::multi_turn::driver`]), result files in the official
+//! layout, then scoring with [`crate::eval::score`].
 //!
 //! * [`profile`]: which official model entry we stand in for (`fc` = `Qwen/Qwen3-8B-FC`,
 //!   `prompting` = `Qwen/Qwen3-8B`).
 //! * [`prompt`]: the handlers' prompt construction; [`response`]: what they store as `result`.
 //! * [`generator`]: greedy completions from the local backend.
 //! * [`store`]: resumable result files; [`select`]: categories and `limit`.
+//! * [`multi_turn`]: batched multi-turn conversations of one category;
 //! * [`run`]: the evaluation itself; [`from_config`]: paths and model loading for the CLI;
 //!   [`summary`]: `summary.json` and the printed table.
 
 pub mod from_config;
 pub mod generator;
+pub mod multi_turn;
 pub mod profile;
 pub mod prompt;
 pub mod response;
@@ -112,6 +115,9 @@ pub enum Error {
     /// Scoring failed.
     #[error("scoring: {0}")]
     Score(#[from] crate::eval::score::Error),
+    /// Multi-turn data could not be loaded.
+    #[error(transparent)]
+    MultiTurnData(#[from] crate::eval::multi_turn::driver_data::Error),
     /// The model failed.
     #[error("model: {0}")]
     Backend(#[from] crate::backend::Error),

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::eval::decode::{find_model, ModelSpec};
+use crate::eval::decode::{find_model, ModelSpec, Profile};
 
 /// How the model is prompted and how its answers are decoded (one official BFCL model entry each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +45,14 @@ impl EvalProfile {
     /// The scorer's registration of [`Self::registry_name`].
     pub fn model_spec(self) -> Option<&'static ModelSpec> {
         find_model(self.registry_name())
+    }
+
+    /// The official decoder of [`Self::registry_name`].
+    pub fn decoder(self) -> Profile {
+        match self {
+            EvalProfile::Fc => Profile::QwenFc,
+            EvalProfile::Prompting => Profile::Prompting,
+        }
     }
 
     /// Result/score directory name of the model (`/` replaced by `_`, as the official tool does).

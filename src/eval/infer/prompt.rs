@@ -165,6 +165,22 @@ pub fn system_prompt(functions: &[Json]) -> String {
     format!("{PERSONA}{TASK}\n\n{TOOL_CALL_FORMAT}\n\n{MULTITURN_BEHAVIOR}\n\n{available_tools}")
 }
 
+/// `system_prompt_pre_processing_chat_model`: the default system prompt listing `functions`,
+/// prepended (with `"\n\n"`) to an existing first system message or inserted as the first one.
+pub fn add_system_prompt(messages: &mut Vec<Json>, functions: &[Json]) {
+    let system = system_prompt(functions);
+    match messages.first_mut() {
+        Some(first) if first.get("role").and_then(Json::as_str) == Some("system") => {
+            let old = first
+                .get("content")
+                .and_then(Json::as_str)
+                .unwrap_or_default();
+            first["content"] = Json::String(format!("{system}\n\n{old}"));
+        }
+        _ => messages.insert(0, serde_json::json!({"role": "system", "content": system})),
+    }
+}
+
 /// The first-turn messages of the entry (`question[0]`).
 fn first_turn(entry: &TestEntry) -> Result<Vec<Json>> {
     let bad = |msg: &str| Error::Entry {
@@ -205,17 +221,7 @@ pub fn build_request(
     let tools = match profile {
         EvalProfile::Fc => functions,
         EvalProfile::Prompting => {
-            let system = system_prompt(&functions);
-            match messages.first_mut() {
-                Some(first) if first.get("role").and_then(Json::as_str) == Some("system") => {
-                    let old = first
-                        .get("content")
-                        .and_then(Json::as_str)
-                        .unwrap_or_default();
-                    first["content"] = Json::String(format!("{system}\n\n{old}"));
-                }
-                _ => messages.insert(0, serde_json::json!({"role": "system", "content": system})),
-            }
+            add_system_prompt(&mut messages, &functions);
             Vec::new()
         }
     };

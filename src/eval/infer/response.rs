@@ -44,6 +44,32 @@ pub fn result_line(id: &str, result: &str, input_tokens: usize, output_tokens: u
     line
 }
 
+/// One multi-turn result line: `{"id", "result", "input_token_count", "output_token_count"}` with
+/// `result` the official layout (per turn, per step: the stored answer text) and the token
+/// counts per turn and step, as `json.dumps` writes it, plus a trailing newline.
+pub fn multi_turn_result_line(
+    id: &str,
+    result: &[Vec<String>],
+    input_tokens: &[Vec<usize>],
+    output_tokens: &[Vec<usize>],
+) -> String {
+    let v = serde_json::json!({
+        "id": id,
+        "result": result,
+        "input_token_count": input_tokens,
+        "output_token_count": output_tokens,
+    });
+    let mut line = dumps_with(
+        &v,
+        &DumpOptions {
+            ensure_ascii: true,
+            ..DumpOptions::default()
+        },
+    );
+    line.push('\n');
+    line
+}
+
 /// The `id` of a result line, if the line is a JSON object with a string `id` and a `result`.
 pub fn parse_line_id(line: &str) -> Option<String> {
     let v: Json = serde_json::from_str(line).ok()?;

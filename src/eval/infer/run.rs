@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use super::generator::Generator;
+use super::multi_turn::{run_multi_turn_category, MultiTurnPlan, StepSettings};
 use super::prompt::build_request;
 use super::response::{clean_response, error_result, result_line};
 use super::select::{pick_entries, select_categories};
@@ -15,8 +16,9 @@ use super::store::{write_atomic, ResultFile};
 use super::summary::{CategorySummary, EvalSummary, EvaluatedAccuracy, InferenceStats};
 use super::{Error, EvalProfile, Result};
 use crate::backend::ChatRequest;
-use crate::eval::category::{group, VERSION_PREFIX};
+use crate::eval::category::{group, MULTI_TURN, VERSION_PREFIX};
 use crate::eval::data::load_category;
+use crate::eval::multi_turn::driver_data::load_multi_turn_category;
 use crate::eval::score::{score, ScoreArgs};
 
 /// What produced the answers in an output directory; a resumed run must match it.
@@ -210,6 +212,41 @@ fn run_category(
     plan.file.finish()
 }
 
+/// The plan of a multi-turn category: its entries (after `limit`) not yet in the result file.
+fn plan_multi_turn(
+    args: &EvalArgs,
+    cat: &str,
+    result_dir: &Path,
+    stats: &mut InferenceStats,
+) -> Result<MultiTurnPlan> {
+    let entries = load_multi_turn_category(&args.data_dir, cat)?;
+    let path = result_dir
+        .join(args.profile.model_dir_name())
+        .join(group(cat))
+        .join(format!("{VERSION_PREFIX}_{cat}_result.json"));
+    let file = ResultFile::open(&path)?;
+    let dataset_count = entries.len();
+    let keep = pick_entries(dataset_count, args.limit);
+    let mut pending = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        if !keep.contains(&i) {
+            continue;
+        }
+        if file.contains(&entry.id) {
+            stats.resumed_entries += 1;
+        } else {
+            pending.push(entry);
+        }
+    }
+    Ok(MultiTurnPlan {
+        category: cat.to_string(),
+        dataset_count,
+        file,
+        pending,
+        new_entries: 0,
+    })
+}
+
 /// Runs BFCL inference for the requested categories into `args.out_dir`, scores the result
 /// files, and writes `summary.json`. Entries already answered there are kept, not recomputed.
 pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
@@ -243,7 +280,12 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
     let score_dir = args.out_dir.join("score");
     let mut stats = InferenceStats::default();
     let mut plans = Vec::new();
+    let mut mt_plans = Vec::new();
     for cat in &categories {
+        if MULTI_TURN.contains(&cat.as_str()) {
+            mt_plans.push(plan_multi_turn(args, cat, &result_dir, &mut stats)?);
+            continue;
+        }
         let data = load_category(&args.data_dir, cat)?;
         let path = result_dir
             .join(&model_dir)
@@ -273,7 +315,8 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
         });
     }
 
-    let total: usize = plans.iter().map(|p| p.pending.len()).sum();
+    let total: usize = plans.iter().map(|p| p.pending.len()).sum::<usize>()
+        + mt_plans.iter().map(|p| p.pending.len()).sum::<usize>();
     let bar = progress_bar(total, args.show_progress);
     for plan in &mut plans {
         run_category(
@@ -293,13 +336,31 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
             )
         });
     }
+    let settings = StepSettings {
+        profile: args.profile,
+        seed: args.seed,
+        max_new_tokens: args.run_info.max_new_tokens,
+        batch_size: args.batch_size,
+    };
+    for plan in &mut mt_plans {
+        run_multi_turn_category(gen, plan, settings, &bar, &mut stats)?;
+        bar.suspend(|| {
+            tracing::info!(
+                category = plan.category,
+                new = plan.new_entries,
+                answered = plan.file.len(),
+                "category done"
+            )
+        });
+    }
     bar.finish_and_clear();
     if stats.generation_s > 0.0 {
         stats.tokens_per_s = stats.completion_tokens as f64 / stats.generation_s;
         stats.entries_per_s = stats.new_entries as f64 / stats.generation_s;
     }
 
-    let partial_eval = plans.iter().any(|p| p.file.len() < p.dataset_count);
+    let partial_eval = plans.iter().any(|p| p.file.len() < p.dataset_count)
+        || mt_plans.iter().any(|p| p.file.len() < p.dataset_count);
     let scored = score(&ScoreArgs {
         result_dir: result_dir.clone(),
         score_dir: score_dir.clone(),
@@ -311,16 +372,26 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
 
     let mut cats = Vec::new();
     for cs in &scored.categories {
-        let plan = plans.iter().find(|p| p.category == cs.category);
+        let plan = plans
+            .iter()
+            .find(|p| p.category == cs.category)
+            .map(|p| (p.dataset_count, p.new_entries, p.file.error_count()))
+            .or_else(|| {
+                mt_plans
+                    .iter()
+                    .find(|p| p.category == cs.category)
+                    .map(|p| (p.dataset_count, p.new_entries, p.file.error_count()))
+            });
         cats.push(CategorySummary {
             category: cs.category.clone(),
             group: cs.group.clone(),
             accuracy: cs.accuracy,
             correct_count: cs.correct_count,
             total_count: cs.total_count,
-            dataset_count: plan.map_or(0, |p| p.dataset_count),
-            new_entries: plan.map_or(0, |p| p.new_entries),
-            inference_errors: plan.map_or(0, |p| p.file.error_count()),
+            dataset_count: plan.map_or(0, |p| p.0),
+            new_entries: plan.map_or(0, |p| p.1),
+            inference_errors: plan.map_or(0, |p| p.2),
+            unscored: cs.unscored.clone(),
         });
     }
     let entries: usize = cats.iter().map(|c| c.total_count).sum();

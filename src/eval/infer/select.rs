@@ -17,7 +17,7 @@ pub struct SkippedCategory {
 /// Why this crate cannot evaluate a category yet (`None` when it can).
 pub fn unsupported_reason(category: &str) -> Option<&'static str> {
     if category.starts_with("multi_turn") {
-        Some("multi-turn inference (executable backends) is not supported yet")
+        None
     } else if category.starts_with("memory") || category.starts_with("web_search") {
         Some("agentic inference (memory / web search backends) is not supported yet")
     } else if category == "format_sensitivity" {
@@ -30,7 +30,8 @@ pub fn unsupported_reason(category: &str) -> Option<&'static str> {
 }
 
 /// Expands names and collections (`all` = every category; the single-turn ones, Python, Java
-/// and JavaScript, are evaluated) into `(evaluated, skipped)`, both sorted.
+/// and JavaScript, and the multi-turn ones are evaluated) into `(evaluated, skipped)`, both
+/// sorted.
 pub fn select_categories(names: &[String]) -> Result<(Vec<String>, Vec<SkippedCategory>)> {
     let all = parse_category_args(names).map_err(Error::UnknownCategory)?;
     let mut run = Vec::new();
@@ -62,17 +63,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn all_expands_to_the_single_turn_categories() {
+    fn all_expands_to_the_supported_categories() {
         let (run, skipped) = select_categories(&["all".into()]).unwrap();
-        assert_eq!(run.len(), 13, "{run:?}");
+        assert_eq!(run.len(), 17, "{run:?}");
         assert!(run.contains(&"live_relevance".to_string()));
         assert!(run.contains(&"simple_java".to_string()));
         assert!(run.contains(&"simple_javascript".to_string()));
+        assert!(run.contains(&"multi_turn_miss_func".to_string()));
         let names: Vec<&str> = skipped.iter().map(|s| s.category.as_str()).collect();
-        assert!(!names.contains(&"simple_java") && names.contains(&"multi_turn_base"));
-        assert!(skipped
-            .iter()
-            .any(|s| s.category == "multi_turn_base" && s.reason.contains("not supported yet")));
+        assert!(!names.contains(&"simple_java") && !names.contains(&"multi_turn_base"));
+        assert!(names.contains(&"memory_kv") && names.contains(&"format_sensitivity"));
+        let (run, _) = select_categories(&["multi_turn".into()]).unwrap();
+        assert_eq!(
+            run,
+            [
+                "multi_turn_base",
+                "multi_turn_long_context",
+                "multi_turn_miss_func",
+                "multi_turn_miss_param"
+            ]
+        );
         assert!(matches!(
             select_categories(&["simple".into()]),
             Err(Error::UnknownCategory(c)) if c == "simple"

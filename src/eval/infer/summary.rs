@@ -7,13 +7,14 @@ use serde::Serialize;
 
 use super::select::SkippedCategory;
 use crate::eval::leaderboard::Aggregate;
+use crate::eval::score::Unscored;
 
 /// Score of one evaluated category.
 #[derive(Debug, Clone, Serialize)]
 pub struct CategorySummary {
     /// Category name.
     pub category: String,
-    /// `non_live` or `live`.
+    /// `non_live`, `live` or `multi_turn`.
     pub group: String,
     /// `correct_count / total_count`.
     pub accuracy: f64,
@@ -27,6 +28,8 @@ pub struct CategorySummary {
     pub new_entries: usize,
     /// Answers that are `Error during inference: ...` (e.g. the prompt exceeds the context).
     pub inference_errors: usize,
+    /// Entries the scorer could not score faithfully (counted as not correct), with reasons.
+    pub unscored: Vec<Unscored>,
 }
 
 /// Inference statistics of this invocation.
@@ -133,6 +136,14 @@ impl fmt::Display for EvalSummary {
                     String::new()
                 }
             )?;
+            if !c.unscored.is_empty() {
+                writeln!(
+                    f,
+                    "  {} UNSCORED (counted as not correct; the accuracy is a lower bound), e.g. {}",
+                    c.unscored.len(),
+                    c.unscored[0].reason
+                )?;
+            }
         }
         let e = &self.evaluated;
         writeln!(
@@ -145,11 +156,12 @@ impl fmt::Display for EvalSummary {
         let o = &self.bfcl_overall;
         writeln!(
             f,
-            "BFCL v4 aggregate (missing categories count 0): overall {:.2}%  non_live {:.2}%  live {:.2}%  irrelevance {:.2}%",
+            "BFCL v4 aggregate (missing categories count 0): overall {:.2}%  non_live {:.2}%  live {:.2}%  irrelevance {:.2}%  multi_turn {:.2}%",
             o.overall * 100.0,
             o.non_live * 100.0,
             o.live * 100.0,
-            o.irrelevance * 100.0
+            o.irrelevance * 100.0,
+            o.multi_turn * 100.0
         )?;
         if self.partial_eval {
             writeln!(

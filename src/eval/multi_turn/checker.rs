@@ -12,6 +12,7 @@
 //! ground truth are executed (so later states are right) but not checked.
 
 use super::call::Call;
+use super::driver_decode::{execute_call, is_long_context, ExecStep};
 use super::executor::{Executor, PyProcess};
 use super::{Error, Result};
 use crate::eval::pyval::{py_eq, PyDict};
@@ -62,21 +63,38 @@ pub struct Entry<'a> {
 /// official runner drops empty decodes. `process` is the Python process the
 /// official checker would run in (see [`PyProcess`]).
 ///
-/// Errors (not verdicts): the `long_context`/`composite` categories, which
-/// need `long_context=True` backends that are not ported, and backend
-/// classes or configs this module cannot instantiate.
+/// Errors (not verdicts): see [`check_multi_turn_steps`].
 pub fn check_multi_turn_entry(
     entry: &Entry<'_>,
     model: &[Vec<Vec<Call>>],
     process: &PyProcess,
 ) -> Result<Verdict> {
-    let category = entry.id.rsplit_once('_').map_or(entry.id, |(c, _)| c);
-    if category.contains("long_context") || category.contains("composite") {
-        return Err(Error::Unsupported(format!(
-            "{}: long_context backends are not ported",
-            entry.id
-        )));
-    }
+    let steps: Vec<Vec<Vec<ExecStep>>> = model
+        .iter()
+        .map(|turn| {
+            turn.iter()
+                .map(|step| step.iter().cloned().map(ExecStep::Call).collect())
+                .collect()
+        })
+        .collect();
+    check_multi_turn_steps(entry, &steps, process)
+}
+
+/// [`check_multi_turn_entry`] on execution steps as [`super::driver_decode::exec_step`] makes
+/// them from the model's call strings.
+///
+/// The `long_context`/`composite` categories run on `long_context=True`
+/// backends, as in the official checker.
+///
+/// Errors (not verdicts): backend classes or configs this module cannot
+/// instantiate, and any model or ground-truth call whose outcome this port
+/// does not reproduce ([`ExecStep::Unsupported`], or a backend exception of
+/// kind `Unsupported`), as [`Error::Unsupported`] naming the entry.
+pub fn check_multi_turn_steps(
+    entry: &Entry<'_>,
+    model: &[Vec<Vec<ExecStep>>],
+    process: &PyProcess,
+) -> Result<Verdict> {
     if model.len() != entry.ground_truth.len() {
         return Ok(Verdict::fail(
             "multi_turn:force_terminated",
@@ -87,17 +105,37 @@ pub fn check_multi_turn_entry(
             ),
         ));
     }
-    let mut model_exec = Executor::new(entry.initial_config, entry.involved_classes, process)?;
-    let mut truth_exec = Executor::new(entry.initial_config, entry.involved_classes, process)?;
+    let unported = |what: String| Error::Unsupported(format!("{}: {what}", entry.id));
+    let long_context = is_long_context(entry.id);
+    let new = || {
+        Executor::with_long_context(
+            entry.initial_config,
+            entry.involved_classes,
+            process,
+            long_context,
+        )
+    };
+    let (mut model_exec, mut truth_exec) = (new()?, new()?);
     let mut all_model_results: Vec<String> = Vec::new();
     for (turn, (steps, truth)) in model.iter().zip(entry.ground_truth).enumerate() {
-        let steps: Vec<&Vec<Call>> = steps.iter().filter(|s| !s.is_empty()).collect();
+        let steps: Vec<&Vec<ExecStep>> = steps.iter().filter(|s| !s.is_empty()).collect();
         for step in &steps {
-            for call in step.iter() {
-                all_model_results.push(model_exec.execute(call));
+            for exec in step.iter() {
+                let result = match exec {
+                    ExecStep::Call(call) => execute_call(&mut model_exec, call)
+                        .map_err(|why| unported(format!("model call in turn {turn}: {why}")))?,
+                    ExecStep::Fixed(result) => result.clone(),
+                    ExecStep::Unsupported(why) => return Err(unported(why.clone())),
+                };
+                all_model_results.push(result);
             }
         }
-        let truth_results: Vec<String> = truth.iter().map(|c| truth_exec.execute(c)).collect();
+        let mut truth_results = Vec::with_capacity(truth.len());
+        for call in truth {
+            let result = execute_call(&mut truth_exec, call)
+                .map_err(|why| unported(format!("ground-truth call in turn {turn}: {why}")))?;
+            truth_results.push(result);
+        }
         if truth.is_empty() {
             continue;
         }
