@@ -14,7 +14,7 @@
 //!
 //! Both ops only copy a precomputed value (or produce a scalar zero) in their forward, written once
 //! over candle's `BackendStorage` / `BackendDevice` traits for the CPU and CUDA backends
-//! ([`copy_value`], [`scalar_zero`]); the recompute itself is ordinary tensor code.
+//! ([`Precomputed`], [`scalar_zero`]); the recompute itself is ordinary tensor code.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -60,7 +60,7 @@ pub(crate) fn checkpointed_layer(
         layer: layer.clone(),
         batch: batch.clone(),
         index,
-        value: Mutex::new(Some(value)),
+        value: Precomputed::new(value),
         vars,
         stash,
     })?)
@@ -71,23 +71,9 @@ struct LayerCheckpoint {
     batch: Batch,
     index: usize,
     /// The layer output computed without a graph, moved into the op's result by the forward.
-    value: Mutex<Option<Tensor>>,
+    value: Precomputed,
     vars: Vec<Var>,
     stash: Stash,
-}
-
-impl LayerCheckpoint {
-    fn take_value(&self) -> candle_core::Result<Tensor> {
-        let value = self
-            .value
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match value {
-            Some(v) => Ok(v),
-            None => candle_core::bail!("layer-checkpoint: forward value already taken"),
-        }
-    }
 }
 
 impl CustomOp1 for LayerCheckpoint {
@@ -96,10 +82,7 @@ impl CustomOp1 for LayerCheckpoint {
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        copy_value(&self.take_value()?, |s| match s {
-            Storage::Cpu(s) => Some(s),
-            _ => None,
-        })
+        self.value.cpu(self.name())
     }
 
     #[cfg(feature = "cuda")]
@@ -108,10 +91,7 @@ impl CustomOp1 for LayerCheckpoint {
         _: &candle_core::CudaStorage,
         _: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        copy_value(&self.take_value()?, |s| match s {
-            Storage::Cuda(s) => Some(s),
-            _ => None,
-        })
+        self.value.cuda(self.name())
     }
 
     fn bwd(
@@ -178,10 +158,45 @@ impl CustomOp1 for GradCarrier {
     }
 }
 
+/// A value computed beforehand (without a graph) that a custom op's forward moves into its result:
+/// the forward of a recomputed node. Taken once; a second forward is an error.
+pub(crate) struct Precomputed(Mutex<Option<Tensor>>);
+
+impl Precomputed {
+    pub(crate) fn new(value: Tensor) -> Self {
+        Self(Mutex::new(Some(value)))
+    }
+
+    fn take(&self, op: &str) -> candle_core::Result<Tensor> {
+        let value = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        match value {
+            Some(v) => Ok(v),
+            None => candle_core::bail!("{op}: forward value already taken"),
+        }
+    }
+
+    /// The value as CPU storage (the CPU forward of op `op`).
+    pub(crate) fn cpu(&self, op: &str) -> candle_core::Result<(CpuStorage, Shape)> {
+        copy_value(&self.take(op)?, |s| match s {
+            Storage::Cpu(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// The value as CUDA storage (the CUDA forward of op `op`).
+    #[cfg(feature = "cuda")]
+    pub(crate) fn cuda(&self, op: &str) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        copy_value(&self.take(op)?, |s| match s {
+            Storage::Cuda(s) => Some(s),
+            _ => None,
+        })
+    }
+}
+
 /// A fresh contiguous copy of `t`'s data on `t`'s backend (`pick` selects the backend's storage
 /// from candle's `Storage` enum; `None` means `t` lives elsewhere). Used by custom ops whose
 /// forward returns a value computed beforehand.
-pub(crate) fn copy_value<S: BackendStorage>(
+fn copy_value<S: BackendStorage>(
     t: &Tensor,
     pick: impl FnOnce(&Storage) -> Option<&S>,
 ) -> candle_core::Result<(S, Shape)>

@@ -14,11 +14,9 @@
 //!   hidden-state gradient. At most one chunk's logits exist at a time. The default elsewhere
 //!   (CUDA). Gradients are exactly those of [`ChunkGraph::Keep`].
 
-use std::sync::{Mutex, PoisonError};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, Var, D};
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Storage, Tensor, Var, D};
-
-use super::checkpoint::copy_value;
+use super::checkpoint::Precomputed;
 use super::decoder::Model;
 use super::error::{Error, Result};
 use super::layers::acc_dtype;
@@ -181,7 +179,7 @@ impl Chunk<'_> {
             targets: self.targets.clone(),
             temperature: self.temperature,
             fused: self.fused,
-            value: Mutex::new(Some(value)),
+            value: Precomputed::new(value),
         })?;
         Ok((lp, ent))
     }
@@ -195,21 +193,7 @@ struct RecomputedChunk {
     temperature: f64,
     fused: bool,
     /// Moved into the op's result by the forward.
-    value: Mutex<Option<Tensor>>,
-}
-
-impl RecomputedChunk {
-    fn take_value(&self) -> candle_core::Result<Tensor> {
-        let value = self
-            .value
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match value {
-            Some(v) => Ok(v),
-            None => candle_core::bail!("recomputed-logprob-chunk: forward value already taken"),
-        }
-    }
+    value: Precomputed,
 }
 
 impl CustomOp1 for RecomputedChunk {
@@ -218,10 +202,7 @@ impl CustomOp1 for RecomputedChunk {
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        copy_value(&self.take_value()?, |s| match s {
-            Storage::Cpu(s) => Some(s),
-            _ => None,
-        })
+        self.value.cpu(self.name())
     }
 
     #[cfg(feature = "cuda")]
@@ -230,10 +211,7 @@ impl CustomOp1 for RecomputedChunk {
         _: &candle_core::CudaStorage,
         _: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        copy_value(&self.take_value()?, |s| match s {
-            Storage::Cuda(s) => Some(s),
-            _ => None,
-        })
+        self.value.cuda(self.name())
     }
 
     fn bwd(
