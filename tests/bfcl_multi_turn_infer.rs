@@ -20,7 +20,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use candle_core::Tensor;
 use serde_json::Value as Json;
 use trainer::backend::ChatRequest;
 use trainer::chat::Tokenizer;
@@ -33,7 +32,6 @@ use trainer::eval::pyjson;
 use trainer::eval::pyrepr::repr;
 use trainer::eval::pyval::PyVal;
 use trainer::eval::score::{score, ScoreArgs, UNSCORED_ERROR_TYPE};
-use trainer::model::{Arch, TensorMap};
 
 /// The real BFCL data, fetched once if missing; `None` when real assets are skipped.
 fn data_dir() -> Option<PathBuf> {
@@ -414,23 +412,7 @@ fn perturbed_replays_get_the_official_verdicts() {
 
 /// A tiny random Qwen3 model directory; returns the Qwen3 tokenizer dir.
 fn tiny_model_dir(dir: &Path) -> PathBuf {
-    let assets = trainer::assets::ensure_assets().unwrap_or_else(|e| panic!("{e}"));
-    let tok = Tokenizer::from_dir(&assets.qwen3_tokenizer_dir).unwrap();
-    let mut cfg = common::tiny_config(Arch::Qwen3);
-    cfg.vocab_size = tok.vocab_size();
-    cfg.eos_token_ids = tok.stop_ids().to_vec();
-    cfg.max_position_embeddings = 16384;
-    cfg.tie_word_embeddings = true;
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("config.json"),
-        cfg.to_hf_json("float32").to_string(),
-    )
-    .unwrap();
-    let w = TensorMap::random(&cfg, 5, 0.2).unwrap();
-    let tensors: Vec<(String, Tensor)> = w.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    safetensors::serialize_to_file(tensors, None, &dir.join("model.safetensors")).unwrap();
-    assets.qwen3_tokenizer_dir.clone()
+    common::save_tiny_qwen3_dir(dir, 5, 16384)
 }
 
 /// A data directory with one real entry (the smallest tool set: TradingBot) per category.

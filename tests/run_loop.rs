@@ -10,10 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use candle_core::Tensor;
 use serde_json::Value as Json;
-use trainer::chat::Tokenizer;
-use trainer::model::{Arch, TensorMap};
 
 fn trainer() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trainer"));
@@ -27,23 +24,7 @@ fn tiny_model_dir(dir: &Path) -> Option<PathBuf> {
         println!("skipped: TRAINER_SKIP_REAL_ASSETS=1");
         return None;
     }
-    let assets = trainer::assets::ensure_assets().unwrap_or_else(|e| panic!("{e}"));
-    let tok = Tokenizer::from_dir(&assets.qwen3_tokenizer_dir).unwrap();
-    let mut cfg = common::tiny_config(Arch::Qwen3);
-    cfg.vocab_size = tok.vocab_size();
-    cfg.eos_token_ids = tok.stop_ids().to_vec();
-    cfg.max_position_embeddings = 8192;
-    cfg.tie_word_embeddings = true;
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("config.json"),
-        cfg.to_hf_json("float32").to_string(),
-    )
-    .unwrap();
-    let w = TensorMap::random(&cfg, 11, 0.2).unwrap();
-    let tensors: Vec<(String, Tensor)> = w.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    safetensors::serialize_to_file(tensors, None, &dir.join("model.safetensors")).unwrap();
-    Some(assets.qwen3_tokenizer_dir.clone())
+    Some(common::save_tiny_qwen3_dir(dir, 11, 8192))
 }
 
 fn write_config(root: &Path, name: &str, model: &Path, tok: &Path) -> PathBuf {

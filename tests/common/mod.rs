@@ -1,7 +1,10 @@
 //! Shared helpers for integration tests: tiny random models (hidden ≤ 64, 2 layers, vocab ≤ 512).
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
+
 use candle_core::{DType, Device, Tensor};
+use trainer::chat::Tokenizer;
 use trainer::model::{Arch, Model, ModelConfig, RopeScaling, TensorMap};
 
 pub fn tiny_config(arch: Arch) -> ModelConfig {
@@ -71,4 +74,28 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
         .unwrap()
         .to_scalar::<f64>()
         .unwrap()
+}
+
+/// Saves a tiny random Qwen3 with the real Qwen3 tokenizer's vocabulary and stop ids as an HF
+/// directory (`config.json` + `model.safetensors`, f32) in `dir`; returns the tokenizer directory
+/// (fetched by `scripts/fetch-assets.sh` through `trainer::assets`).
+pub fn save_tiny_qwen3_dir(dir: &Path, seed: u64, max_positions: usize) -> PathBuf {
+    let assets = trainer::assets::ensure_assets().unwrap_or_else(|e| panic!("{e}"));
+    let tok = Tokenizer::from_dir(&assets.qwen3_tokenizer_dir).expect("Qwen3 tokenizer");
+    let mut cfg = tiny_config(Arch::Qwen3);
+    cfg.vocab_size = tok.vocab_size();
+    cfg.eos_token_ids = tok.stop_ids().to_vec();
+    cfg.max_position_embeddings = max_positions;
+    cfg.tie_word_embeddings = true;
+    std::fs::create_dir_all(dir).expect("model dir");
+    std::fs::write(
+        dir.join("config.json"),
+        cfg.to_hf_json("float32").to_string(),
+    )
+    .expect("config.json");
+    let w = tiny_weights(&cfg, seed);
+    let tensors: Vec<(String, Tensor)> = w.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    safetensors::serialize_to_file(tensors, None, &dir.join("model.safetensors"))
+        .expect("model.safetensors");
+    assets.qwen3_tokenizer_dir.clone()
 }
