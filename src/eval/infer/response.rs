@@ -27,21 +27,12 @@ pub fn is_error_result(result: &str) -> bool {
 /// One result line, as `json.dumps(entry)` writes it (`ensure_ascii=True`, keys in this order):
 /// `{"id", "result", "input_token_count", "output_token_count"}` plus a trailing newline.
 pub fn result_line(id: &str, result: &str, input_tokens: usize, output_tokens: usize) -> String {
-    let v = serde_json::json!({
+    json_line(serde_json::json!({
         "id": id,
         "result": result,
         "input_token_count": input_tokens,
         "output_token_count": output_tokens,
-    });
-    let mut line = dumps_with(
-        &v,
-        &DumpOptions {
-            ensure_ascii: true,
-            ..DumpOptions::default()
-        },
-    );
-    line.push('\n');
-    line
+    }))
 }
 
 /// One multi-turn result line: `{"id", "result", "input_token_count", "output_token_count"}` with
@@ -53,12 +44,16 @@ pub fn multi_turn_result_line(
     input_tokens: &[Vec<usize>],
     output_tokens: &[Vec<usize>],
 ) -> String {
-    let v = serde_json::json!({
+    json_line(serde_json::json!({
         "id": id,
         "result": result,
         "input_token_count": input_tokens,
         "output_token_count": output_tokens,
-    });
+    }))
+}
+
+/// `json.dumps(v)` (`ensure_ascii=True`) plus a trailing newline.
+fn json_line(v: serde_json::Value) -> String {
     let mut line = dumps_with(
         &v,
         &DumpOptions {
