@@ -3,35 +3,15 @@
 //! (through the official `execute_multi_turn_func_call`) and compares every
 //! result string and the public state after each case byte for byte.
 
-use std::path::PathBuf;
+mod bfcl_mt_common;
+use bfcl_mt_common::{field, fixture, strings};
+
 use trainer::eval::multi_turn::backend::ascii_escape;
 use trainer::eval::multi_turn::pyrandom::PyRandom;
 use trainer::eval::multi_turn::{Call, Executor, PyProcess};
 use trainer::eval::pyjson;
 use trainer::eval::pyrepr::float_repr;
 use trainer::eval::pyval::{PyDict, PyVal};
-
-fn fixture(name: &str) -> PyVal {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/bfcl_multi_turn")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    pyjson::loads(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn field<'a>(v: &'a PyVal, key: &str) -> &'a PyVal {
-    v.as_dict()
-        .and_then(|d| d.get_str(key))
-        .unwrap_or_else(|| panic!("fixture field `{key}` missing"))
-}
-
-fn strings(v: &PyVal) -> Vec<String> {
-    v.as_list()
-        .expect("list")
-        .iter()
-        .map(|s| s.as_str().expect("string").to_string())
-        .collect()
-}
 
 fn ints(v: &PyVal) -> Vec<i128> {
     v.as_list()

@@ -3,24 +3,11 @@
 //! ground-truth replays and perturbed answers, recorded by
 //! `scripts/bfcl_multi_turn_checker_fixtures.py`.
 
-use std::path::PathBuf;
+mod bfcl_mt_common;
+use bfcl_mt_common::{field, fixture};
+
 use trainer::eval::multi_turn::{check_multi_turn_entry, Call, Entry, PyProcess};
-use trainer::eval::pyjson;
 use trainer::eval::pyval::PyVal;
-
-fn fixture(name: &str) -> PyVal {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/bfcl_multi_turn")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    pyjson::loads(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn field<'a>(v: &'a PyVal, key: &str) -> &'a PyVal {
-    v.as_dict()
-        .and_then(|d| d.get_str(key))
-        .unwrap_or_else(|| panic!("fixture field `{key}` missing"))
-}
 
 fn list(v: &PyVal) -> &[PyVal] {
     v.as_list().expect("list")

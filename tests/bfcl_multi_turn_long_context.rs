@@ -7,36 +7,17 @@
 //! state of every class after the last turn exactly (long strings through
 //! their length and FNV-1a 64).
 
+mod bfcl_mt_common;
+use bfcl_mt_common::{field, fixture, strings};
+
 #[path = "bfcl_common/mod.rs"]
 mod bfcl_common;
 
 use bfcl_common::fnv1a64;
-use std::path::PathBuf;
 use trainer::eval::multi_turn::backend::ascii_escape;
 use trainer::eval::multi_turn::{Call, Executor, PyProcess};
 use trainer::eval::pyjson;
 use trainer::eval::pyval::PyVal;
-
-fn fixture() -> PyVal {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/bfcl_multi_turn/long_context.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    pyjson::loads(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn field<'a>(v: &'a PyVal, key: &str) -> &'a PyVal {
-    v.as_dict()
-        .and_then(|d| d.get_str(key))
-        .unwrap_or_else(|| panic!("fixture field `{key}` missing"))
-}
-
-fn strings(v: &PyVal) -> Vec<String> {
-    v.as_list()
-        .expect("list")
-        .iter()
-        .map(|s| s.as_str().expect("string").to_string())
-        .collect()
-}
 
 /// Whether `got` is the recorded string: verbatim, or `{len, fnv1a64}`.
 fn matches(got: &str, want: &PyVal) -> bool {
@@ -63,7 +44,7 @@ fn shown(v: &PyVal) -> String {
 
 #[test]
 fn long_context_entries_replay_byte_identically() {
-    let cases = fixture();
+    let cases = fixture("long_context.json");
     let process = PyProcess::new();
     let (mut calls, mut states, mut entries) = (0, 0, 0);
     let mut failures = Vec::new();
