@@ -115,21 +115,7 @@ pub fn decode_ast(profile: Profile, result: &PyVal, language: Language) -> Resul
 /// `default_decode_ast_prompting` + `ast_parse(..., JAVA/JAVASCRIPT)`:
 /// strip, add the brackets, cut the first and last character, parse.
 fn decode_tree_sitter(result: &PyVal, language: Language) -> Result<PyVal> {
-    let PyVal::Str(raw) = result else {
-        return Err(DecodeError::Failed(format!(
-            "'{}' object has no attribute 'strip'",
-            result.py_type().name()
-        )));
-    };
-    let mut s = raw
-        .trim_matches(|c| matches!(c, '`' | '\n' | ' '))
-        .to_string();
-    if !s.starts_with('[') {
-        s.insert(0, '[');
-    }
-    if !s.ends_with(']') {
-        s.push(']');
-    }
+    let s = prompting::bracketed(result)?;
     let inner = crate::eval::checker::py_inner(&s);
     if language == Language::Java {
         java::parse_java_function_call(&inner)

@@ -11,8 +11,9 @@ pub fn py_isspace(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// Decodes the raw model text of the prompting profile.
-pub fn decode(result: &PyVal) -> Result<PyVal> {
+/// The first step of the official prompting decoders (`default_decode_ast_prompting`): the raw
+/// text stripped of backticks, newlines and spaces, wrapped in `[`…`]` where those are missing.
+pub(crate) fn bracketed(result: &PyVal) -> Result<String> {
     let PyVal::Str(raw) = result else {
         return Err(DecodeError::Failed(format!(
             "'{}' object has no attribute 'strip'",
@@ -28,6 +29,12 @@ pub fn decode(result: &PyVal) -> Result<PyVal> {
     if !s.ends_with(']') {
         s.push(']');
     }
+    Ok(s)
+}
+
+/// Decodes the raw model text of the prompting profile.
+pub fn decode(result: &PyVal) -> Result<PyVal> {
+    let s = bracketed(result)?;
     let cleaned = s.trim_matches(py_isspace).trim_matches('\'');
     let body = parse_eval(cleaned)?;
     let calls = match &body {
