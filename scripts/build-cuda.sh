@@ -28,18 +28,9 @@ NICE="${NICE:-nice -n 19}"
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/cuda}"
 
-# Pinned wheels of the CUDA 13.0 update 2 release (toolkit 13.0.2).
+# Pinned wheels of the CUDA 13.0 update 2 release (toolkit 13.0.2): scripts/cuda-wheels.txt.
 CUDA_VER=13.0
-WHEELS=(
-  nvidia-cuda-nvcc==13.0.88
-  nvidia-cuda-crt==13.0.88
-  nvidia-nvvm==13.0.88
-  nvidia-cuda-cccl==13.0.85
-  nvidia-cuda-runtime==13.0.96
-  nvidia-cuda-nvrtc==13.0.88
-  nvidia-cublas==13.1.0.3
-  nvidia-curand==10.4.0.35
-)
+mapfile -t WHEELS < <(grep -v '^#' scripts/cuda-wheels.txt | awk 'NF {print $1}')
 
 system_nvcc() {
   if [[ -n "${CUDA_HOME:-}" && -x "$CUDA_HOME/bin/nvcc" ]]; then echo "$CUDA_HOME/bin/nvcc"; return; fi

@@ -159,9 +159,10 @@ enum Command {
         /// of model.source (plan a model whose weights are not on this machine).
         #[arg(long)]
         model_config: Option<PathBuf>,
-        /// Estimate with issue #8's fused CUDA training kernels (RMS norm, rotary, attention
-        /// softmax, log-softmax), which are not written yet; recompute, the frozen-linear backward
-        /// and recomputed log-prob chunks are coded on CUDA, so the default estimate has them.
+        /// Estimate as if the fused training ops (RMS norm, rotary, attention softmax,
+        /// log-softmax) ran on every device and dtype. The default estimate follows the code:
+        /// fused on CPU f32 and on CUDA (its kernels, unless TRAINER_CUDA_KERNELS=0), composed
+        /// candle ops on CPU bf16/f16.
         #[arg(long)]
         as_designed: bool,
         /// Print the plan as one JSON object.

@@ -15,17 +15,12 @@
 mod common;
 
 use candle_core::{DType, Device, Tensor};
+use common::train_path::{adapted, loss_and_grads, scalar};
 use common::*;
-use trainer::model::{
-    token_logprobs, AdapterUse, Arch, Batch, LogprobOptions, LoraConfig, LoraTarget, Mode, Model,
-};
+use trainer::model::{AdapterUse, Arch, Batch, Mode, Model};
 
 fn gpu() -> Device {
     Device::new_cuda(0).expect("this test needs a CUDA device (cuda:0)")
-}
-
-fn scalar(t: &Tensor) -> f64 {
-    t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
 }
 
 /// Logits of `model` for a fixed 11-token row, as CPU f32.
@@ -69,77 +64,15 @@ fn logits_cuda_f32_and_bf16_match_cpu_f32() {
     }
 }
 
-/// A model with the same seeded LoRA (r = 2 on every target, non-zero B) on `device`.
-fn adapted(arch: Arch, device: &Device, checkpointing: bool) -> (usize, Model) {
-    let cfg = tiny_config(arch);
-    let w = tiny_weights(&cfg, 7);
-    let mut model = Model::load(&cfg, &w, DType::F32, device).unwrap();
-    model
-        .attach_lora(&LoraConfig {
-            r: 2,
-            alpha: 4.0,
-            targets: LoraTarget::ALL.to_vec(),
-            use_rslora: false,
-            seed: 3,
-            layers: None,
-        })
-        .unwrap();
-    for (i, (name, var)) in model.lora_vars().into_iter().enumerate() {
-        if name.ends_with("lora_B.weight") {
-            let (o, r) = var.as_tensor().dims2().unwrap();
-            let data: Vec<f32> = ids(1, o * r, 1000, 40 + i as u32)[0]
-                .iter()
-                .map(|&x| (x as f32 / 1000.0 - 0.5) * 0.4)
-                .collect();
-            let t = Tensor::from_vec(data, (o, r), device).unwrap();
-            var.set(&t).unwrap();
-        }
-    }
-    model.set_gradient_checkpointing(checkpointing);
-    (cfg.vocab_size, model)
-}
-
-/// Weighted target log-probs over a left-padded batch of 2 rows, and every LoRA gradient (CPU).
-fn loss_and_grads(model: &Model, vocab: usize, device: &Device) -> (f64, Vec<(String, Tensor)>) {
-    let x = ids_tensor(&ids(2, 9, vocab, 11)).to_device(device).unwrap();
-    let tg = ids_tensor(&ids(2, 9, vocab, 12)).to_device(device).unwrap();
-    let mask = vec![vec![true; 9], [vec![false; 2], vec![true; 7]].concat()];
-    let batch = Batch::padded(model, &mask, AdapterUse::Rows(vec![true, true])).unwrap();
-    let h = model.forward(&x, &batch, None, Mode::Train).unwrap();
-    let opts = LogprobOptions {
-        temperature: 0.9,
-        chunk_size: 4,
-        entropy: true,
-    };
-    let (lp, _) = token_logprobs(model, &h, &tg, opts).unwrap();
-    let w: Vec<f32> = (0..18).map(|i| ((i * 5) % 7) as f32 - 3.0).collect();
-    let w = Tensor::from_vec(w, (2, 9), device).unwrap();
-    let loss = (lp * w).unwrap().sum_all().unwrap();
-    let grads = loss.backward().unwrap();
-    let named = model
-        .lora_vars()
-        .into_iter()
-        .map(|(n, v)| {
-            let g = grads
-                .get(v.as_tensor())
-                .unwrap_or_else(|| panic!("{n}: no gradient on {:?}", device.location()))
-                .to_device(&Device::Cpu)
-                .unwrap();
-            (n, g)
-        })
-        .collect();
-    (scalar(&loss), named)
-}
-
 #[test]
 #[ignore = "needs a CUDA device: cargo test --features cuda --test gpu_parity -- --ignored"]
 fn training_path_on_cuda_matches_cpu() {
     let gpu = gpu();
     for arch in [Arch::Qwen2, Arch::Qwen3] {
-        let (vocab, cpu) = adapted(arch, &Device::Cpu, false);
+        let (vocab, cpu) = adapted(arch, DType::F32, &Device::Cpu, false);
         let (l_cpu, g_cpu) = loss_and_grads(&cpu, vocab, &Device::Cpu);
         for checkpointing in [false, true] {
-            let (_, cuda) = adapted(arch, &gpu, checkpointing);
+            let (_, cuda) = adapted(arch, DType::F32, &gpu, checkpointing);
             let (l_gpu, g_gpu) = loss_and_grads(&cuda, vocab, &gpu);
             let dl = (l_gpu - l_cpu).abs();
             assert!(

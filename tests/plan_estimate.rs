@@ -101,45 +101,55 @@ fn tiny_recompute_on_cpu() {
 }
 
 #[test]
-fn tiny_cuda_bf16_recomputes_as_coded_and_fuses_as_designed() {
-    let cfg = tiny(&[
+fn tiny_cuda_bf16_recomputes_and_fuses_as_coded_and_cpu_bf16_composes() {
+    let edits = [
         ("dtype = \"f32\"", "dtype = \"bf16\""),
         ("device = \"cpu\"", "device = \"cuda\""),
         (
             "logprob_chunk = 8",
             "logprob_chunk = 8\ngradient_checkpointing = true",
         ),
-    ]);
-    let coded = plan(&cfg, Fidelity::AsCoded, 80.0, None);
+    ];
+    let coded = plan(&tiny(&edits), Fidelity::AsCoded, 80.0, None);
     // Recompute and the frozen-linear backward run on CUDA: no weight gradients, no caveat.
     assert_eq!(bytes(&coded, "frozen-weight gradients"), None);
     assert!(coded.caveats.iter().all(|c| !c.contains("no effect")));
-    // Composed bf16 layer, per token: elements 2h 128 + linears 512 + bias 128 + head-major 128
-    // + rotary 4·96 + 2qd 128 + residuals 128 + MLP 256 + adapters 3·512 + 7·4 = 3356 × 2 B
-    // + norms 2·12·64 + scores H·T·26 = 1664 → 9912 B × b·T 32 = 317 184; recompute:
-    // 2 layer inputs 8192 + 2 × 317 184 + 3·b·T·h·a 12 288.
-    assert_eq!(bytes(&coded, "training activations"), Some(654_848.0));
-    // One recomputed chunk with the composed ops: b·c·V·36 = 2·8·512·36.
-    assert_eq!(bytes(&coded, "log-prob logits"), Some(294_912.0));
-    assert_eq!(coded.budget.bytes, 80.0 * (1u64 << 30) as f64);
-    let designed = plan(&cfg, Fidelity::AsDesigned, 80.0, None);
-    // Fused: (1376 + 128 + 1564) × 2 + scores 4·16·8 = 6648 B × 32 = 212 736 per layer.
+    // The CUDA kernels fuse norms, rotary and softmax, per token: elements 2h 128 + linears 512
+    // + bias 128 + head-major 128 + rotary 96 + 2qd 128 + residuals 128 + MLP 256 + adapters
+    // 3·512 + 7·4 = 3068 × 2 B + scores H·T·2a = 4·16·4 → 6392 B × b·T 32 = 204 544 per layer;
+    // recompute: 2 layer inputs 8192 + 2 × 204 544 + 3·b·T·h·a 12 288.
     assert_eq!(
-        bytes(&designed, "training activations"),
-        Some(8192.0 + 2.0 * 212_736.0 + 12_288.0)
+        bytes(&coded, "training activations"),
+        Some(8192.0 + 2.0 * 204_544.0 + 12_288.0)
     );
-    // One chunk: 3 · b·c·V·4.
-    assert_eq!(bytes(&designed, "log-prob logits"), Some(98_304.0));
-    // Without checkpointing every span layer keeps its internals.
-    let plain = plan(
-        &tiny(&[
-            ("dtype = \"f32\"", "dtype = \"bf16\""),
-            ("device = \"cpu\"", "device = \"cuda\""),
-        ]),
-        Fidelity::AsCoded,
+    // One recomputed chunk through the fused selected log-softmax: logits + gradient in bf16,
+    // 2 · b·c·V·2 = 2·2·8·512·2.
+    assert_eq!(bytes(&coded, "log-prob logits"), Some(32_768.0));
+    assert_eq!(coded.budget.bytes, 80.0 * (1u64 << 30) as f64);
+    // As designed is the same on CUDA.
+    let designed = plan(&tiny(&edits), Fidelity::AsDesigned, 80.0, None);
+    assert_eq!(designed.total_bytes, coded.total_bytes);
+
+    // CPU bf16 composes (the fused CPU ops are f32): per token 2h 128 + linears 512 + bias 128
+    // + head-major 128 + rotary 4·96 + 2qd 128 + residuals 128 + MLP 256 + adapters 1564 = 3356
+    // × 2 B + norms 2·12·64 + scores H·T·26 = 1664 → 9912 B × 32 = 317 184 per layer.
+    let cpu = plan(&tiny(&[edits[0], edits[2]]), Fidelity::AsCoded, 80.0, None);
+    assert_eq!(
+        bytes(&cpu, "training activations"),
+        Some(8192.0 + 2.0 * 317_184.0 + 12_288.0)
+    );
+    let cpu_designed = plan(
+        &tiny(&[edits[0], edits[2]]),
+        Fidelity::AsDesigned,
         80.0,
         None,
     );
+    assert_eq!(
+        bytes(&cpu_designed, "training activations"),
+        Some(8192.0 + 2.0 * 204_544.0 + 12_288.0)
+    );
+    // Without checkpointing every span layer keeps its internals.
+    let plain = plan(&tiny(&[edits[0]]), Fidelity::AsCoded, 80.0, None);
     assert_eq!(
         bytes(&plain, "training activations"),
         Some(3.0 * 317_184.0 + 12_288.0)
@@ -178,43 +188,49 @@ fn qwen32b_components_by_hand() {
 }
 
 #[test]
-fn qwen32b_as_designed_fits_141_and_80_with_smaller_generation_batch() {
-    let shipped = qwen32b(&[]);
-    let h200 = plan(&shipped, Fidelity::AsDesigned, 141.0, fixture_32b());
+fn qwen32b_fits_141_and_the_h100_config_fits_80() {
+    let h200 = plan(&qwen32b(&[]), Fidelity::AsCoded, 141.0, fixture_32b());
     assert!(h200.fits, "{:.1} GiB", h200.total_bytes / GIB);
     h200.check().unwrap();
+    assert_eq!(bytes(&h200, "frozen-weight gradients"), None);
+    assert!(bytes(&h200, "log-prob logits").unwrap() < 0.1 * GIB);
     // On 80 GiB the shipped generation batch (16 rows × 2048 slots: KV 16 GiB, prefill scores
-    // ~10 GiB) does not fit next to 61 GiB of weights; 4 rows do.
-    let h100 = plan(&shipped, Fidelity::AsDesigned, 80.0, fixture_32b());
+    // ~10 GiB) does not fit next to 61 GiB of weights.
+    let h100 = plan(&qwen32b(&[]), Fidelity::AsCoded, 80.0, fixture_32b());
     assert!(!h100.fits);
     let e = h100.check().unwrap_err().to_string();
     assert!(e.contains("KV cache") && e.contains("80.00 GiB"), "{e}");
+    // configs/qwen32b-h100.toml is the shipped file with 4 generation rows, and fits.
+    let path = Path::new("configs/qwen32b-h100.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let h100_cfg = Config::from_toml(&text, path).unwrap();
+    assert_eq!(h100_cfg.synth.batch_size, 4);
     let small = qwen32b(&[("batch_size = 16", "batch_size = 4")]);
-    let h100 = plan(&small, Fidelity::AsDesigned, 80.0, fixture_32b());
-    assert!(h100.fits, "{:.1} GiB", h100.total_bytes / GIB);
-}
-
-#[test]
-fn qwen32b_as_coded_fits_141_and_needs_fused_kernels_or_shorter_sequences_on_80() {
-    let h200 = plan(&qwen32b(&[]), Fidelity::AsCoded, 141.0, fixture_32b());
-    assert!(h200.fits, "{:.1} GiB", h200.total_bytes / GIB);
-    assert_eq!(bytes(&h200, "frozen-weight gradients"), None);
-    assert!(bytes(&h200, "log-prob logits").unwrap() < 0.5 * GIB);
-    // 80 GiB with 4 generation rows: training is the peak phase as coded, from the recomputed
-    // layer's composed attention (40 heads × 2048² scores × 26 B, forward + backward).
-    let small = qwen32b(&[("batch_size = 16", "batch_size = 4")]);
-    let h100 = plan(&small, Fidelity::AsCoded, 80.0, fixture_32b());
-    assert!(!h100.fits, "{:.1} GiB", h100.total_bytes / GIB);
-    let e = h100.check().unwrap_err().to_string();
+    for cfg in [&h100_cfg, &small] {
+        let p = plan(cfg, Fidelity::AsCoded, 80.0, fixture_32b());
+        assert!(p.fits, "{:.1} GiB", p.total_bytes / GIB);
+        assert!(p.total_bytes < 78.0 * GIB, "{:.1} GiB", p.total_bytes / GIB);
+    }
+    // 4096 tokens on 80 GiB: training becomes the peak (the recomputed layer's 40 × 4096²
+    // attention scores, forward and backward), refused whatever the generation batch.
+    let long = qwen32b(&[
+        ("batch_size = 16", "batch_size = 2"),
+        ("max_seq_len = 2048", "max_seq_len = 4096"),
+    ]);
+    let e = plan(&long, Fidelity::AsCoded, 80.0, fixture_32b())
+        .check()
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("training activations") && e.contains("recompute:"),
         "{e}"
     );
-    let shorter = qwen32b(&[
-        ("batch_size = 16", "batch_size = 4"),
-        ("max_seq_len = 2048", "max_seq_len = 1792"),
+    // Micro-batch 2 × 4096 fits the H200.
+    let wide = qwen32b(&[
+        ("micro_batch_size = 1", "micro_batch_size = 2"),
+        ("max_seq_len = 2048", "max_seq_len = 4096"),
     ]);
-    assert!(plan(&shorter, Fidelity::AsCoded, 80.0, fixture_32b()).fits);
+    assert!(plan(&wide, Fidelity::AsCoded, 141.0, fixture_32b()).fits);
     // Without checkpointing every layer's internals stay: refused on either GPU.
     let plain = qwen32b(&[(
         "gradient_checkpointing = true",

@@ -2,12 +2,77 @@
 //! under the `cuda` feature) and a CPU reference implementation of the same math, both exposed
 //! through candle's custom-op API with a backward pass.
 //!
-//! On CPU the op runs its reference; on a CUDA device it launches the kernel. Tests compare the
-//! reference with candle's plain-op composition (values and autograd gradients), and on a GPU the
-//! kernel with the reference (`tests/kernels_*.rs`).
+//! On CPU an op runs its reference; on a CUDA device it runs its kernels, described once as a
+//! device-independent launch [`plan::Plan`] and executed by `exec` (cudarc). Tests compare each
+//! reference with candle's plain-op composition (values, autograd gradients, finite
+//! differences), run every plan's kernels from the real `.cu` source on a CPU emulation of the
+//! CUDA execution model against the reference (`tests/cuda_emu`, `tests/kernels_emu_*.rs`), and
+//! on a GPU compare the kernels with the reference (`--features cuda`, ignored tests).
+//! `scripts/check-kernels.sh` builds every kernel with the real nvcc and ptxas (no GPU needed).
 
+#[cfg(feature = "cuda")]
+mod exec;
+pub mod masked_softmax;
+pub mod plan;
 #[cfg(feature = "cuda")]
 mod ptx;
 pub mod rmsnorm;
+pub mod rope;
+pub mod selected_logsoftmax;
 
+pub use masked_softmax::masked_softmax;
 pub use rmsnorm::rms_norm;
+pub use rope::rope;
+pub use selected_logsoftmax::selected_log_softmax;
+
+/// The public ops, for [`calls`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    RmsNorm,
+    Rope,
+    MaskedSoftmax,
+    SelectedLogSoftmax,
+}
+
+static CALLS: [std::sync::atomic::AtomicUsize; 4] =
+    [const { std::sync::atomic::AtomicUsize::new(0) }; 4];
+
+/// How often `op` was applied in this process (forward calls): lets the wiring tests prove which
+/// path the model took.
+#[doc(hidden)]
+pub fn calls(op: Op) -> usize {
+    CALLS[op as usize].load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn count(op: Op) {
+    CALLS[op as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+static ROUTE_CPU: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Test hook, process-wide: routes the CPU training ops through this module's ops (their CPU
+/// references) instead of the model's own fused CPU ops, so CPU tests exercise exactly the
+/// call sites and layouts the CUDA path uses (`tests/kernels_wiring.rs`).
+#[doc(hidden)]
+pub fn route_cpu_through_kernels(on: bool) {
+    ROUTE_CPU.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether the training ops on `device` run the hand-written kernels of this module: on CUDA,
+/// unless the environment sets `TRAINER_CUDA_KERNELS=0` (then candle's composed ops run
+/// instead — a switch for comparing the two on a GPU, or for working around a kernel problem).
+/// On CPU the model uses its own multi-threaded fused CPU ops (`model::fused`) unless a test
+/// routes it here ([`route_cpu_through_kernels`]).
+pub fn enabled_on(device: &candle_core::Device) -> bool {
+    match device {
+        candle_core::Device::Cpu => ROUTE_CPU.load(std::sync::atomic::Ordering::SeqCst),
+        d => d.is_cuda() && !cuda_kernels_switched_off(),
+    }
+}
+
+/// Whether the environment sets `TRAINER_CUDA_KERNELS=0` (read once per process).
+pub fn cuda_kernels_switched_off() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var("TRAINER_CUDA_KERNELS").is_ok_and(|v| v.trim() == "0"))
+}

@@ -1,16 +1,29 @@
 //! PTX modules built by `build.rs` from `kernels/*.cu`.
 
 /// `kernels/rmsnorm.cu`. Empty when built with the fake nvcc of `scripts/check-cuda.sh`.
-pub(crate) const RMSNORM: &str = include_str!(concat!(env!("OUT_DIR"), "/rmsnorm.ptx"));
+const RMSNORM: &str = include_str!(concat!(env!("OUT_DIR"), "/rmsnorm.ptx"));
+/// `kernels/rope.cu`.
+const ROPE: &str = include_str!(concat!(env!("OUT_DIR"), "/rope.ptx"));
+/// `kernels/softmax.cu`.
+const SOFTMAX: &str = include_str!(concat!(env!("OUT_DIR"), "/softmax.ptx"));
+/// `kernels/logsoftmax.cu` (selective log-softmax).
+const LOGSOFTMAX: &str = include_str!(concat!(env!("OUT_DIR"), "/logsoftmax.ptx"));
 
-/// Fails clearly when a PTX module is empty (a build whose nvcc produced no code), before the
-/// driver is asked to load it.
-pub(crate) fn ensure_built(module: &str, ptx: &str) -> candle_core::Result<()> {
+/// The PTX of `kernels/<module>.cu`. Fails clearly for an unknown module and for an empty one
+/// (a build whose nvcc produced no code), before the driver is asked to load it.
+pub(crate) fn source(module: &str) -> candle_core::Result<&'static str> {
+    let ptx = match module {
+        "rmsnorm" => RMSNORM,
+        "rope" => ROPE,
+        "softmax" => SOFTMAX,
+        "logsoftmax" => LOGSOFTMAX,
+        other => candle_core::bail!("no kernel module {other:?} in this build"),
+    };
     if ptx.trim().is_empty() {
         candle_core::bail!(
             "kernel module {module:?} has no PTX: this binary was built without a real nvcc \
              (e.g. scripts/check-cuda.sh); rebuild with scripts/build-cuda.sh"
         );
     }
-    Ok(())
+    Ok(ptx)
 }

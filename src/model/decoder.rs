@@ -133,17 +133,19 @@ impl Attention {
         let q = q.reshape((b, self.n_kv_heads, n_rep * t, self.head_dim))?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let acc = acc_dtype(q.dtype());
-        if mode == Mode::Train && super::fused::fusable(&q) {
-            // Scale, mask and softmax as one node with an exact backward.
+        let kernels = crate::kernels::enabled_on(q.device());
+        if mode == Mode::Train && (kernels || super::fused::fusable(&q)) {
+            // Scale, mask and softmax as one node with an exact backward: the CUDA kernel
+            // (kernels/softmax.cu, probabilities in the scores' dtype) or the fused CPU op.
             let raw = q
                 .matmul(&k.t()?)?
                 .reshape((b, self.n_kv_heads, n_rep, t, s))?;
-            let probs = super::fused::masked_softmax(&raw, &batch.mask, scale)?.reshape((
-                b,
-                self.n_kv_heads,
-                n_rep * t,
-                s,
-            ))?;
+            let probs = if kernels {
+                crate::kernels::masked_softmax(&raw, &batch.mask, scale)?
+            } else {
+                super::fused::masked_softmax(&raw, &batch.mask, scale)?
+            };
+            let probs = probs.reshape((b, self.n_kv_heads, n_rep * t, s))?;
             let out = probs
                 .matmul(&v)?
                 .reshape((b, self.n_heads, t, self.head_dim))?

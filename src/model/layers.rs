@@ -54,6 +54,9 @@ impl RmsNorm {
                 &self.weight,
                 self.eps as f32,
             )?)
+        } else if crate::kernels::enabled_on(x.device()) {
+            // The CUDA kernel with its backward (kernels/rmsnorm.cu), in x's dtype.
+            Ok(crate::kernels::rms_norm(x, &self.weight, self.eps)?)
         } else if super::fused::fusable(x) {
             // One node with an exact backward (the weight is frozen).
             super::fused::rms_norm(x, &self.weight, self.eps)
@@ -113,6 +116,9 @@ impl Rotary {
         if use_fused(x, mode) {
             // Fused kernel: forward only. ok: inference path.
             Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?) // ok: inference path
+        } else if crate::kernels::enabled_on(x.device()) {
+            // The CUDA kernel with its backward (kernels/rope.cu).
+            Ok(crate::kernels::rope(x, cos, sin)?)
         } else if super::fused::fusable(x) {
             super::fused::rope(x, cos, sin)
         } else {

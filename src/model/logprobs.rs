@@ -147,7 +147,20 @@ impl Chunk<'_> {
     /// `hs: [n, H]` → `(log p(target) [n], entropy [n])`, with a graph through `hs` if it has one.
     fn logprobs(&self, hs: &Tensor, entropy: bool) -> Result<(Tensor, Option<Tensor>)> {
         // The LM head is frozen: only the hidden-state gradient is computed.
-        let logits = super::frozen::frozen_linear(hs, self.w)?.to_dtype(acc_dtype(hs.dtype()))?;
+        let logits = super::frozen::frozen_linear(hs, self.w)?;
+        if self.fused && crate::kernels::enabled_on(logits.device()) {
+            // The CUDA kernel (kernels/logsoftmax.cu) reads the logits in their own dtype and
+            // accumulates in f32 (f64 for f64): the log-probs are those of the f32 cast below,
+            // without materializing it; its gradient comes back in the logits' dtype, as the
+            // cast's backward would give it.
+            return Ok(crate::kernels::selected_log_softmax(
+                &logits,
+                self.targets,
+                self.temperature,
+                entropy,
+            )?);
+        }
+        let logits = logits.to_dtype(acc_dtype(hs.dtype()))?;
         if self.fused && logits.device().is_cpu() {
             // One fused node per chunk (forward and backward in one pass each).
             let tg: Vec<u32> = self.targets.flatten_all()?.to_vec1()?;

@@ -22,9 +22,11 @@
 //!    in RAM); on CUDA each chunk is one recomputed node (`model::logprobs`), so only one chunk's
 //!    logits exist at a time, during its backward. (Generation records no graph: `Model::forward`
 //!    runs the adapters as constants in inference mode.)
-//! 4. the fused training ops (RMS norm, rotary, masked softmax, selected log-softmax) are CPU f32
-//!    only; on CUDA the composed candle ops create several tensors each. Fused CUDA kernels are
-//!    issue #8's remaining target: [`Fidelity::AsDesigned`] estimates the run with them.
+//! 4. the fused training ops (RMS norm, rotary, masked softmax, selected log-softmax) run as one
+//!    node each on CPU in f32 (`model::fused`) and on CUDA in every dtype (the kernels of
+//!    `crate::kernels`, unless `TRAINER_CUDA_KERNELS=0`); elsewhere (CPU bf16/f16, or CUDA with
+//!    the kernels switched off) the composed candle ops create several tensors each.
+//!    [`Fidelity::AsDesigned`] estimates every device and dtype with the fused ops.
 //!
 //! Checked against measured peak RSS growth on SmolLM2-135M f32 (`tests/plan_measure.rs`).
 
@@ -42,8 +44,9 @@ pub enum Fidelity {
     /// What the current code allocates (the default; what a preflight must use).
     AsCoded,
     /// As if the fused training ops (RMS norm, rotary, masked softmax, selected log-softmax)
-    /// existed on every device and dtype, not only CPU f32. Recompute, the frozen-linear backward
-    /// and recomputed log-prob chunks are coded on CUDA already, so both estimates share them.
+    /// ran on every device and dtype. They run on CPU f32 and on CUDA already, so this differs
+    /// from [`Fidelity::AsCoded`] only for CPU bf16/f16 runs and for CUDA runs with the kernels
+    /// switched off (`TRAINER_CUDA_KERNELS=0`).
     AsDesigned,
 }
 
@@ -166,9 +169,11 @@ impl PlanInputs {
         !self.cpu()
     }
 
-    /// The fused single-node training ops apply (CPU f32; every device as designed).
+    /// The fused single-node training ops apply: CPU f32, CUDA unless its kernels are switched
+    /// off (`TRAINER_CUDA_KERNELS=0`), every device as designed.
     pub fn fused_ops(&self) -> bool {
-        (self.cpu() && self.dtype_bytes == 4.0) || self.designed()
+        let cuda_kernels = !self.cpu() && !crate::kernels::cuda_kernels_switched_off();
+        (self.cpu() && self.dtype_bytes == 4.0) || cuda_kernels || self.designed()
     }
 
     fn adapts(&self, layer: usize) -> bool {
@@ -209,13 +214,14 @@ pub fn lora_params(p: &PlanInputs) -> f64 {
 }
 
 /// Bytes per attention score element (one query head, one query, one key) kept by a training
-/// forward. Fused: f32 scores + probabilities (8). Composed: scores `a`, scaled `a`, f32 cast
-/// (4, none in f32), masked 4, softmax's shifted / exp / quotient 3 × 4, cast back (`a`, none in
-/// f32): bf16 26, f32 24.
+/// forward. Fused: scores + probabilities in the compute dtype (2a: the CPU op runs in f32, the
+/// CUDA kernel reads and writes the scores' dtype, accumulating in f32). Composed: scores `a`,
+/// scaled `a`, f32 cast (4, none in f32), masked 4, softmax's shifted / exp / quotient 3 × 4,
+/// cast back (`a`, none in f32): bf16 26, f32 24.
 fn train_score_bytes(p: &PlanInputs) -> f64 {
     let a = p.dtype_bytes;
     if p.fused_ops() {
-        2.0 * a.max(4.0)
+        2.0 * a
     } else {
         let casts = if a == 4.0 { 0.0 } else { 4.0 + a };
         2.0 * a + 4.0 + 12.0 + casts
@@ -430,9 +436,11 @@ pub fn estimate(p: &PlanInputs) -> Plan {
             ),
         )
     } else if p.fused_ops() {
+        // The kernel reads the logits in the compute dtype and writes their gradient in it; no
+        // softmax or f32 copy is materialized.
         (
-            3.0 * b * chunk * v * 4.0,
-            format!("one chunk of {chunk} positions × {b} rows × V {v} × f32 × 3 (logits, softmax, gradient), recomputed in its backward"),
+            2.0 * b * chunk * v * a,
+            format!("one chunk of {chunk} positions × {b} rows × V {v} × {a} B × 2 (logits, their gradient: fused selected log-softmax), recomputed in its backward"),
         )
     } else {
         // The recompute's graph: logits a, f32 cast (none in f32), scaled, shifted, exp (3 × 4);

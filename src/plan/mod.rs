@@ -5,8 +5,9 @@
 //!
 //! The estimate follows what the code allocates today ([`Fidelity::AsCoded`]): on CPU and CUDA
 //! layer-wise recompute, the frozen-weight backward and (CUDA) recomputed log-prob chunks are in
-//! place; the fused training ops are CPU f32 only (see [`estimate`]'s module docs).
-//! [`Fidelity::AsDesigned`] adds fused CUDA training kernels (issue #8's remaining target).
+//! place, and the fused training ops run on CPU f32 and on CUDA (its kernels) — see
+//! [`estimate`]'s module docs. [`Fidelity::AsDesigned`] assumes the fused ops on every device
+//! and dtype (it differs only for CPU bf16/f16 and with `TRAINER_CUDA_KERNELS=0`).
 //!
 //! One call for a preflight: [`preflight`]; `trainer run` calls it for CUDA devices before any
 //! weight is loaded.

@@ -1,6 +1,9 @@
 //! Shared helpers for integration tests: tiny random models (hidden ≤ 64, 2 layers, vocab ≤ 512).
 #![allow(dead_code)]
 
+pub mod cuda_emu;
+pub mod train_path;
+
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};

@@ -9,6 +9,7 @@
 
 #[cfg(feature = "cuda")]
 mod cuda;
+pub mod plan;
 pub mod reference;
 
 use candle_core::backend::BackendStorage;
@@ -53,6 +54,7 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Te
             weight.dtype()
         );
     }
+    super::count(super::Op::RmsNorm);
     let (x, weight) = (x.contiguous()?, weight.contiguous()?);
     x.apply_op2_arc(&weight, Arc::new(Box::new(RmsNorm { eps })))
 }
@@ -115,8 +117,13 @@ impl CustomOp2 for RmsNorm {
         let grad = grad.contiguous()?;
         let eps = self.eps;
         let dx = x.apply_op3_no_bwd(weight, &grad, &BackwardX { eps })?;
-        let dw = x.apply_op2_no_bwd(&grad, &BackwardWeight { eps })?;
-        Ok((Some(dx), Some(dw)))
+        // A frozen weight (the model's norms under LoRA) needs no gradient: skip the column sums.
+        let dw = if weight.track_op() {
+            Some(x.apply_op2_no_bwd(&grad, &BackwardWeight { eps })?)
+        } else {
+            None
+        };
+        Ok((Some(dx), dw))
     }
 }
 

@@ -1,0 +1,66 @@
+// Rotary position embedding ("rotate half") of a contiguous x: [B, H, T, D], D even, with
+// per-batch-row tables cos, sin: [B, T, D/2] in the accumulator type (float; double for f64).
+//
+//   half = D / 2, row = (b * H + h) * T + t, k = (b * T + t) * half + i   (i < half)
+//   forward:  y[row, i]        = x[row, i] * cos[k] - x[row, half + i] * sin[k]
+//             y[row, half + i] = x[row, half + i] * cos[k] + x[row, i] * sin[k]
+//   backward: the inverse rotation (the same with -sin), applied to the output gradient.
+//
+// Threads stride over the pairs of a row; adjacent threads touch adjacent elements of both
+// halves (coalesced). Math in float (double for f64). Compiled to PTX by build.rs (feature `cuda`) and
+// launched from src/kernels/rope/cuda.rs; the CPU reference is src/kernels/rope/reference.rs.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+__device__ __forceinline__ float to_acc(float v) { return v; }
+__device__ __forceinline__ double to_acc(double v) { return v; }
+__device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T, typename A> __device__ __forceinline__ T from_acc(A v) { return (T)v; }
+template <> __device__ __forceinline__ __half from_acc<__half, float>(float v) {
+  return __float2half(v);
+}
+template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16, float>(float v) {
+  return __float2bfloat16(v);
+}
+
+// `rows` = B * H * T rows of D = 2 * half elements; `heads` = H, `seq` = T. Block (bx, by): by
+// rows per block, threads striding over the row's `half` pairs. INVERSE: rotate by -angle (the
+// backward pass).
+template <typename T, typename A, bool INVERSE>
+__device__ void rotate(const T *x, const A *cos_t, const A *sin_t, T *y, int rows, int heads,
+                       int seq, int half) {
+  const int row = blockIdx.x * blockDim.y + threadIdx.y;
+  if (row >= rows) return;
+  const int t = row % seq;
+  const int b = row / (seq * heads);
+  const A *cr = cos_t + ((size_t)b * seq + t) * half;
+  const A *sr = sin_t + ((size_t)b * seq + t) * half;
+  const T *xr = x + (size_t)row * (2 * (size_t)half);
+  T *yr = y + (size_t)row * (2 * (size_t)half);
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    const A c = cr[i];
+    const A s = INVERSE ? -sr[i] : sr[i];
+    const A x1 = to_acc(xr[i]);
+    const A x2 = to_acc(xr[half + i]);
+    yr[i] = from_acc<T, A>(x1 * c - x2 * s);
+    yr[half + i] = from_acc<T, A>(x2 * c + x1 * s);
+  }
+}
+
+#define ROPE_OPS(T, A, SUFFIX)                                                                  \
+  extern "C" __global__ void rope_fwd_##SUFFIX(const T *x, const A *cos_t, const A *sin_t,     \
+                                               T *y, int rows, int heads, int seq, int half) { \
+    rotate<T, A, false>(x, cos_t, sin_t, y, rows, heads, seq, half);                            \
+  }                                                                                             \
+  extern "C" __global__ void rope_bwd_##SUFFIX(const T *g, const A *cos_t, const A *sin_t,     \
+                                               T *dx, int rows, int heads, int seq, int half) { \
+    rotate<T, A, true>(g, cos_t, sin_t, dx, rows, heads, seq, half);                            \
+  }
+
+ROPE_OPS(float, float, f32)
+ROPE_OPS(double, double, f64)
+ROPE_OPS(__half, float, f16)
+ROPE_OPS(__nv_bfloat16, float, bf16)

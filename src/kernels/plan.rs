@@ -1,0 +1,226 @@
+//! A device-independent description of one op's kernel launches: which buffers exist, which
+//! kernels run in which order, with which grid, block and arguments.
+//!
+//! Every kernel op builds its [`Plan`] in plain Rust (no CUDA types), so the same plan is
+//! executed two ways: on a GPU by [`super::exec`] (cudarc, feature `cuda`), and in the tests by
+//! a CPU emulation of the CUDA execution model that compiles the same `kernels/*.cu` source with
+//! a host C++ compiler (`tests/cuda_emu`). The launch geometry, the argument order and types, the
+//! temporaries and the kernel source are therefore tested without a GPU; only the cudarc executor
+//! and the hardware itself need one.
+
+use candle_core::DType;
+
+/// One buffer of a plan: `len` elements of `dtype`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufSpec {
+    pub dtype: DType,
+    pub len: usize,
+}
+
+/// One kernel argument: a buffer (by index into [`Plan::buffers`]) or a scalar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arg {
+    /// A device pointer to the start of buffer `i`.
+    Buf(usize),
+    /// C `int`.
+    I32(i32),
+    /// C `unsigned int`.
+    U32(u32),
+    /// C `float`.
+    F32(f32),
+    /// C `double`.
+    F64(f64),
+}
+
+/// One kernel launch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    /// The `extern "C"` kernel name, e.g. `rmsnorm_fwd_bf16`.
+    pub kernel: String,
+    pub grid: (u32, u32, u32),
+    pub block: (u32, u32, u32),
+    pub args: Vec<Arg>,
+}
+
+/// The buffers and launches of one op, run in order on one stream.
+///
+/// Buffers `0..inputs` are the op's inputs, supplied by the caller in that order (contiguous,
+/// with the listed dtype and length); every later buffer is allocated zero-filled by the
+/// executor. `outputs` lists the buffers the caller gets back, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The kernel source module, `kernels/<module>.cu`.
+    pub module: &'static str,
+    pub buffers: Vec<BufSpec>,
+    pub inputs: usize,
+    pub outputs: Vec<usize>,
+    pub launches: Vec<Launch>,
+}
+
+/// CUDA's limit on `gridDim.y` and `gridDim.z`.
+pub const MAX_GRID_YZ: usize = 65_535;
+/// CUDA's limit on threads per block.
+pub const MAX_BLOCK: usize = 1024;
+
+/// Errors of plan building: sizes beyond what the kernels' integer arguments or CUDA's grid
+/// limits can address, or inconsistent inputs.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{op}: {what} = {value} exceeds the kernel's limit {limit}")]
+    TooLarge {
+        op: &'static str,
+        what: &'static str,
+        value: usize,
+        limit: usize,
+    },
+    #[error("{op}: unsupported dtype {dtype:?} ({supported})")]
+    Dtype {
+        op: &'static str,
+        dtype: DType,
+        supported: &'static str,
+    },
+    #[error("{op}: {msg}")]
+    Invalid { op: &'static str, msg: String },
+}
+
+impl From<PlanError> for candle_core::Error {
+    fn from(e: PlanError) -> Self {
+        candle_core::Error::Msg(e.to_string())
+    }
+}
+
+impl Plan {
+    /// An empty plan over `inputs`.
+    pub fn new(module: &'static str, inputs: &[BufSpec]) -> Plan {
+        Plan {
+            module,
+            buffers: inputs.to_vec(),
+            inputs: inputs.len(),
+            outputs: Vec::new(),
+            launches: Vec::new(),
+        }
+    }
+
+    /// Adds a zero-filled buffer and returns its index.
+    pub fn alloc(&mut self, dtype: DType, len: usize) -> usize {
+        self.buffers.push(BufSpec { dtype, len });
+        self.buffers.len() - 1
+    }
+
+    /// Appends a launch.
+    pub fn launch(
+        &mut self,
+        kernel: String,
+        grid: (u32, u32, u32),
+        block: (u32, u32, u32),
+        args: Vec<Arg>,
+    ) {
+        self.launches.push(Launch {
+            kernel,
+            grid,
+            block,
+            args,
+        });
+    }
+
+    /// Checks that every buffer argument names a buffer, every launch respects CUDA's grid and
+    /// block limits, and every output exists.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let op = self.module;
+        let n = self.buffers.len();
+        let invalid = |msg: String| PlanError::Invalid { op, msg };
+        if self.inputs > n {
+            return Err(invalid(format!("{} inputs but {n} buffers", self.inputs)));
+        }
+        for &o in &self.outputs {
+            if o >= n {
+                return Err(invalid(format!("output buffer {o} of {n}")));
+            }
+        }
+        for l in &self.launches {
+            for a in &l.args {
+                if let Arg::Buf(i) = a {
+                    if *i >= n {
+                        return Err(invalid(format!("{}: buffer {i} of {n}", l.kernel)));
+                    }
+                }
+            }
+            let (gx, gy, gz) = l.grid;
+            let (bx, by, bz) = l.block;
+            let threads = bx as usize * by as usize * bz as usize;
+            if gx == 0 || gy == 0 || gz == 0 || threads == 0 {
+                return Err(invalid(format!(
+                    "{}: empty launch {:?} × {:?}",
+                    l.kernel, l.grid, l.block
+                )));
+            }
+            if gy as usize > MAX_GRID_YZ || gz as usize > MAX_GRID_YZ {
+                return Err(invalid(format!(
+                    "{}: grid {:?} beyond CUDA's limits",
+                    l.kernel, l.grid
+                )));
+            }
+            if threads > MAX_BLOCK {
+                return Err(invalid(format!(
+                    "{}: block {:?} has over {MAX_BLOCK} threads",
+                    l.kernel, l.block
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The kernel-name suffix of a dtype (`f32`, `f64`, `f16`, `bf16`).
+pub fn float_suffix(op: &'static str, dtype: DType) -> Result<&'static str, PlanError> {
+    match dtype {
+        DType::F32 => Ok("f32"),
+        DType::F64 => Ok("f64"),
+        DType::F16 => Ok("f16"),
+        DType::BF16 => Ok("bf16"),
+        other => Err(PlanError::Dtype {
+            op,
+            dtype: other,
+            supported: "f32/f64/f16/bf16",
+        }),
+    }
+}
+
+/// The accumulator dtype of a kernel over `dtype`: f64 for f64, else f32.
+pub fn acc_dtype(dtype: DType) -> DType {
+    if dtype == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    }
+}
+
+/// `n` as a C `int` kernel argument.
+pub fn int_arg(op: &'static str, what: &'static str, n: usize) -> Result<i32, PlanError> {
+    i32::try_from(n).map_err(|_| PlanError::TooLarge {
+        op,
+        what,
+        value: n,
+        limit: i32::MAX as usize,
+    })
+}
+
+/// `n` as a grid dimension (x: up to 2³¹−1).
+pub fn grid_x(op: &'static str, what: &'static str, n: usize) -> Result<u32, PlanError> {
+    let limit = i32::MAX as usize;
+    if n > limit {
+        return Err(PlanError::TooLarge {
+            op,
+            what,
+            value: n,
+            limit,
+        });
+    }
+    Ok(n as u32)
+}
+
+/// Threads per block for a kernel whose block strides over `cols` elements of one row: a
+/// multiple of the warp size, at most 1024.
+pub fn row_threads(cols: usize) -> u32 {
+    (cols.div_ceil(32).clamp(1, 32) * 32) as u32
+}
