@@ -28,6 +28,11 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+// The most threads per block any plan launches (src/kernels/plan.rs, MAX_BLOCK). Declared on
+// every kernel so that ptxas keeps it launchable with that many threads (at most 64 registers per
+// thread on sm_80/sm_90), also when the driver JIT-compiles the PTX for a newer GPU.
+#define MAX_THREADS 1024
+
 #define WARP 32
 
 __device__ __forceinline__ float to_acc(float v) { return v; }
@@ -167,12 +172,14 @@ __device__ void bwd(const T *x, const uint32_t *targets, const A *gl, T *dx, int
 }
 
 #define LOGSOFTMAX_OPS(T, A, SUFFIX)                                                            \
-  extern "C" __global__ void selected_logsoftmax_fwd_##SUFFIX(                                \
-      const T *x, const uint32_t *targets, A *out, int vocab, int k, double inv_t) {           \
+  extern "C" __global__ void __launch_bounds__(MAX_THREADS)                                     \
+      selected_logsoftmax_fwd_##SUFFIX(const T *x, const uint32_t *targets, A *out, int vocab,  \
+                                       int k, double inv_t) {                                   \
     fwd<T, A>(x, targets, out, vocab, k, inv_t);                                                \
   }                                                                                             \
-  extern "C" __global__ void selected_logsoftmax_bwd_##SUFFIX(                                \
-      const T *x, const uint32_t *targets, const A *gl, T *dx, int vocab, double inv_t) {      \
+  extern "C" __global__ void __launch_bounds__(MAX_THREADS)                                     \
+      selected_logsoftmax_bwd_##SUFFIX(const T *x, const uint32_t *targets, const A *gl, T *dx, \
+                                       int vocab, double inv_t) {                               \
     bwd<T, A>(x, targets, gl, dx, vocab, inv_t);                                                \
   }
 

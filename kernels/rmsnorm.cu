@@ -11,6 +11,11 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+// The most threads per block any plan launches (src/kernels/plan.rs, MAX_BLOCK). Declared on
+// every kernel so that ptxas keeps it launchable with that many threads (at most 64 registers per
+// thread on sm_80/sm_90), also when the driver JIT-compiles the PTX for a newer GPU.
+#define MAX_THREADS 1024
+
 #define WARP 32
 
 __device__ __forceinline__ float to_acc(float v) { return v; }
@@ -108,8 +113,9 @@ __device__ void dw_partial(const T *x, const T *g, const A *rstd, A *partial, in
                            int rows_per_chunk) {
   const int col = blockIdx.x * blockDim.x + threadIdx.x;
   if (col >= cols) return;
+  // r0 + rows_per_chunk may exceed INT_MAX for the last chunk of a huge tensor: clamp in 64 bits.
   const int r0 = blockIdx.y * rows_per_chunk;
-  const int r1 = min(rows, r0 + rows_per_chunk);
+  const int r1 = (int)min((long long)rows, (long long)r0 + rows_per_chunk);
   A acc = 0;
   for (int r = r0; r < r1; ++r) {
     const size_t i = (size_t)r * cols + col;
@@ -128,26 +134,27 @@ __device__ void dw_finalize(const A *partial, T *dw, int chunks, int cols) {
   dw[col] = from_acc<T, A>(acc);
 }
 
-#define RMSNORM_OPS(T, A, SUFFIX)                                                               \
-  extern "C" __global__ void rmsnorm_fwd_##SUFFIX(const T *x, const T *w, T *y, int cols,       \
-                                                  double eps) {                                 \
-    fwd<T, A>(x, w, y, cols, eps);                                                              \
-  }                                                                                             \
-  extern "C" __global__ void rmsnorm_bwd_dx_##SUFFIX(const T *x, const T *w, const T *g, T *dx, \
-                                                     int cols, double eps) {                    \
-    bwd_dx<T, A>(x, w, g, dx, cols, eps);                                                       \
-  }                                                                                             \
-  extern "C" __global__ void rmsnorm_rstd_##SUFFIX(const T *x, A *rstd, int cols, double eps) { \
-    rstd_rows<T, A>(x, rstd, cols, eps);                                                        \
-  }                                                                                             \
-  extern "C" __global__ void rmsnorm_dw_partial_##SUFFIX(const T *x, const T *g, const A *rstd, \
-                                                         A *partial, int rows, int cols,        \
-                                                         int rows_per_chunk) {                  \
-    dw_partial<T, A>(x, g, rstd, partial, rows, cols, rows_per_chunk);                          \
-  }                                                                                             \
-  extern "C" __global__ void rmsnorm_dw_finalize_##SUFFIX(const A *partial, T *dw, int chunks,  \
-                                                          int cols) {                           \
-    dw_finalize<T, A>(partial, dw, chunks, cols);                                               \
+#define RMSNORM_OPS(T, A, SUFFIX)                                                                \
+  extern "C" __global__ void __launch_bounds__(MAX_THREADS)                                      \
+      rmsnorm_fwd_##SUFFIX(const T *x, const T *w, T *y, int cols, double eps) {                 \
+    fwd<T, A>(x, w, y, cols, eps);                                                               \
+  }                                                                                              \
+  extern "C" __global__ void __launch_bounds__(MAX_THREADS)                                      \
+      rmsnorm_bwd_dx_##SUFFIX(const T *x, const T *w, const T *g, T *dx, int cols, double eps) { \
+    bwd_dx<T, A>(x, w, g, dx, cols, eps);                                                        \
+  }                                                                                              \
+  extern "C" __global__ void __launch_bounds__(MAX_THREADS)                                      \
+      rmsnorm_rstd_##SUFFIX(const T *x, A *rstd, int cols, double eps) {                         \
+    rstd_rows<T, A>(x, rstd, cols, eps);                                                         \
+  }                                                                                              \
+  extern "C" __global__ void __launch_bounds__(MAX_THREADS)                                      \
+      rmsnorm_dw_partial_##SUFFIX(const T *x, const T *g, const A *rstd, A *partial, int rows,   \
+                                  int cols, int rows_per_chunk) {                                \
+    dw_partial<T, A>(x, g, rstd, partial, rows, cols, rows_per_chunk);                           \
+  }                                                                                              \
+  extern "C" __global__ void __launch_bounds__(MAX_THREADS)                                      \
+      rmsnorm_dw_finalize_##SUFFIX(const A *partial, T *dw, int chunks, int cols) {              \
+    dw_finalize<T, A>(partial, dw, chunks, cols);                                                \
   }
 
 RMSNORM_OPS(float, float, f32)

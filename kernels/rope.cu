@@ -13,6 +13,11 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+// The most threads per block any plan launches (src/kernels/plan.rs, MAX_BLOCK). Declared on
+// every kernel so that ptxas keeps it launchable with that many threads (at most 64 registers per
+// thread on sm_80/sm_90), also when the driver JIT-compiles the PTX for a newer GPU.
+#define MAX_THREADS 1024
+
 __device__ __forceinline__ float to_acc(float v) { return v; }
 __device__ __forceinline__ double to_acc(double v) { return v; }
 __device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
@@ -32,10 +37,13 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16, flo
 template <typename T, typename A, bool INVERSE>
 __device__ void rotate(const T *x, const A *cos_t, const A *sin_t, T *y, int rows, int heads,
                        int seq, int half) {
-  const int row = blockIdx.x * blockDim.y + threadIdx.y;
-  if (row >= rows) return;
-  const int t = row % seq;
-  const int b = row / (seq * heads);
+  // Unsigned: blockIdx.x * blockDim.y + threadIdx.y of the last block may exceed INT_MAX when
+  // rows is close to it (never 2^32: the grid covers at most rows + blockDim.y - 1 rows), and as
+  // an int it would wrap to a negative row that passes the bound check.
+  const unsigned row = blockIdx.x * blockDim.y + threadIdx.y;
+  if (row >= (unsigned)rows) return;
+  const unsigned t = row % (unsigned)seq;
+  const unsigned b = row / ((unsigned)seq * (unsigned)heads);
   const A *cr = cos_t + ((size_t)b * seq + t) * half;
   const A *sr = sin_t + ((size_t)b * seq + t) * half;
   const T *xr = x + (size_t)row * (2 * (size_t)half);
@@ -51,12 +59,14 @@ __device__ void rotate(const T *x, const A *cos_t, const A *sin_t, T *y, int row
 }
 
 #define ROPE_OPS(T, A, SUFFIX)                                                                  \
-  extern "C" __global__ void rope_fwd_##SUFFIX(const T *x, const A *cos_t, const A *sin_t,     \
-                                               T *y, int rows, int heads, int seq, int half) { \
+  extern "C" __global__ void __launch_bounds__(MAX_THREADS)                                     \
+      rope_fwd_##SUFFIX(const T *x, const A *cos_t, const A *sin_t, T *y, int rows, int heads,  \
+                        int seq, int half) {                                                    \
     rotate<T, A, false>(x, cos_t, sin_t, y, rows, heads, seq, half);                            \
   }                                                                                             \
-  extern "C" __global__ void rope_bwd_##SUFFIX(const T *g, const A *cos_t, const A *sin_t,     \
-                                               T *dx, int rows, int heads, int seq, int half) { \
+  extern "C" __global__ void __launch_bounds__(MAX_THREADS)                                     \
+      rope_bwd_##SUFFIX(const T *g, const A *cos_t, const A *sin_t, T *dx, int rows, int heads, \
+                        int seq, int half) {                                                    \
     rotate<T, A, true>(g, cos_t, sin_t, dx, rows, heads, seq, half);                            \
   }
 

@@ -16,6 +16,11 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+// The most threads per block any plan launches (src/kernels/plan.rs, MAX_BLOCK). Declared on
+// every kernel so that ptxas keeps it launchable with that many threads (at most 64 registers per
+// thread on sm_80/sm_90), also when the driver JIT-compiles the PTX for a newer GPU.
+#define MAX_THREADS 1024
+
 #define WARP 32
 
 __device__ __forceinline__ float to_acc(float v) { return v; }
@@ -135,15 +140,15 @@ __device__ void bwd(const T *p, const T *g, T *ds, int cols, double scale) {
   }
 }
 
-#define SOFTMAX_OPS(T, A, SUFFIX)                                                              \
-  extern "C" __global__ void masked_softmax_fwd_##SUFFIX(const T *scores, const A *mask, T *p, \
-                                                         int cols, int seq, int rows_per_b,    \
-                                                         double scale) {                       \
-    fwd<T, A>(scores, mask, p, cols, seq, rows_per_b, scale);                                  \
-  }                                                                                            \
-  extern "C" __global__ void masked_softmax_bwd_##SUFFIX(const T *p, const T *g, T *ds,        \
-                                                         int cols, double scale) {             \
-    bwd<T, A>(p, g, ds, cols, scale);                                                          \
+#define SOFTMAX_OPS(T, A, SUFFIX)                                                               \
+  extern "C" __global__ void __launch_bounds__(MAX_THREADS)                                     \
+      masked_softmax_fwd_##SUFFIX(const T *scores, const A *mask, T *p, int cols, int seq,      \
+                                  int rows_per_b, double scale) {                               \
+    fwd<T, A>(scores, mask, p, cols, seq, rows_per_b, scale);                                   \
+  }                                                                                             \
+  extern "C" __global__ void __launch_bounds__(MAX_THREADS)                                     \
+      masked_softmax_bwd_##SUFFIX(const T *p, const T *g, T *ds, int cols, double scale) {      \
+    bwd<T, A>(p, g, ds, cols, scale);                                                           \
   }
 
 SOFTMAX_OPS(float, float, f32)

@@ -17,8 +17,10 @@ For each model and implementation (each in its own process, one after the other)
   tokens/s (ctx = prompt + N/2 on average). BW is the device's measured copy bandwidth (a 1 GiB
   device-to-device copy in the PyTorch process; 256 MiB on CPU) unless --mem-bw-gbs is given.
 
-Prints every JSON line (DESIGN.md §8), then a table and one summary JSON line with the ratios
-(trainer ÷ torch speed: > 1 means trainer is faster). `--device cpu` runs the same logic on tiny
+On a GPU the trainer runs twice: with its CUDA kernels (kernels/*.cu, the default) and with
+candle's composed ops instead (`TRAINER_CUDA_KERNELS=0`, impl "composed"), which measures what
+the kernels buy. Prints every JSON line (DESIGN.md §8), then a table and one summary JSON line
+with the ratios (trainer ÷ torch speed: > 1 means trainer is faster). `--device cpu` runs the same logic on tiny
 shapes (a 2-layer random model and SmolLM2 with a few tokens): a check of the script, not a
 benchmark. Normally started by scripts/bench_gpu.sh.
 """
@@ -261,7 +263,12 @@ def main():
         recs = {}
         if "trainer" in impls:
             extra = ["--checkpointing"] if args.checkpointing else []
-            recs["trainer"] = run_json_lines([args.trainer_bin] + common + shapes + extra, env)
+            cmd = [args.trainer_bin] + common + shapes + extra
+            recs["trainer"] = run_json_lines(cmd, env)
+            if args.device != "cpu":
+                # The same run with candle's composed ops instead of kernels/*.cu: what the
+                # kernels buy on this GPU.
+                recs["composed"] = run_json_lines(cmd, dict(env, TRAINER_CUDA_KERNELS="0"))
         if "torch" in impls:
             recs["torch"] = run_json_lines(
                 [sys.executable, os.path.abspath(__file__), "--worker", "torch",
@@ -286,12 +293,14 @@ def main():
             row["ratio_generate_tps"] = tr["tokens_per_s"] / pt["tokens_per_s"]
             row["ratio_decode_tps"] = tr["decode_tokens_per_s"] / pt["decode_tokens_per_s"]
             row["ratio_grpo_speed"] = pt["step_s"] / tr["step_s"]
+        if "trainer" in row and "composed" in row:
+            row["ratio_kernels_grpo_speed"] = row["composed"]["step_s"] / row["trainer"]["step_s"]
         rows.append(row)
 
     print(f"\n{'model':<22} {'impl':<8} {'gen tok/s':>10} {'decode tok/s':>13} "
           f"{'% roofline':>10} {'GRPO step s':>12}", file=sys.stderr)
     for row in rows:
-        for impl in impls:
+        for impl in impls + ["composed"]:
             m = row.get(impl)
             if not m:
                 continue
@@ -304,6 +313,9 @@ def main():
             print(f"{'':<22} trainer ÷ torch speed: generation {row['ratio_generate_tps']:.2f}, "
                   f"decode {row['ratio_decode_tps']:.2f}, GRPO step {row['ratio_grpo_speed']:.2f}",
                   file=sys.stderr)
+        if "ratio_kernels_grpo_speed" in row:
+            print(f"{'':<22} GRPO step with the CUDA kernels ÷ with composed ops: "
+                  f"{row['ratio_kernels_grpo_speed']:.2f}× faster", file=sys.stderr)
     print(json.dumps({"summary": rows, "check_only": args.device == "cpu"}))
 
 

@@ -314,3 +314,73 @@ fn mismatched_inputs_are_rejected_before_running() {
     let e = run_plan(&p, &[x, w64]).expect_err("dtype");
     assert!(e.contains("input 1") && e.contains("F64"), "{e}");
 }
+
+/// The plans at the sizes of the Qwen2.5-32B run (`configs/qwen32b.toml`: hidden 5120, micro-batch
+/// up to 2 × 4096 tokens; the per-head norms of other architectures: 40 heads × 128) and beyond
+/// the 65 535 `gridDim.y` limit of the weight gradient's chunks: every launch within CUDA's
+/// limits, with the geometry worked out by hand.
+#[test]
+fn plans_at_production_sizes_stay_within_cuda_limits() {
+    let (rows, cols) = (2 * 4096, 5120);
+    for dtype in [DType::BF16, DType::F32] {
+        let f = plan::forward(dtype, rows, cols, EPS).expect("forward");
+        f.validate().expect("forward within limits");
+        assert_eq!(f.launches[0].grid, (8192, 1, 1));
+        assert_eq!(f.launches[0].block, (1024, 1, 1));
+        let dx = plan::backward_x(dtype, rows, cols, EPS).expect("dx");
+        dx.validate().expect("dx within limits");
+        let dw = plan::backward_weight(dtype, rows, cols, EPS).expect("dw");
+        dw.validate().expect("dw within limits");
+        // 8192 rows in chunks of 64, 5120 columns in blocks of 256.
+        assert_eq!(dw.launches[1].grid, (20, 128, 1));
+        assert_eq!(dw.launches[1].args[6], Arg::I32(64));
+    }
+    let heads = plan::forward(DType::BF16, 2 * 4096 * 40, 128, EPS).expect("per-head norm");
+    heads.validate().expect("per-head norm within limits");
+    assert_eq!(heads.launches[0].grid, (327_680, 1, 1));
+    assert_eq!(heads.launches[0].block, (128, 1, 1));
+    // 10⁷ rows: chunks of 153 rows (⌈10⁷ / 65 535⌉), 65 360 chunks — under the y limit.
+    let many = plan::backward_weight(DType::BF16, 10_000_000, 8, EPS).expect("many rows");
+    many.validate().expect("many rows within limits");
+    assert_eq!(many.launches[1].grid.1, 65_360);
+    assert_eq!(many.launches[1].args[6], Arg::I32(153));
+    // Rows beyond a grid's x dimension (and the kernels' int arguments) are a plan error.
+    let e = plan::forward(DType::F32, 1 << 31, 1, EPS).expect_err("too many rows");
+    assert!(e.to_string().contains("rows"), "{e}");
+}
+
+/// `Plan::validate` (run by the CUDA executor and the emulator before anything else) rejects
+/// what CUDA or the executor cannot run.
+#[test]
+fn validate_rejects_what_cuda_cannot_launch() {
+    let ok = plan::forward(DType::F32, 2, 40, EPS).expect("plan");
+    ok.validate().expect("valid");
+    let reject = |p: Plan, what: &str| {
+        let e = p.validate().expect_err(what);
+        assert!(e.to_string().contains(what), "{what}: {e}");
+    };
+    let mut p = ok.clone();
+    p.launches[0].grid.0 = 1 << 31;
+    reject(p, "beyond CUDA's limits");
+    let mut p = ok.clone();
+    p.launches[0].grid.1 = 65_536;
+    reject(p, "beyond CUDA's limits");
+    let mut p = ok.clone();
+    p.launches[0].block = (1, 1, 65);
+    reject(p, "beyond CUDA's limits");
+    let mut p = ok.clone();
+    p.launches[0].block = (64, 32, 1);
+    reject(p, "beyond CUDA's limits");
+    let mut p = ok.clone();
+    p.launches[0].args[1] = Arg::Buf(0);
+    reject(p, "passed twice");
+    let mut p = ok.clone();
+    p.outputs = vec![0];
+    reject(p, "not one of the allocated buffers");
+    let mut p = ok.clone();
+    p.outputs.push(p.outputs[0]);
+    reject(p, "listed twice");
+    let mut p = ok;
+    p.buffers[2].len = 0;
+    reject(p, "empty");
+}

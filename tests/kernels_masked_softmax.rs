@@ -422,3 +422,37 @@ fn cuda_kernels_match_cpu_reference() {
         }
     }
 }
+
+/// The plans at the sizes of the Qwen2.5-32B run (`configs/qwen32b.toml`: micro-batch up to 2 ×
+/// 4096 tokens; the decoder passes scores `[b, 8 KV heads, 5 query heads per KV head, T, S]`,
+/// a group of 40): within CUDA's limits, with the geometry and mask indexing worked out by hand.
+#[test]
+fn plans_at_production_sizes_stay_within_cuda_limits() {
+    use trainer::kernels::plan::Arg;
+    let dims = SoftmaxDims {
+        b: 2,
+        group: 8 * 5,
+        seq: 4096,
+        cols: 4096,
+    };
+    let f = forward(DType::BF16, dims, SCALE).expect("forward");
+    f.validate().expect("forward within limits");
+    assert_eq!(f.launches[0].grid, (327_680, 1, 1));
+    assert_eq!(f.launches[0].block, (1024, 1, 1));
+    // (scores, mask, p, cols, seq, rows per batch entry, scale)
+    assert_eq!(
+        f.launches[0].args[3..6],
+        [Arg::I32(4096), Arg::I32(4096), Arg::I32(163_840)]
+    );
+    let b = backward(DType::BF16, dims, SCALE).expect("backward");
+    b.validate().expect("backward within limits");
+    assert_eq!(b.launches[0].grid, (327_680, 1, 1));
+    let huge = SoftmaxDims {
+        b: 1,
+        group: 1 << 16,
+        seq: 1 << 15,
+        cols: 1,
+    };
+    let e = forward(DType::F32, huge, SCALE).expect_err("2^31 rows");
+    assert!(e.to_string().contains("rows"), "{e}");
+}

@@ -330,3 +330,33 @@ fn cuda_kernels_match_cpu_reference() {
         }
     }
 }
+
+/// The plans at the sizes of the Qwen2.5-32B run (`configs/qwen32b.toml`: micro-batch up to 2 ×
+/// 4096 tokens, 40 query and 8 key heads of 128): within CUDA's limits, with the geometry worked
+/// out by hand; rows beyond the kernel's int arguments are a plan error.
+#[test]
+fn plans_at_production_sizes_stay_within_cuda_limits() {
+    for (heads, blocks) in [(40, 81_920), (8, 16_384)] {
+        let dims = RopeDims {
+            b: 2,
+            heads,
+            seq: 4096,
+            dim: 128,
+        };
+        for inverse in [false, true] {
+            let p = rotate(DType::BF16, dims, inverse).expect("plan");
+            p.validate().expect("within limits");
+            // 64 pairs per row: 64 threads per row, 4 rows per 256-thread block.
+            assert_eq!(p.launches[0].grid, (blocks, 1, 1), "{heads} heads");
+            assert_eq!(p.launches[0].block, (64, 4, 1));
+        }
+    }
+    let huge = RopeDims {
+        b: 1,
+        heads: 1 << 16,
+        seq: 1 << 15,
+        dim: 2,
+    };
+    let e = rotate(DType::F32, huge, false).expect_err("2^31 rows");
+    assert!(e.to_string().contains("rows"), "{e}");
+}

@@ -597,3 +597,22 @@ fn cuda_kernels_match_cpu_reference() {
         }
     }
 }
+
+/// The plans at the sizes of the Qwen2.5-32B run (`configs/qwen32b.toml`: vocabulary 152064,
+/// log-prob chunks of 64 positions × micro-batch up to 2, and a whole 2 × 4096 batch at once):
+/// within CUDA's limits; a `[16384, 152064]` batch (over 2³¹ elements: the kernels index rows in
+/// 64 bits) still plans.
+#[test]
+fn plans_at_production_sizes_stay_within_cuda_limits() {
+    for rows in [64, 128, 8192, 16_384] {
+        for entropy in [false, true] {
+            let f = plan::forward(DType::BF16, rows, 152_064, 1.0, entropy).expect("forward");
+            f.validate().expect("forward within limits");
+            assert_eq!(f.launches[0].grid, (rows as u32, 1, 1));
+            assert_eq!(f.launches[0].block, (1024, 1, 1));
+        }
+        let b = plan::backward(DType::BF16, rows, 152_064, 1.0).expect("backward");
+        b.validate().expect("backward within limits");
+        assert_eq!(b.launches[0].grid, (rows as u32, 1, 1));
+    }
+}

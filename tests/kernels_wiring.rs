@@ -2,7 +2,7 @@
 //!
 //! On a CUDA device the training forward runs the hand-written kernels (RMS norm, rotary
 //! embedding, attention softmax, selected log-softmax); on CPU it runs the model's own fused CPU
-//! ops. `kernels::route_cpu_through_kernels(true)` sends the CPU training path through the
+//! ops. `kernels::override_kernels(Some(true))` sends the CPU training path through the
 //! kernel ops instead (their CPU references, the same math the kernels are tested against in
 //! `tests/kernels_emu_*.rs`), so this test exercises the exact call sites, layouts, dtypes and
 //! mask conventions the CUDA path uses: loss and every LoRA gradient must equal the fused CPU
@@ -33,7 +33,7 @@ fn training_path_through_the_kernel_ops_matches_the_fused_cpu_path() {
         for arch in [Arch::Qwen2, Arch::Qwen3, Arch::Llama] {
             for checkpointing in [false, true] {
                 let case = format!("{arch:?} {dtype:?} checkpointing={checkpointing}");
-                kernels::route_cpu_through_kernels(false);
+                kernels::override_kernels(None);
                 let before: Vec<usize> = OPS.iter().map(|&o| kernels::calls(o)).collect();
                 let (vocab, model) = adapted(arch, dtype, &cpu, checkpointing);
                 let (l_fused, g_fused) = loss_and_grads(&model, vocab, &cpu);
@@ -45,9 +45,9 @@ fn training_path_through_the_kernel_ops_matches_the_fused_cpu_path() {
                     );
                 }
 
-                kernels::route_cpu_through_kernels(true);
+                kernels::override_kernels(Some(true));
                 let (l_kern, g_kern) = loss_and_grads(&model, vocab, &cpu);
-                kernels::route_cpu_through_kernels(false);
+                kernels::override_kernels(None);
                 for (&op, &n) in OPS.iter().zip(&before) {
                     assert!(kernels::calls(op) > n, "{case}: {op:?} never ran");
                 }

@@ -26,12 +26,32 @@ enum Mem<'a, T> {
     Own(CudaSlice<T>),
 }
 
-impl<T> Mem<'_, T> {
-    fn push<'b>(&'b self, b: &mut LaunchArgs<'b>) {
+impl<'a, T> Mem<'a, T> {
+    /// Pushes the buffer's device pointer. Inputs go as read-only views; the plan's own
+    /// buffers (outputs and temporaries, which kernels write) as `&mut` slices, so that with
+    /// cudarc's multi-stream event tracking the launch waits for earlier uses and records its
+    /// write (an `&CudaSlice` argument records only a read: a reader on another stream would
+    /// not wait for this kernel).
+    fn push<'b>(&'b mut self, b: &mut LaunchArgs<'b>)
+    where
+        'a: 'b,
+    {
         match self {
-            Mem::In(v) => b.arg(v),
+            Mem::In(v) => b.arg(&*v),
             Mem::Own(s) => b.arg(s),
         };
+    }
+}
+
+impl Buf<'_> {
+    fn push<'b>(&'b mut self, b: &mut LaunchArgs<'b>) {
+        match self {
+            Buf::F32(m) => m.push(b),
+            Buf::F64(m) => m.push(b),
+            Buf::F16(m) => m.push(b),
+            Buf::BF16(m) => m.push(b),
+            Buf::U32(m) => m.push(b),
+        }
     }
 }
 
@@ -60,21 +80,25 @@ pub(crate) fn run(
         };
         bufs.push(buf);
     }
+    // The device's own stream: the one candle's ops, allocations and frees of this device use,
+    // so the launches are ordered after the producers of the inputs and before their consumers.
     let stream = dev.cuda_stream();
+    let module = format!("trainer-{}", plan.module);
     for l in &plan.launches {
-        let module = format!("trainer-{}", plan.module);
+        // Loads the module on its first use on this device (cached by name); afterwards only
+        // looks the function up.
         let f = dev.get_or_load_custom_func(&l.kernel, &module, source)?;
         let func = CudaFunction::clone(&f);
         let mut b = stream.launch_builder(&func);
+        // One exclusive borrow per buffer: `validate` ensures a launch names a buffer once.
+        let mut slots: Vec<Option<&mut Buf>> = bufs.iter_mut().map(Some).collect();
         for a in &l.args {
             match a {
-                Arg::Buf(i) => match bufs.get(*i) {
-                    Some(Buf::F32(m)) => m.push(&mut b),
-                    Some(Buf::F64(m)) => m.push(&mut b),
-                    Some(Buf::F16(m)) => m.push(&mut b),
-                    Some(Buf::BF16(m)) => m.push(&mut b),
-                    Some(Buf::U32(m)) => m.push(&mut b),
-                    None => candle_core::bail!("{}: no buffer {i}", l.kernel),
+                Arg::Buf(i) => match slots.get_mut(*i).and_then(Option::take) {
+                    Some(buf) => buf.push(&mut b),
+                    None => {
+                        candle_core::bail!("{}: no buffer {i}, or it is passed twice", l.kernel)
+                    }
                 },
                 Arg::I32(v) => {
                     b.arg(v);
@@ -95,9 +119,12 @@ pub(crate) fn run(
             block_dim: l.block,
             shared_mem_bytes: 0,
         };
-        // SAFETY: the plan's argument list matches the kernel's signature (checked for every
-        // plan by the CPU emulation tests, tests/kernels_emu.rs), and every buffer holds the
-        // elements the plan's launch geometry addresses.
+        // SAFETY: the plan's argument list matches the kernel's signature in count, order and
+        // C type (`Arg::I32` is `int`, `F64` `double`, buffers are device pointers; checked for
+        // every plan by the CPU emulation tests, tests/kernels_*.rs, against the real `.cu`
+        // signatures), every buffer holds the elements the plan's launch geometry addresses,
+        // and every argument (views, slices, scalars in `plan`) outlives the launch call, which
+        // copies the argument values.
         unsafe { b.launch(cfg) }
             .map_err(|e| candle_core::Error::Msg(format!("{}: launch failed: {e}", l.kernel)))?;
     }
@@ -141,19 +168,33 @@ fn input_view<'a>(
             end - start
         );
     }
+    let out_of_range = |have: usize| {
+        candle_core::Error::Msg(format!(
+            "{module}: input layout {start}..{end} outside a storage of {have} elements"
+        ))
+    };
+    // `try_slice`, not `slice`: a layout beyond the storage is an error, not a panic.
+    macro_rules! view {
+        ($t:ty, $variant:ident) => {{
+            let all = s.as_cuda_slice::<$t>()?;
+            let v = all
+                .try_slice(start..end)
+                .ok_or_else(|| out_of_range(all.len()))?;
+            Buf::$variant(Mem::In(v))
+        }};
+    }
     Ok(match dtype {
-        DType::F32 => Buf::F32(Mem::In(s.as_cuda_slice::<f32>()?.slice(start..end))),
-        DType::F64 => Buf::F64(Mem::In(s.as_cuda_slice::<f64>()?.slice(start..end))),
-        DType::F16 => Buf::F16(Mem::In(s.as_cuda_slice::<half::f16>()?.slice(start..end))),
-        DType::BF16 => Buf::BF16(Mem::In(s.as_cuda_slice::<half::bf16>()?.slice(start..end))),
-        DType::U32 => Buf::U32(Mem::In(s.as_cuda_slice::<u32>()?.slice(start..end))),
+        DType::F32 => view!(f32, F32),
+        DType::F64 => view!(f64, F64),
+        DType::F16 => view!(half::f16, F16),
+        DType::BF16 => view!(half::bf16, BF16),
+        DType::U32 => view!(u32, U32),
         other => candle_core::bail!("{module}: no kernel buffers of dtype {other:?}"),
     })
 }
 
+/// A zero-filled buffer on the device's stream (`Plan::validate` rejects empty buffers).
 fn alloc<'a>(dev: &CudaDevice, dtype: DType, len: usize) -> candle_core::Result<Buf<'a>> {
-    // At least one element: a zero-length allocation has no device pointer.
-    let len = len.max(1);
     Ok(match dtype {
         DType::F32 => Buf::F32(Mem::Own(dev.alloc_zeros::<f32>(len)?)),
         DType::F64 => Buf::F64(Mem::Own(dev.alloc_zeros::<f64>(len)?)),

@@ -12,6 +12,7 @@
 
 #[cfg(feature = "cuda")]
 mod exec;
+mod host;
 pub mod masked_softmax;
 pub mod plan;
 #[cfg(feature = "cuda")]
@@ -49,25 +50,36 @@ fn count(op: Op) {
     CALLS[op as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-static ROUTE_CPU: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Test override of [`enabled_on`]: 0 none, 1 kernels on, 2 kernels off.
+static OVERRIDE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-/// Test hook, process-wide: routes the CPU training ops through this module's ops (their CPU
-/// references) instead of the model's own fused CPU ops, so CPU tests exercise exactly the
-/// call sites and layouts the CUDA path uses (`tests/kernels_wiring.rs`).
+/// Test hook, process-wide: `Some(true)` runs the training ops through this module's ops on CPU
+/// and CUDA alike (on CPU their references, instead of the model's own fused CPU ops, so CPU
+/// tests exercise exactly the call sites and layouts the CUDA path uses:
+/// `tests/kernels_wiring.rs`); `Some(false)` runs candle's composed ops on CUDA (what
+/// `TRAINER_CUDA_KERNELS=0` does; `tests/gpu_parity.rs` compares both); `None` restores the
+/// default.
 #[doc(hidden)]
-pub fn route_cpu_through_kernels(on: bool) {
-    ROUTE_CPU.store(on, std::sync::atomic::Ordering::SeqCst);
+pub fn override_kernels(on: Option<bool>) {
+    let v = match on {
+        None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
+    };
+    OVERRIDE.store(v, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Whether the training ops on `device` run the hand-written kernels of this module: on CUDA,
 /// unless the environment sets `TRAINER_CUDA_KERNELS=0` (then candle's composed ops run
 /// instead — a switch for comparing the two on a GPU, or for working around a kernel problem).
 /// On CPU the model uses its own multi-threaded fused CPU ops (`model::fused`) unless a test
-/// routes it here ([`route_cpu_through_kernels`]).
+/// routes it here ([`override_kernels`]).
 pub fn enabled_on(device: &candle_core::Device) -> bool {
-    match device {
-        candle_core::Device::Cpu => ROUTE_CPU.load(std::sync::atomic::Ordering::SeqCst),
-        d => d.is_cuda() && !cuda_kernels_switched_off(),
+    let supported = device.is_cpu() || device.is_cuda();
+    match OVERRIDE.load(std::sync::atomic::Ordering::SeqCst) {
+        1 => supported,
+        2 => false,
+        _ => device.is_cuda() && !cuda_kernels_switched_off(),
     }
 }
 

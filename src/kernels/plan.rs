@@ -57,10 +57,16 @@ pub struct Plan {
     pub launches: Vec<Launch>,
 }
 
+/// CUDA's limit on `gridDim.x` (2³¹ − 1, compute capability ≥ 3.0).
+pub const MAX_GRID_X: usize = i32::MAX as usize;
 /// CUDA's limit on `gridDim.y` and `gridDim.z`.
 pub const MAX_GRID_YZ: usize = 65_535;
-/// CUDA's limit on threads per block.
+/// CUDA's limit on threads per block, and on `blockDim.x` and `blockDim.y`. Every kernel in
+/// `kernels/*.cu` declares `__launch_bounds__(1024)`, so ptxas keeps it launchable with this
+/// many threads (at most 64 registers per thread).
 pub const MAX_BLOCK: usize = 1024;
+/// CUDA's limit on `blockDim.z`.
+pub const MAX_BLOCK_Z: usize = 64;
 
 /// Errors of plan building: sizes beyond what the kernels' integer arguments or CUDA's grid
 /// limits can address, or inconsistent inputs.
@@ -123,8 +129,11 @@ impl Plan {
         });
     }
 
-    /// Checks that every buffer argument names a buffer, every launch respects CUDA's grid and
-    /// block limits, and every output exists.
+    /// Checks what the CUDA executor relies on: every buffer is non-empty (a zero-byte device
+    /// allocation has no usable pointer); every output is a buffer the plan allocates, listed
+    /// once; every buffer argument names a buffer, at most once per launch (the executor passes
+    /// allocated buffers as `&mut` slices so that cudarc records the kernel's write); and every
+    /// launch respects CUDA's grid and block limits.
     pub fn validate(&self) -> Result<(), PlanError> {
         let op = self.module;
         let n = self.buffers.len();
@@ -132,17 +141,34 @@ impl Plan {
         if self.inputs > n {
             return Err(invalid(format!("{} inputs but {n} buffers", self.inputs)));
         }
-        for &o in &self.outputs {
-            if o >= n {
-                return Err(invalid(format!("output buffer {o} of {n}")));
+        if let Some(i) = self.buffers.iter().position(|b| b.len == 0) {
+            return Err(invalid(format!("buffer {i} is empty")));
+        }
+        for (k, &o) in self.outputs.iter().enumerate() {
+            if o >= n || o < self.inputs {
+                return Err(invalid(format!(
+                    "output buffer {o} is not one of the allocated buffers {}..{n}",
+                    self.inputs
+                )));
+            }
+            if self.outputs.get(..k).is_some_and(|prev| prev.contains(&o)) {
+                return Err(invalid(format!("output buffer {o} listed twice")));
             }
         }
         for l in &self.launches {
+            let mut seen = Vec::new();
             for a in &l.args {
                 if let Arg::Buf(i) = a {
                     if *i >= n {
                         return Err(invalid(format!("{}: buffer {i} of {n}", l.kernel)));
                     }
+                    if seen.contains(i) {
+                        return Err(invalid(format!(
+                            "{}: buffer {i} passed twice to one launch",
+                            l.kernel
+                        )));
+                    }
+                    seen.push(*i);
                 }
             }
             let (gx, gy, gz) = l.grid;
@@ -154,15 +180,15 @@ impl Plan {
                     l.kernel, l.grid, l.block
                 )));
             }
-            if gy as usize > MAX_GRID_YZ || gz as usize > MAX_GRID_YZ {
+            if gx as usize > MAX_GRID_X || gy as usize > MAX_GRID_YZ || gz as usize > MAX_GRID_YZ {
                 return Err(invalid(format!(
                     "{}: grid {:?} beyond CUDA's limits",
                     l.kernel, l.grid
                 )));
             }
-            if threads > MAX_BLOCK {
+            if threads > MAX_BLOCK || bz as usize > MAX_BLOCK_Z {
                 return Err(invalid(format!(
-                    "{}: block {:?} has over {MAX_BLOCK} threads",
+                    "{}: block {:?} beyond CUDA's limits ({MAX_BLOCK} threads, z ≤ {MAX_BLOCK_Z})",
                     l.kernel, l.block
                 )));
             }
@@ -207,7 +233,7 @@ pub fn int_arg(op: &'static str, what: &'static str, n: usize) -> Result<i32, Pl
 
 /// `n` as a grid dimension (x: up to 2³¹−1).
 pub fn grid_x(op: &'static str, what: &'static str, n: usize) -> Result<u32, PlanError> {
-    let limit = i32::MAX as usize;
+    let limit = MAX_GRID_X;
     if n > limit {
         return Err(PlanError::TooLarge {
             op,

@@ -13,9 +13,13 @@ mod cuda;
 pub mod plan;
 pub mod reference;
 
+use crate::kernels::host::{by_dtype, is_float, slice};
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, WithDType};
 use std::sync::Arc;
+
+/// The op's name in errors.
+const OP: &str = "masked_softmax";
 
 use crate::kernels::plan::acc_dtype;
 use plan::SoftmaxDims;
@@ -37,10 +41,7 @@ pub fn masked_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> candle_core
         );
     }
     for (name, t) in [("scores", scores), ("mask", mask)] {
-        if !matches!(
-            t.dtype(),
-            DType::F32 | DType::F64 | DType::F16 | DType::BF16
-        ) {
+        if !is_float(t.dtype()) {
             candle_core::bail!(
                 "masked_softmax: {name} is {:?}; expected f32/f64/f16/bf16",
                 t.dtype()
@@ -119,13 +120,11 @@ impl CustomOp2 for MaskedSoftmax {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (s, m) = ((s1, l1), (s2, l2));
-        let out = match s1.dtype() {
-            DType::F32 => cpu_forward::<f32, f32>(s, m, self.dims, self.scale),
-            DType::F64 => cpu_forward::<f64, f64>(s, m, self.dims, self.scale),
-            DType::F16 => cpu_forward::<half::f16, f32>(s, m, self.dims, self.scale),
-            DType::BF16 => cpu_forward::<half::bf16, f32>(s, m, self.dims, self.scale),
-            other => unsupported(other),
-        }?;
+        let out = by_dtype!(
+            OP,
+            s1.dtype(),
+            cpu_forward::<_, acc>(s, m, self.dims, self.scale)
+        )?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -170,13 +169,7 @@ impl CustomOp2 for Backward {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (p, g) = ((s1, l1), (s2, l2));
-        let out = match s1.dtype() {
-            DType::F32 => cpu_backward::<f32>(p, g, self.dims, self.scale),
-            DType::F64 => cpu_backward::<f64>(p, g, self.dims, self.scale),
-            DType::F16 => cpu_backward::<half::f16>(p, g, self.dims, self.scale),
-            DType::BF16 => cpu_backward::<half::bf16>(p, g, self.dims, self.scale),
-            other => unsupported(other),
-        }?;
+        let out = by_dtype!(OP, s1.dtype(), cpu_backward(p, g, self.dims, self.scale))?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -193,17 +186,13 @@ impl CustomOp2 for Backward {
     }
 }
 
-fn unsupported(dtype: DType) -> candle_core::Result<CpuStorage> {
-    candle_core::bail!("masked_softmax: unsupported dtype {dtype:?} (f32/f64/f16/bf16)")
-}
-
 fn cpu_forward<T: WithDType, M: WithDType>(
     (s1, l1): (&CpuStorage, &Layout),
     (s2, l2): (&CpuStorage, &Layout),
     dims: SoftmaxDims,
     scale: f64,
 ) -> candle_core::Result<CpuStorage> {
-    let (scores, mask) = (slice::<T>(s1, l1)?, slice::<M>(s2, l2)?);
+    let (scores, mask) = (slice::<T>(OP, s1, l1)?, slice::<M>(OP, s2, l2)?);
     if scores.len() != dims.len() || mask.len() != dims.mask_len() {
         candle_core::bail!(
             "masked_softmax: {} scores and {} mask elements for {dims:?}",
@@ -222,7 +211,7 @@ fn cpu_backward<T: WithDType>(
     dims: SoftmaxDims,
     scale: f64,
 ) -> candle_core::Result<CpuStorage> {
-    let (p, g) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+    let (p, g) = (slice::<T>(OP, s1, l1)?, slice::<T>(OP, s2, l2)?);
     if p.len() != dims.len() || g.len() != dims.len() {
         candle_core::bail!(
             "masked_softmax backward: {} outputs and {} gradients for {dims:?}",
@@ -233,21 +222,4 @@ fn cpu_backward<T: WithDType>(
     Ok(T::to_cpu_storage_owned(reference::backward(
         p, g, dims.cols, scale,
     )))
-}
-
-/// The contiguous elements of `s` under `l`.
-fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let all = T::cpu_storage_as_slice(s)?;
-    let Some((start, end)) = l.contiguous_offsets() else {
-        candle_core::bail!(
-            "masked_softmax: input with shape {:?} is not contiguous",
-            l.dims()
-        );
-    };
-    all.get(start..end).ok_or_else(|| {
-        candle_core::Error::Msg(format!(
-            "masked_softmax: layout {start}..{end} outside a storage of {} elements",
-            all.len()
-        ))
-    })
 }

@@ -12,24 +12,13 @@ mod cuda;
 pub mod plan;
 pub mod reference;
 
+use crate::kernels::host::{by_dtype, is_float, slice};
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor, WithDType};
 use std::sync::Arc;
 
-/// Calls `$f::<T>(args)` with `T` the element type of `$dtype` (f32, f64, f16 or bf16).
-macro_rules! by_dtype {
-    ($dtype:expr, $f:ident($($arg:expr),* $(,)?)) => {
-        match $dtype {
-            DType::F32 => $f::<f32>($($arg),*),
-            DType::F64 => $f::<f64>($($arg),*),
-            DType::F16 => $f::<half::f16>($($arg),*),
-            DType::BF16 => $f::<half::bf16>($($arg),*),
-            other => Err(candle_core::Error::Msg(format!(
-                "rms_norm: unsupported dtype {other:?} (f32/f64/f16/bf16)"
-            ))),
-        }
-    };
-}
+/// The op's name in errors.
+const OP: &str = "rms_norm";
 
 /// Fused RMSNorm of `x` (`[..., cols]`) with `weight` (`[cols]`), differentiable in both.
 ///
@@ -57,10 +46,6 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Te
     super::count(super::Op::RmsNorm);
     let (x, weight) = (x.contiguous()?, weight.contiguous()?);
     x.apply_op2_arc(&weight, Arc::new(Box::new(RmsNorm { eps })))
-}
-
-fn is_float(dtype: DType) -> bool {
-    matches!(dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
 }
 
 /// Forward op on `(x, weight)`; its backward applies [`BackwardX`] and [`BackwardWeight`].
@@ -91,7 +76,7 @@ impl CustomOp2 for RmsNorm {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let cols = last_dim(l1)?;
-        let out = by_dtype!(s1.dtype(), cpu_forward(s1, l1, s2, l2, cols, self.eps))?;
+        let out = by_dtype!(OP, s1.dtype(), cpu_forward(s1, l1, s2, l2, cols, self.eps))?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -143,7 +128,7 @@ impl CustomOp3 for BackwardX {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let cols = last_dim(l1)?;
         let s = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = by_dtype!(s1.dtype(), cpu_backward_x(s, cols, self.eps))?;
+        let out = by_dtype!(OP, s1.dtype(), cpu_backward_x(s, cols, self.eps))?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -176,6 +161,7 @@ impl CustomOp2 for BackwardWeight {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let cols = last_dim(l1)?;
         let out = by_dtype!(
+            OP,
             s1.dtype(),
             cpu_backward_weight(s1, l1, s2, l2, cols, self.eps)
         )?;
@@ -204,7 +190,7 @@ fn cpu_forward<T: WithDType>(
     cols: usize,
     eps: f64,
 ) -> candle_core::Result<CpuStorage> {
-    let (x, w) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+    let (x, w) = (slice::<T>(OP, s1, l1)?, slice::<T>(OP, s2, l2)?);
     Ok(T::to_cpu_storage_owned(reference::forward(x, w, cols, eps)))
 }
 
@@ -215,9 +201,9 @@ fn cpu_backward_x<T: WithDType>(
 ) -> candle_core::Result<CpuStorage> {
     let [(s1, l1), (s2, l2), (s3, l3)] = s;
     let (x, w, g) = (
-        slice::<T>(s1, l1)?,
-        slice::<T>(s2, l2)?,
-        slice::<T>(s3, l3)?,
+        slice::<T>(OP, s1, l1)?,
+        slice::<T>(OP, s2, l2)?,
+        slice::<T>(OP, s3, l3)?,
     );
     same_len(x, g)?;
     Ok(T::to_cpu_storage_owned(reference::backward_x(
@@ -233,7 +219,7 @@ fn cpu_backward_weight<T: WithDType>(
     cols: usize,
     eps: f64,
 ) -> candle_core::Result<CpuStorage> {
-    let (x, g) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+    let (x, g) = (slice::<T>(OP, s1, l1)?, slice::<T>(OP, s2, l2)?);
     same_len(x, g)?;
     Ok(T::to_cpu_storage_owned(reference::backward_weight(
         x, g, cols, eps,
@@ -249,23 +235,6 @@ fn same_len<T>(x: &[T], g: &[T]) -> candle_core::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The contiguous elements of `s` under `l`.
-fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let all = T::cpu_storage_as_slice(s)?;
-    let Some((start, end)) = l.contiguous_offsets() else {
-        candle_core::bail!(
-            "rms_norm: input with shape {:?} is not contiguous",
-            l.dims()
-        );
-    };
-    all.get(start..end).ok_or_else(|| {
-        candle_core::Error::Msg(format!(
-            "rms_norm: layout {start}..{end} outside a storage of {} elements",
-            all.len()
-        ))
-    })
 }
 
 /// The last dimension of `l` (the normalized one), non-zero.

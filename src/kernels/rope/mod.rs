@@ -12,9 +12,13 @@ mod cuda;
 pub mod plan;
 pub mod reference;
 
+use crate::kernels::host::{by_dtype, is_float, slice};
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use std::sync::Arc;
+
+/// The op's name in errors.
+const OP: &str = "rope";
 
 use crate::kernels::plan::acc_dtype;
 use plan::RopeDims;
@@ -64,10 +68,6 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tenso
         .apply_op3_arc(&cos, &sin, Arc::new(Box::new(op)))
 }
 
-fn is_float(dtype: DType) -> bool {
-    matches!(dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
-}
-
 /// The rotation of `(x, cos, sin)`; `inverse`: by minus the angle (the backward of the other).
 struct Rope {
     dims: RopeDims,
@@ -94,13 +94,11 @@ impl CustomOp3 for Rope {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         self.check(l1)?;
         let s = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = match s1.dtype() {
-            DType::F32 => cpu_rotate::<f32, f32>(s, self.dims, self.inverse),
-            DType::F64 => cpu_rotate::<f64, f64>(s, self.dims, self.inverse),
-            DType::F16 => cpu_rotate::<half::f16, f32>(s, self.dims, self.inverse),
-            DType::BF16 => cpu_rotate::<half::bf16, f32>(s, self.dims, self.inverse),
-            other => candle_core::bail!("rope: unsupported dtype {other:?} (f32/f64/f16/bf16)"),
-        }?;
+        let out = by_dtype!(
+            OP,
+            s1.dtype(),
+            cpu_rotate::<_, acc>(s, self.dims, self.inverse)
+        )?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -153,9 +151,9 @@ fn cpu_rotate<T: WithDType, C: WithDType>(
 ) -> candle_core::Result<CpuStorage> {
     let [(s1, l1), (s2, l2), (s3, l3)] = s;
     let (x, cos, sin) = (
-        slice::<T>(s1, l1)?,
-        slice::<C>(s2, l2)?,
-        slice::<C>(s3, l3)?,
+        slice::<T>(OP, s1, l1)?,
+        slice::<C>(OP, s2, l2)?,
+        slice::<C>(OP, s3, l3)?,
     );
     if x.len() != dims.x_len() || cos.len() != dims.table_len() || sin.len() != dims.table_len() {
         candle_core::bail!(
@@ -168,18 +166,4 @@ fn cpu_rotate<T: WithDType, C: WithDType>(
     Ok(T::to_cpu_storage_owned(reference::rotate(
         x, cos, sin, dims, inverse,
     )))
-}
-
-/// The contiguous elements of `s` under `l`.
-fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let all = T::cpu_storage_as_slice(s)?;
-    let Some((start, end)) = l.contiguous_offsets() else {
-        candle_core::bail!("rope: input with shape {:?} is not contiguous", l.dims());
-    };
-    all.get(start..end).ok_or_else(|| {
-        candle_core::Error::Msg(format!(
-            "rope: layout {start}..{end} outside a storage of {} elements",
-            all.len()
-        ))
-    })
 }

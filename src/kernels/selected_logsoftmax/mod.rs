@@ -21,26 +21,15 @@ mod cuda;
 pub mod plan;
 pub mod reference;
 
+use crate::kernels::host::{by_dtype, is_float, slice};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
 use std::sync::Arc;
 
-use crate::kernels::plan::acc_dtype;
+/// The op's name in errors.
+const OP: &str = "selected_log_softmax";
 
-/// Calls `$f::<T>(args)` with `T` the element type of `$dtype` (f32, f64, f16 or bf16).
-macro_rules! by_dtype {
-    ($dtype:expr, $f:ident($($arg:expr),* $(,)?)) => {
-        match $dtype {
-            DType::F32 => $f::<f32>($($arg),*),
-            DType::F64 => $f::<f64>($($arg),*),
-            DType::F16 => $f::<half::f16>($($arg),*),
-            DType::BF16 => $f::<half::bf16>($($arg),*),
-            other => Err(candle_core::Error::Msg(format!(
-                "selected_log_softmax: unsupported logits dtype {other:?} (f32/f64/f16/bf16)"
-            ))),
-        }
-    };
-}
+use crate::kernels::plan::acc_dtype;
 
 /// Per-row `log softmax(logits / temperature)[target]` of `logits: [N, V]` (f32, f64, f16 or
 /// bf16), differentiable w.r.t. `logits`; with `entropy`, also the per-row entropy
@@ -113,10 +102,6 @@ pub fn selected_log_softmax(
     Ok((lp, ent))
 }
 
-fn is_float(dtype: DType) -> bool {
-    matches!(dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
-}
-
 /// `(logits, targets)` → packed `[N, 2 or 3]` rows `(lp, lse[, entropy])`; its backward applies
 /// [`Backward`].
 struct Forward {
@@ -142,9 +127,10 @@ impl CustomOp2 for Forward {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, v) = rows_vocab(l1)?;
-        let targets = slice::<u32>(s2, l2)?;
+        let targets = slice::<u32>(OP, s2, l2)?;
         check_targets(targets, n)?;
         let packed = by_dtype!(
+            OP,
             s1.dtype(),
             cpu_forward(s1, l1, targets, v, self.inv_t, self.entropy)
         )?;
@@ -204,11 +190,11 @@ impl CustomOp3 for Backward {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, v) = rows_vocab(l1)?;
-        let targets = slice::<u32>(s2, l2)?;
+        let targets = slice::<u32>(OP, s2, l2)?;
         check_targets(targets, n)?;
         let gl: Vec<f64> = match s3 {
-            CpuStorage::F64(_) => slice::<f64>(s3, l3)?.to_vec(),
-            _ => slice::<f32>(s3, l3)?
+            CpuStorage::F64(_) => slice::<f64>(OP, s3, l3)?.to_vec(),
+            _ => slice::<f32>(OP, s3, l3)?
                 .iter()
                 .map(|&x| f64::from(x))
                 .collect(),
@@ -220,6 +206,7 @@ impl CustomOp3 for Backward {
             );
         }
         let out = by_dtype!(
+            OP,
             s1.dtype(),
             cpu_backward(s1, l1, targets, &gl, v, self.inv_t)
         )?;
@@ -249,7 +236,7 @@ fn cpu_forward<T: WithDType>(
     inv_t: f64,
     entropy: bool,
 ) -> candle_core::Result<Vec<f64>> {
-    let x = slice::<T>(s, l)?;
+    let x = slice::<T>(OP, s, l)?;
     Ok(reference::forward(x, targets, vocab, inv_t, entropy))
 }
 
@@ -261,7 +248,7 @@ fn cpu_backward<T: WithDType>(
     vocab: usize,
     inv_t: f64,
 ) -> candle_core::Result<CpuStorage> {
-    let x = slice::<T>(s, l)?;
+    let x = slice::<T>(OP, s, l)?;
     Ok(T::to_cpu_storage_owned(reference::backward(
         x, targets, gl, vocab, inv_t,
     )))
@@ -275,23 +262,6 @@ fn check_targets(targets: &[u32], rows: usize) -> candle_core::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The contiguous elements of `s` under `l`.
-fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let all = T::cpu_storage_as_slice(s)?;
-    let Some((start, end)) = l.contiguous_offsets() else {
-        candle_core::bail!(
-            "selected_log_softmax: input with shape {:?} is not contiguous",
-            l.dims()
-        );
-    };
-    all.get(start..end).ok_or_else(|| {
-        candle_core::Error::Msg(format!(
-            "selected_log_softmax: layout {start}..{end} outside a storage of {} elements",
-            all.len()
-        ))
-    })
 }
 
 /// `(N, V)` of 2-D logits, both non-zero.
