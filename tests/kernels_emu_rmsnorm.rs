@@ -347,6 +347,11 @@ fn plans_at_production_sizes_stay_within_cuda_limits() {
     // Rows beyond a grid's x dimension (and the kernels' int arguments) are a plan error.
     let e = plan::forward(DType::F32, 1 << 31, 1, EPS).expect_err("too many rows");
     assert!(e.to_string().contains("rows"), "{e}");
+    // Rows so long that a thread's strided column index could overflow int on its way past them.
+    let long = i32::MAX as usize - 1024;
+    plan::forward(DType::F32, 1, long, EPS).expect("the longest row");
+    let e = plan::backward_weight(DType::F32, 1, long + 1, EPS).expect_err("too long");
+    assert!(e.to_string().contains("cols"), "{e}");
 }
 
 /// `Plan::validate` (run by the CUDA executor and the emulator before anything else) rejects

@@ -455,4 +455,13 @@ fn plans_at_production_sizes_stay_within_cuda_limits() {
     };
     let e = forward(DType::F32, huge, SCALE).expect_err("2^31 rows");
     assert!(e.to_string().contains("rows"), "{e}");
+    // Rows so long that a thread's strided column index could overflow int on its way past them.
+    let long = SoftmaxDims {
+        b: 1,
+        group: 1,
+        seq: 1,
+        cols: i32::MAX as usize - 1023,
+    };
+    let e = backward(DType::F32, long, SCALE).expect_err("too long");
+    assert!(e.to_string().contains("cols"), "{e}");
 }

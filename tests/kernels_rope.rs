@@ -359,4 +359,13 @@ fn plans_at_production_sizes_stay_within_cuda_limits() {
     };
     let e = rotate(DType::F32, huge, false).expect_err("2^31 rows");
     assert!(e.to_string().contains("rows"), "{e}");
+    // A row so long that `half + i` could overflow the kernel's int index.
+    let long = RopeDims {
+        b: 1,
+        heads: 1,
+        seq: 1,
+        dim: 1 << 31,
+    };
+    let e = rotate(DType::F32, long, false).expect_err("2^31 dims");
+    assert!(e.to_string().contains("dim"), "{e}");
 }

@@ -615,4 +615,7 @@ fn plans_at_production_sizes_stay_within_cuda_limits() {
         b.validate().expect("backward within limits");
         assert_eq!(b.launches[0].grid, (rows as u32, 1, 1));
     }
+    // A vocabulary so large that a thread's strided index could overflow int on its way past it.
+    let e = plan::forward(DType::F32, 1, i32::MAX as usize - 1023, 1.0, false).expect_err("vocab");
+    assert!(e.to_string().contains("vocab"), "{e}");
 }

@@ -231,6 +231,22 @@ pub fn int_arg(op: &'static str, what: &'static str, n: usize) -> Result<i32, Pl
     })
 }
 
+/// `n` as the C `int` bound of a kernel loop `for (int i = threadIdx.x; i < n; i += blockDim.x)`
+/// (or of a thread index `blockIdx.x * blockDim.x + threadIdx.x` compared with `n`): at most
+/// `i32::MAX - MAX_BLOCK`, so that the index never overflows `int` on its way past `n`.
+pub fn strided_arg(op: &'static str, what: &'static str, n: usize) -> Result<i32, PlanError> {
+    let limit = i32::MAX as usize - MAX_BLOCK;
+    if n > limit {
+        return Err(PlanError::TooLarge {
+            op,
+            what,
+            value: n,
+            limit,
+        });
+    }
+    Ok(n as i32)
+}
+
 /// `n` as a grid dimension (x: up to 2³¹−1).
 pub fn grid_x(op: &'static str, what: &'static str, n: usize) -> Result<u32, PlanError> {
     let limit = MAX_GRID_X;

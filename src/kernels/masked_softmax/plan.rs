@@ -4,7 +4,8 @@
 use candle_core::DType;
 
 use crate::kernels::plan::{
-    acc_dtype, float_suffix, grid_x, int_arg, row_threads, Arg, BufSpec, Plan, PlanError,
+    acc_dtype, float_suffix, grid_x, int_arg, row_threads, strided_arg, Arg, BufSpec, Plan,
+    PlanError,
 };
 
 const OP: &str = "masked_softmax";
@@ -55,7 +56,7 @@ fn check(dims: SoftmaxDims) -> Result<(u32, i32), PlanError> {
         });
     }
     let rows = b.saturating_mul(group).saturating_mul(seq);
-    Ok((grid_x(OP, "rows", rows)?, int_arg(OP, "cols", cols)?))
+    Ok((grid_x(OP, "rows", rows)?, strided_arg(OP, "cols", cols)?))
 }
 
 /// `p = softmax(scores · scale + mask)` over the last dim.

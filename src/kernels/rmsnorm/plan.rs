@@ -7,8 +7,8 @@
 use candle_core::DType;
 
 use crate::kernels::plan::{
-    acc_dtype, float_suffix, grid_x, int_arg, row_threads, Arg, BufSpec, Plan, PlanError,
-    MAX_GRID_YZ,
+    acc_dtype, float_suffix, grid_x, int_arg, row_threads, strided_arg, Arg, BufSpec, Plan,
+    PlanError, MAX_GRID_YZ,
 };
 
 const OP: &str = "rms_norm";
@@ -24,7 +24,7 @@ fn check(rows: usize, cols: usize) -> Result<(i32, u32), PlanError> {
             msg: format!("empty input ({rows} rows of {cols})"),
         });
     }
-    Ok((int_arg(OP, "cols", cols)?, grid_x(OP, "rows", rows)?))
+    Ok((strided_arg(OP, "cols", cols)?, grid_x(OP, "rows", rows)?))
 }
 
 /// Inputs `x: [rows, cols]`, `w: [cols]`; output `y: [rows, cols]`.

@@ -6,7 +6,7 @@
 use candle_core::DType;
 
 use crate::kernels::plan::{
-    acc_dtype, float_suffix, grid_x, int_arg, Arg, BufSpec, Plan, PlanError,
+    acc_dtype, float_suffix, grid_x, int_arg, strided_arg, Arg, BufSpec, Plan, PlanError,
 };
 
 const OP: &str = "rope";
@@ -51,6 +51,9 @@ pub fn rotate(dtype: DType, dims: RopeDims, inverse: bool) -> Result<Plan, PlanE
     }
     let rows = b.saturating_mul(heads).saturating_mul(seq);
     let rows_i = int_arg(OP, "rows (b · heads · seq)", rows)?;
+    // The kernel strides over `half` pairs and indexes the second half of a row with int
+    // (`half + i < dim`).
+    strided_arg(OP, "dim", dim)?;
     let half = dim / 2;
     let bx = half.next_power_of_two().clamp(32, MAX_ROW_THREADS);
     let by = BLOCK / bx;

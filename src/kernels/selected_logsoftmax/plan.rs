@@ -4,7 +4,7 @@
 use candle_core::DType;
 
 use crate::kernels::plan::{
-    acc_dtype, float_suffix, grid_x, int_arg, row_threads, Arg, BufSpec, Plan, PlanError,
+    acc_dtype, float_suffix, grid_x, row_threads, strided_arg, Arg, BufSpec, Plan, PlanError,
 };
 
 const OP: &str = "selected_log_softmax";
@@ -33,7 +33,7 @@ fn check(rows: usize, vocab: usize, inv_t: f64) -> Result<(i32, u32), PlanError>
             msg: format!("1/temperature = {inv_t} must be finite and positive"),
         });
     }
-    Ok((int_arg(OP, "vocab", vocab)?, grid_x(OP, "rows", rows)?))
+    Ok((strided_arg(OP, "vocab", vocab)?, grid_x(OP, "rows", rows)?))
 }
 
 /// Inputs `logits: [rows, vocab]` (`dtype`), `targets: [rows]` (u32); output the packed
