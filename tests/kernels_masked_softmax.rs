@@ -16,9 +16,9 @@
 
 mod common;
 
+use common::{max_abs, max_abs_diff, uniform};
+
 use candle_core::{DType, Device, Tensor, Var, D};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use trainer::kernels::masked_softmax;
 use trainer::kernels::masked_softmax::plan::{backward, forward, SoftmaxDims};
 use trainer::kernels::plan::acc_dtype;
@@ -26,13 +26,6 @@ use trainer::kernels::plan::acc_dtype;
 const SCALE: f64 = 0.35;
 /// The model's finite "minus infinity" (`model::batch`).
 const MASKED: f64 = -1e9;
-
-fn uniform(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| lo + (hi - lo) * rng.random::<f64>())
-        .collect()
-}
 
 fn tensor(v: Vec<f64>, shape: &[usize], dtype: DType) -> Tensor {
     Tensor::from_vec(v, shape, &Device::Cpu)
@@ -107,21 +100,6 @@ fn plain(scores: &Tensor, mask: &Tensor, scale: f64) -> candle_core::Result<Tens
     candle_nn::ops::softmax(&(scores * scale)?.broadcast_add(&mask)?, D::Minus1)
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.dims(), b.dims());
-    let a = a.to_dtype(DType::F64).expect("a");
-    let b = b.to_dtype(DType::F64).expect("b");
-    (a - b)
-        .and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>())
-        .expect("diff")
-}
-
-fn max_abs(a: &Tensor) -> f64 {
-    a.to_dtype(DType::F64)
-        .and_then(|a| a.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>())
-        .expect("max")
-}
-
 fn all_finite(a: &Tensor) -> bool {
     a.to_dtype(DType::F64)
         .and_then(|a| a.flatten_all()?.to_vec1::<f64>())
@@ -178,7 +156,7 @@ fn values_and_gradients_match_plain_ops() {
                 let (p1, ds1) = value_and_grad(|x| masked_softmax(x, &mask, SCALE), &x, &c);
                 let (p2, ds2) = value_and_grad(|x| plain(x, &mask, SCALE), &x, &c);
                 for (name, a, b) in [("p", &p1, &p2), ("ds", &ds1, &ds2)] {
-                    let d = max_diff(a, b);
+                    let d = max_abs_diff(a, b);
                     let fill = kind.fill;
                     assert!(
                         d <= tol,
@@ -268,7 +246,7 @@ fn half_precision_is_one_rounding_from_f32() {
         let p = masked_softmax(&x, &mask, SCALE).expect("op");
         assert_eq!(p.dtype(), dtype);
         let reference = plain(&x.to_dtype(DType::F32).expect("f32"), &mask, SCALE).expect("plain");
-        let d = max_diff(&p, &reference);
+        let d = max_abs_diff(&p, &reference);
         assert!(d <= tol, "{dtype:?}: max diff {d:e} > {tol:e}");
     }
 }
@@ -369,7 +347,7 @@ fn emulated_kernels_match_reference() {
                 let got = common::cuda_emu::run_plan(&plan, &ins)
                     .unwrap_or_else(|e| panic!("{dtype:?} {shape:?} {name}: {e}"));
                 let got = got[0].reshape(shape).expect("shape");
-                let d = max_diff(&got, want);
+                let d = max_abs_diff(&got, want);
                 let tol = rel * max_abs(want).max(1.0);
                 assert!(
                     d <= tol,
@@ -412,7 +390,7 @@ fn cuda_kernels_match_cpu_reference() {
             let dev = value_and_grad(|x| masked_softmax(x, &mg, SCALE), &on_gpu(&x), &on_gpu(&c));
             for (name, a, b) in [("p", &cpu.0, &dev.0), ("ds", &cpu.1, &dev.1)] {
                 let b = b.to_device(&Device::Cpu).expect("to cpu");
-                let d = max_diff(a, &b);
+                let d = max_abs_diff(a, &b);
                 let tol = rel * max_abs(a).max(1.0);
                 assert!(
                     d <= tol,

@@ -9,22 +9,17 @@
 //! f64 1e-12 (values) / 1e-10 (gradients); f32 1e-5 / 1e-4; f16 and bf16 one rounding of the
 //! output (2e-3 and 1.6e-2 relative to max(1, |y|)); finite differences 1e-7.
 
+mod common;
+
+use common::{max_abs, max_abs_diff, uniform};
+
 use candle_core::{DType, Device, Tensor, Var, D};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use trainer::kernels::rms_norm;
 
 const EPS: f64 = 1e-6;
 /// Shapes covering a single column, a width that is not a multiple of the warp size, a 3-D
 /// input and a row longer than the largest block (1024 threads).
 const SHAPES: &[&[usize]] = &[&[1, 1], &[3, 37], &[2, 4, 64], &[5, 1500]];
-
-fn uniform(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| lo + (hi - lo) * rng.random::<f64>())
-        .collect()
-}
 
 /// `(x, w, c)`: input, weight, and the coefficients of the loss `sum(y * c)`.
 fn inputs(shape: &[usize], dtype: DType, seed: u64) -> (Tensor, Tensor, Tensor) {
@@ -46,27 +41,6 @@ fn inputs(shape: &[usize], dtype: DType, seed: u64) -> (Tensor, Tensor, Tensor) 
 fn plain(x: &Tensor, w: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
     let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
     x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(w)
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.dims(), b.dims());
-    let a = a.to_dtype(DType::F64).expect("a");
-    let b = b.to_dtype(DType::F64).expect("b");
-    (a - b)
-        .and_then(|d| d.abs())
-        .and_then(|d| d.flatten_all())
-        .and_then(|d| d.max(0))
-        .and_then(|d| d.to_scalar::<f64>())
-        .expect("diff")
-}
-
-fn max_abs(a: &Tensor) -> f64 {
-    a.to_dtype(DType::F64)
-        .and_then(|a| a.abs())
-        .and_then(|a| a.flatten_all())
-        .and_then(|a| a.max(0))
-        .and_then(|a| a.to_scalar::<f64>())
-        .expect("max")
 }
 
 /// `(y, dx, dw)` of `sum(f(x, w) * c)`.
@@ -93,7 +67,7 @@ fn forward_matches_plain_ops() {
             let (x, w, _) = inputs(shape, dtype, 10 + i as u64);
             let fused = rms_norm(&x, &w, EPS).expect("fused");
             let reference = plain(&x, &w, EPS).expect("plain");
-            let d = max_diff(&fused, &reference);
+            let d = max_abs_diff(&fused, &reference);
             assert!(d <= tol, "{dtype:?} {shape:?}: max diff {d:e} > {tol:e}");
         }
     }
@@ -104,7 +78,7 @@ fn forward_matches_candle_nn_fused_rms_norm() {
     let (x, w, _) = inputs(&[4, 300], DType::F32, 3);
     let ours = rms_norm(&x, &w, 1e-5).expect("fused");
     let theirs = candle_nn::ops::rms_norm(&x, &w, 1e-5).expect("candle_nn");
-    let d = max_diff(&ours, &theirs);
+    let d = max_abs_diff(&ours, &theirs);
     assert!(d <= 1e-5, "max diff {d:e}");
 }
 
@@ -115,7 +89,7 @@ fn eps_dominates_for_zero_rows() {
     let w = Tensor::new(&[1.0f64, 2.0], &Device::Cpu).expect("w");
     let y = rms_norm(&x, &w, 1e-2).expect("fused");
     let reference = plain(&x, &w, 1e-2).expect("plain");
-    assert!(max_diff(&y, &reference) <= 1e-18, "{y}");
+    assert!(max_abs_diff(&y, &reference) <= 1e-18, "{y}");
     assert_eq!(
         y.get(0).and_then(|r| r.to_vec1::<f64>()).expect("row"),
         [0.0, 0.0]
@@ -130,7 +104,7 @@ fn gradients_match_autograd_of_plain_ops() {
             let (y1, dx1, dw1) = value_and_grads(|x, w| rms_norm(x, w, EPS), &x, &w, &c);
             let (y2, dx2, dw2) = value_and_grads(|x, w| plain(x, w, EPS), &x, &w, &c);
             for (name, a, b) in [("y", &y1, &y2), ("dx", &dx1, &dx2), ("dw", &dw1, &dw2)] {
-                let d = max_diff(a, b);
+                let d = max_abs_diff(a, b);
                 assert!(
                     d <= tol,
                     "{dtype:?} {shape:?} {name}: max diff {d:e} > {tol:e}"
@@ -151,7 +125,7 @@ fn gradients_of_a_transposed_input_match_plain_ops() {
     let (y2, dx2, dw2) = value_and_grads(|x, w| plain(&x.t()?, w, EPS), &x, &w, &c);
     assert_eq!(dx1.dims(), [5, 6]);
     for (name, a, b) in [("y", &y1, &y2), ("dx", &dx1, &dx2), ("dw", &dw1, &dw2)] {
-        let d = max_diff(a, b);
+        let d = max_abs_diff(a, b);
         assert!(d <= 1e-10, "{name}: max diff {d:e}");
     }
 }
@@ -212,7 +186,7 @@ fn half_precision_forward_is_one_rounding_from_f32() {
             w.to_dtype(DType::F32).expect("w"),
         );
         let reference = plain(&x32, &w32, EPS).expect("plain");
-        let d = max_diff(&fused, &reference);
+        let d = max_abs_diff(&fused, &reference);
         let tol = rel * max_abs(&reference).max(1.0);
         assert!(d <= tol, "{dtype:?}: max diff {d:e} > {tol:e}");
     }
@@ -271,7 +245,7 @@ fn cuda_kernels_match_cpu_reference() {
                 ("dw", &cpu.2, &dev.2),
             ] {
                 let b = b.to_device(&Device::Cpu).expect("to cpu");
-                let d = max_diff(a, &b);
+                let d = max_abs_diff(a, &b);
                 let tol = rel * max_abs(a).max(1.0);
                 assert!(
                     d <= tol,

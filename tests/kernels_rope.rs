@@ -14,9 +14,9 @@
 
 mod common;
 
+use common::{max_abs, max_abs_diff, uniform};
+
 use candle_core::{DType, Device, Tensor, Var, D};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use trainer::kernels::plan::acc_dtype;
 use trainer::kernels::rope;
 use trainer::kernels::rope::plan::{rotate, RopeDims};
@@ -25,13 +25,6 @@ use trainer::model::{Mode, Rotary};
 /// `[B, H, T, D]`: one pair, an odd number of pairs, `D/2 = 37` (not a multiple of the warp
 /// size), and `D/2 = 150` (more pairs than the 128 threads a row gets, so threads stride).
 const SHAPES: &[[usize; 4]] = &[[1, 1, 1, 2], [2, 3, 5, 6], [2, 2, 3, 74], [1, 2, 4, 300]];
-
-fn uniform(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| lo + (hi - lo) * rng.random::<f64>())
-        .collect()
-}
 
 fn tensor(v: Vec<f64>, shape: &[usize], dtype: DType) -> Tensor {
     Tensor::from_vec(v, shape, &Device::Cpu)
@@ -76,21 +69,6 @@ fn plain(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> 
     Tensor::cat(&[r1, r2], D::Minus1)
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.dims(), b.dims());
-    let a = a.to_dtype(DType::F64).expect("a");
-    let b = b.to_dtype(DType::F64).expect("b");
-    (a - b)
-        .and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>())
-        .expect("diff")
-}
-
-fn max_abs(a: &Tensor) -> f64 {
-    a.to_dtype(DType::F64)
-        .and_then(|a| a.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>())
-        .expect("max")
-}
-
 /// `(y, dx)` of `sum(f(x) * c)`.
 fn value_and_grad(
     f: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
@@ -113,7 +91,7 @@ fn values_and_gradients_match_plain_ops() {
             let (y1, dx1) = value_and_grad(|x| rope(x, &cos, &sin), &x, &c);
             let (y2, dx2) = value_and_grad(|x| plain(x, &cos, &sin), &x, &c);
             for (name, a, b) in [("y", &y1, &y2), ("dx", &dx1, &dx2)] {
-                let d = max_diff(a, b);
+                let d = max_abs_diff(a, b);
                 assert!(
                     d <= tol,
                     "{dtype:?} {shape:?} {name}: max diff {d:e} > {tol:e}"
@@ -141,7 +119,7 @@ fn matches_the_models_cpu_op_with_its_tables() {
         };
         let (y2, dx2) = value_and_grad(model, &x, &c);
         for (name, a, b) in [("y", &y1, &y2), ("dx", &dx1, &dx2)] {
-            let d = max_diff(a, b);
+            let d = max_abs_diff(a, b);
             assert!(d <= tol, "{dtype:?} {name}: max diff {d:e} > {tol:e}");
         }
     }
@@ -170,13 +148,13 @@ fn tables_get_no_gradient_and_non_contiguous_x_works() {
         "cos must get no gradient"
     );
     let (y2, dx2) = value_and_grad(|x| plain(x, &cos, &sin), &xt, &c);
-    assert!(max_diff(&y, &y2) <= 1e-14);
+    assert!(max_abs_diff(&y, &y2) <= 1e-14);
     let dx = grads
         .get(xv.as_tensor())
         .expect("dx")
         .transpose(1, 2)
         .expect("t");
-    assert!(max_diff(&dx, &dx2) <= 1e-14);
+    assert!(max_abs_diff(&dx, &dx2) <= 1e-14);
 }
 
 #[test]
@@ -217,7 +195,7 @@ fn half_precision_is_one_rounding_from_f32() {
         assert_eq!(y.dtype(), dtype);
         let f32 = |t: &Tensor| t.to_dtype(DType::F32).expect("f32");
         let reference = plain(&f32(&x), &f32(&cos), &f32(&sin)).expect("plain");
-        let d = max_diff(&y, &reference);
+        let d = max_abs_diff(&y, &reference);
         let tol = rel * max_abs(&reference).max(1.0);
         assert!(d <= tol, "{dtype:?}: max diff {d:e} > {tol:e}");
     }
@@ -281,7 +259,7 @@ fn emulated_kernels_match_reference() {
                 let got = common::cuda_emu::run_plan(&plan, &[input.clone(), acc(&cos), acc(&sin)])
                     .unwrap_or_else(|e| panic!("{dtype:?} {shape:?} inverse={inverse}: {e}"));
                 let got = got[0].reshape(&shape[..]).expect("shape");
-                let d = max_diff(&got, want);
+                let d = max_abs_diff(&got, want);
                 let tol = rel * max_abs(want).max(1.0);
                 assert!(
                     d <= tol,
@@ -320,7 +298,7 @@ fn cuda_kernels_match_cpu_reference() {
             let dev = value_and_grad(|x| rope(x, &cg, &sg), &on_gpu(&x), &on_gpu(&c));
             for (name, a, b) in [("y", &cpu.0, &dev.0), ("dx", &cpu.1, &dev.1)] {
                 let b = b.to_device(&Device::Cpu).expect("to cpu");
-                let d = max_diff(a, &b);
+                let d = max_abs_diff(a, &b);
                 let tol = rel * max_abs(a).max(1.0);
                 assert!(
                     d <= tol,

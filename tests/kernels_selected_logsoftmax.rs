@@ -14,6 +14,8 @@
 
 mod common;
 
+use common::{max_abs, max_abs_diff, uniform};
+
 use candle_core::{DType, Device, Tensor, Var, D};
 use common::cuda_emu::run_plan;
 use rand::{Rng, SeedableRng};
@@ -25,13 +27,6 @@ const TEMP: f64 = 0.7;
 /// `[N, V]`: a single logit, V not a multiple of the warp size, exactly one full block, and a
 /// row longer than the largest block (1024 threads) by a non-integer factor.
 const SHAPES: &[(usize, usize)] = &[(1, 1), (3, 37), (2, 1024), (4, 5000)];
-
-fn uniform(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| lo + (hi - lo) * rng.random::<f64>())
-        .collect()
-}
 
 /// Targets for `n` rows of `v`: 0 in the first row, `v − 1` in the last, random in between.
 fn target_ids(n: usize, v: usize, seed: u64) -> Vec<u32> {
@@ -72,27 +67,6 @@ fn composed(logits: &Tensor, targets: &Tensor, t: f64) -> candle_core::Result<(T
     let lp = logp.gather(&targets.unsqueeze(1)?, D::Minus1)?.squeeze(1)?;
     let ent = (logp.exp()? * &logp)?.sum(D::Minus1)?.neg()?;
     Ok((lp, ent))
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.dims(), b.dims());
-    let a = a.to_dtype(DType::F64).expect("a");
-    let b = b.to_dtype(DType::F64).expect("b");
-    (a - b)
-        .and_then(|d| d.abs())
-        .and_then(|d| d.flatten_all())
-        .and_then(|d| d.max(0))
-        .and_then(|d| d.to_scalar::<f64>())
-        .expect("diff")
-}
-
-fn max_abs(a: &Tensor) -> f64 {
-    a.to_dtype(DType::F64)
-        .and_then(|a| a.abs())
-        .and_then(|a| a.flatten_all())
-        .and_then(|a| a.max(0))
-        .and_then(|a| a.to_scalar::<f64>())
-        .expect("max")
 }
 
 fn flat(t: &Tensor) -> Vec<f64> {
@@ -139,7 +113,7 @@ fn matches_composed_ops_values_entropy_and_gradients() {
                 ("entropy", &a.1, &b.1),
                 ("dx", &a.2, &b.2),
             ] {
-                let d = max_diff(p, q);
+                let d = max_abs_diff(p, q);
                 assert!(
                     d <= tol,
                     "{dtype:?} [{n}, {v}] {name}: max diff {d:e} > {tol:e}"
@@ -170,7 +144,7 @@ fn matches_the_model_cpu_op_in_f64() {
         ("entropy", &a.1, &b.1),
         ("dx", &a.2, &b.2),
     ] {
-        let d = max_diff(p, q);
+        let d = max_abs_diff(p, q);
         assert!(d <= 1e-12, "{name}: max diff {d:e}");
     }
 }
@@ -216,7 +190,7 @@ fn entropy_and_lse_carry_no_gradient() {
     .expect("loss");
     let g = loss.backward().expect("backward");
     let (_, _, dx) = value_and_grad(|x| fused(x, &tg, TEMP), &x, &c);
-    let diff = max_diff(g.get(xv.as_tensor()).expect("dx"), &dx);
+    let diff = max_abs_diff(g.get(xv.as_tensor()).expect("dx"), &dx);
     assert!(diff <= 1e-15, "max diff {diff:e}");
 }
 
@@ -244,7 +218,7 @@ fn large_logits_are_stable() {
             ("entropy", &a.1, &b.1, rel),
             ("dx", &a.2, &b.2, rel_grad),
         ] {
-            let d = max_diff(p, q);
+            let d = max_abs_diff(p, q);
             let tol = rel * max_abs(q).max(1.0);
             assert!(d <= tol, "{dtype:?} {name}: max diff {d:e} > {tol:e}");
             assert!(flat(p).iter().all(|v| v.is_finite()), "{dtype:?} {name}");
@@ -272,7 +246,7 @@ fn half_precision_logits_match_f64_on_the_rounded_inputs() {
             ("entropy", &a.1, &b.1, 1e-5),
             ("dx", &a.2, &b.2, grad_rel),
         ] {
-            let d = max_diff(p, q);
+            let d = max_abs_diff(p, q);
             let tol = rel * max_abs(q).max(1.0);
             assert!(d <= tol, "{dtype:?} {name}: max diff {d:e} > {tol:e}");
         }
@@ -296,7 +270,7 @@ fn transposed_logits_and_column_targets_work() {
         ("entropy", &a.1, &b.1),
         ("dx", &a.2, &b.2),
     ] {
-        let d = max_diff(p, q);
+        let d = max_abs_diff(p, q);
         assert!(d <= 1e-12, "{name}: max diff {d:e}");
     }
 }
@@ -586,7 +560,7 @@ fn cuda_kernels_match_cpu_reference() {
                     ("dx", &cpu.2, &dev.2, rel_grad),
                 ] {
                     let b = b.to_device(&Device::Cpu).expect("to cpu");
-                    let d = max_diff(a, &b);
+                    let d = max_abs_diff(a, &b);
                     let tol = rel * max_abs(a).max(1.0);
                     assert!(
                         d <= tol,

@@ -4,11 +4,12 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::{
-    CudaFunction, CudaSlice, CudaView, LaunchArgs, LaunchConfig, PushKernelArg,
+    CudaFunction, CudaSlice, CudaView, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg,
+    ValidAsZeroBits,
 };
 use candle_core::{CudaDevice, CudaStorage, DType, Layout};
 
-use super::plan::{Arg, Plan};
+use super::plan::{Arg, BufSpec, Plan};
 use super::ptx;
 
 /// A device buffer of one of the dtypes plans use.
@@ -76,7 +77,7 @@ pub(crate) fn run(
     for (i, spec) in plan.buffers.iter().enumerate() {
         let buf = match inputs.get(i) {
             Some(&(s, l)) => input_view(plan.module, s, l, spec.dtype, spec.len)?,
-            None => alloc(dev, spec.dtype, spec.len)?,
+            None => alloc(dev, *spec)?,
         };
         bufs.push(buf);
     }
@@ -194,13 +195,26 @@ fn input_view<'a>(
 }
 
 /// A zero-filled buffer on the device's stream (`Plan::validate` rejects empty buffers).
-fn alloc<'a>(dev: &CudaDevice, dtype: DType, len: usize) -> candle_core::Result<Buf<'a>> {
-    Ok(match dtype {
-        DType::F32 => Buf::F32(Mem::Own(dev.alloc_zeros::<f32>(len)?)),
-        DType::F64 => Buf::F64(Mem::Own(dev.alloc_zeros::<f64>(len)?)),
-        DType::F16 => Buf::F16(Mem::Own(dev.alloc_zeros::<half::f16>(len)?)),
-        DType::BF16 => Buf::BF16(Mem::Own(dev.alloc_zeros::<half::bf16>(len)?)),
-        DType::U32 => Buf::U32(Mem::Own(dev.alloc_zeros::<u32>(len)?)),
+fn alloc<'a>(dev: &CudaDevice, spec: BufSpec) -> candle_core::Result<Buf<'a>> {
+    fn mem<'a, T: DeviceRepr + ValidAsZeroBits>(
+        dev: &CudaDevice,
+        spec: BufSpec,
+    ) -> candle_core::Result<Mem<'a, T>> {
+        let slice = if spec.zeroed {
+            dev.alloc_zeros::<T>(spec.len)?
+        } else {
+            // SAFETY: the plan's kernels write every element of this buffer before any read
+            // (`BufSpec::zeroed`; the CPU emulation fills such buffers with NaN to test it).
+            unsafe { dev.alloc::<T>(spec.len)? }
+        };
+        Ok(Mem::Own(slice))
+    }
+    Ok(match spec.dtype {
+        DType::F32 => Buf::F32(mem(dev, spec)?),
+        DType::F64 => Buf::F64(mem(dev, spec)?),
+        DType::F16 => Buf::F16(mem(dev, spec)?),
+        DType::BF16 => Buf::BF16(mem(dev, spec)?),
+        DType::U32 => Buf::U32(mem(dev, spec)?),
         other => candle_core::bail!("no kernel buffers of dtype {other:?}"),
     })
 }

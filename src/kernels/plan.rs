@@ -15,6 +15,21 @@ use candle_core::DType;
 pub struct BufSpec {
     pub dtype: DType,
     pub len: usize,
+    /// Allocated zero-filled; otherwise uninitialized, because the plan's kernels write every
+    /// element before anything reads it (the CPU emulation fills such buffers with 0xFF bytes —
+    /// NaN for floats — so a kernel that misses an element fails its comparison).
+    pub zeroed: bool,
+}
+
+impl BufSpec {
+    /// An input buffer, or an uninitialized one.
+    pub fn new(dtype: DType, len: usize) -> BufSpec {
+        BufSpec {
+            dtype,
+            len,
+            zeroed: false,
+        }
+    }
 }
 
 /// One kernel argument: a buffer (by index into [`Plan::buffers`]) or a scalar.
@@ -107,9 +122,19 @@ impl Plan {
         }
     }
 
-    /// Adds a zero-filled buffer and returns its index.
+    /// Adds an uninitialized buffer, every element of which the plan's kernels write before
+    /// reading it, and returns its index (no memset on the GPU).
     pub fn alloc(&mut self, dtype: DType, len: usize) -> usize {
-        self.buffers.push(BufSpec { dtype, len });
+        self.buffers.push(BufSpec::new(dtype, len));
+        self.buffers.len() - 1
+    }
+
+    /// Adds a zero-filled buffer (for kernels that accumulate into it) and returns its index.
+    pub fn alloc_zeroed(&mut self, dtype: DType, len: usize) -> usize {
+        self.buffers.push(BufSpec {
+            zeroed: true,
+            ..BufSpec::new(dtype, len)
+        });
         self.buffers.len() - 1
     }
 

@@ -104,8 +104,16 @@ fn dtype_name(d: DType) -> Result<&'static str, String> {
 fn script(plan: &Plan) -> Result<String, String> {
     let mut s = String::from("cuda-emu 1\n");
     for (i, b) in plan.buffers.iter().enumerate() {
-        let input = u8::from(i < plan.inputs);
-        s += &format!("buffer {} {} {input}\n", dtype_name(b.dtype)?, b.len);
+        // 1: input data follows; 0: zero-filled; 2: uninitialized (filled with 0xFF bytes, NaN
+        // for floats, so a kernel that misses an element fails the comparison).
+        let kind = if i < plan.inputs {
+            1
+        } else if b.zeroed {
+            0
+        } else {
+            2
+        };
+        s += &format!("buffer {} {} {kind}\n", dtype_name(b.dtype)?, b.len);
     }
     for l in &plan.launches {
         if l.kernel.is_empty()

@@ -66,17 +66,50 @@ pub fn ids_tensor(rows: &[Vec<u32>]) -> Tensor {
     Tensor::from_vec(rows.concat(), (b, t), &Device::Cpu).unwrap()
 }
 
-pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a.to_dtype(DType::F64).unwrap() - b.to_dtype(DType::F64).unwrap())
-        .unwrap()
-        .abs()
+/// Elements of `t` as f64.
+pub fn values(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64)
         .unwrap()
         .flatten_all()
         .unwrap()
-        .max(0)
+        .to_vec1::<f64>()
         .unwrap()
-        .to_scalar::<f64>()
-        .unwrap()
+}
+
+/// `max |a − b|` over all elements; a NaN or infinity on one side only counts as an infinite
+/// difference (candle's `max` reduction skips NaNs, so it cannot be used for this).
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.dims(), b.dims(), "shapes differ");
+    values(a)
+        .iter()
+        .zip(values(b))
+        .map(|(&x, y)| {
+            if x == y || (x.is_nan() && y.is_nan()) {
+                0.0
+            } else if x.is_finite() && y.is_finite() {
+                (x - y).abs()
+            } else {
+                f64::INFINITY
+            }
+        })
+        .fold(0.0, f64::max)
+}
+
+/// `max |t|`; infinite when `t` holds a NaN.
+pub fn max_abs(t: &Tensor) -> f64 {
+    values(t)
+        .iter()
+        .map(|v| if v.is_nan() { f64::INFINITY } else { v.abs() })
+        .fold(0.0, f64::max)
+}
+
+/// `n` seeded uniform values in `[lo, hi)`.
+pub fn uniform(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| lo + (hi - lo) * rng.random::<f64>())
+        .collect()
 }
 
 /// Saves a tiny random Qwen3 with the real Qwen3 tokenizer's vocabulary and stop ids as an HF

@@ -30,15 +30,13 @@ fn run(
 ) -> Result<Vec<Tensor>, String> {
     let specs: Vec<BufSpec> = inputs
         .iter()
-        .map(|t| BufSpec {
-            dtype: t.dtype(),
-            len: t.elem_count(),
-        })
+        .map(|t| BufSpec::new(t.dtype(), t.elem_count()))
         .collect();
     let mut p = Plan::new("selftest", &specs);
     let mut args: Vec<Arg> = (0..inputs.len()).map(Arg::Buf).collect();
     for &(dtype, len) in outputs {
-        let b = p.alloc(dtype, len);
+        // Zero-filled: several self-test kernels accumulate into their outputs with atomics.
+        let b = p.alloc_zeroed(dtype, len);
         p.outputs.push(b);
         args.push(Arg::Buf(b));
     }

@@ -13,7 +13,8 @@
 // bytes of the input buffers in order):
 //
 //   cuda-emu 1
-//   buffer <dtype> <len> <input: 0|1>        one line per buffer, in plan order
+//   buffer <dtype> <len> <0|1|2>              one line per buffer, in plan order: 1 input,
+//                                             0 zero-filled, 2 uninitialized (0xFF bytes)
 //   launch <kernel> <gx> <gy> <gz> <bx> <by> <bz> <arg>...
 //        arg: b:<buffer> | i:<int> | u:<unsigned> | f:<float bits, hex> | d:<double bits, hex>
 //   output <buffer>                           one line per output, in order
@@ -54,6 +55,7 @@ struct Buffer {
   const DType *dtype = nullptr;
   size_t len = 0;
   bool input = false;
+  bool uninit = false;  // filled with 0xFF bytes (NaN for floats) instead of zeros
   char *data = nullptr;
   char *map = nullptr;  // start of the mapping (front guard page)
   size_t map_len = 0;
@@ -332,7 +334,9 @@ inline int run_main() {
         if (w[1] == d.name) b.dtype = &d;
       if (!b.dtype) fail("script: unsupported dtype '%s'", w[1].c_str());
       b.len = parse_u64(w[2], 10, "buffer length");
+      if (w[3] != "0" && w[3] != "1" && w[3] != "2") fail("script: buffer kind '%s'", w[3].c_str());
       b.input = w[3] == "1";
+      b.uninit = w[3] == "2";
       g_buffers.push_back(b);
     } else if (w[0] == "launch" && w.size() >= 8) {
       LaunchSpec l;
@@ -355,9 +359,10 @@ inline int run_main() {
     }
   }
 
-  // Buffers: inputs from the data after `end`, the rest zero-filled.
+  // Buffers: inputs from the data after `end`, the rest zero-filled or 0xFF-filled.
   for (auto &b : g_buffers) {
     alloc_buffer(b);
+    if (b.uninit) memset(b.data, 0xFF, b.len * b.dtype->size);
     if (!b.input) continue;
     const size_t bytes = b.len * b.dtype->size;
     if (in.size() - pos < bytes) fail("script: input data ends early");

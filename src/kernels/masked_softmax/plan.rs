@@ -67,11 +67,8 @@ pub fn forward(dtype: DType, dims: SoftmaxDims, scale: f64) -> Result<Plan, Plan
     let sfx = float_suffix(OP, dtype)?;
     let (grid, cols) = check(dims)?;
     let n = dims.len();
-    let mask = BufSpec {
-        dtype: acc_dtype(dtype),
-        len: dims.mask_len(),
-    };
-    let mut p = Plan::new("softmax", &[BufSpec { dtype, len: n }, mask]);
+    let mask = BufSpec::new(acc_dtype(dtype), dims.mask_len());
+    let mut p = Plan::new("softmax", &[BufSpec::new(dtype, n), mask]);
     let out = p.alloc(dtype, n);
     p.launch(
         format!("masked_softmax_fwd_{sfx}"),
@@ -98,7 +95,7 @@ pub fn backward(dtype: DType, dims: SoftmaxDims, scale: f64) -> Result<Plan, Pla
     let sfx = float_suffix(OP, dtype)?;
     let (grid, cols) = check(dims)?;
     let n = dims.len();
-    let spec = BufSpec { dtype, len: n };
+    let spec = BufSpec::new(dtype, n);
     let mut p = Plan::new("softmax", &[spec, spec]);
     let ds = p.alloc(dtype, n);
     p.launch(

@@ -130,5 +130,5 @@ pub fn backward_weight(
 }
 
 fn spec(dtype: DType, len: usize) -> BufSpec {
-    BufSpec { dtype, len }
+    BufSpec::new(dtype, len)
 }

@@ -60,11 +60,8 @@ pub fn rotate(dtype: DType, dims: RopeDims, inverse: bool) -> Result<Plan, PlanE
     let grid = grid_x(OP, "row blocks", rows.div_ceil(by))?;
     let acc = acc_dtype(dtype);
     let n = dims.x_len();
-    let table = BufSpec {
-        dtype: acc,
-        len: dims.table_len(),
-    };
-    let mut p = Plan::new("rope", &[BufSpec { dtype, len: n }, table, table]);
+    let table = BufSpec::new(acc, dims.table_len());
+    let mut p = Plan::new("rope", &[BufSpec::new(dtype, n), table, table]);
     let y = p.alloc(dtype, n);
     let kind = if inverse { "bwd" } else { "fwd" };
     p.launch(

@@ -102,5 +102,5 @@ pub fn backward(dtype: DType, rows: usize, vocab: usize, inv_t: f64) -> Result<P
 }
 
 fn spec(dtype: DType, len: usize) -> BufSpec {
-    BufSpec { dtype, len }
+    BufSpec::new(dtype, len)
 }
