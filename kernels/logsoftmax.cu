@@ -24,34 +24,7 @@
 // gl[row * 2 + 1] = lse, writes dx in the logits' type. Compiled to PTX by build.rs (feature
 // `cuda`), launched from src/kernels/selected_logsoftmax/cuda.rs; the CPU reference is
 // src/kernels/selected_logsoftmax/reference.rs.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <stdint.h>
-
-// The most threads per block any plan launches (src/kernels/plan.rs, MAX_BLOCK). Declared on
-// every kernel so that ptxas keeps it launchable with that many threads (at most 64 registers per
-// thread on sm_80/sm_90), also when the driver JIT-compiles the PTX for a newer GPU.
-#define MAX_THREADS 1024
-
-#define WARP 32
-
-__device__ __forceinline__ float to_acc(float v) { return v; }
-__device__ __forceinline__ double to_acc(double v) { return v; }
-__device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T, typename A> __device__ __forceinline__ T from_acc(A v) { return (T)v; }
-template <> __device__ __forceinline__ __half from_acc<__half, float>(float v) {
-  return __float2half(v);
-}
-template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16, float>(float v) {
-  return __float2bfloat16(v);
-}
-
-__device__ __forceinline__ float acc_exp(float v) { return expf(v); }
-__device__ __forceinline__ double acc_exp(double v) { return exp(v); }
-__device__ __forceinline__ float acc_log(float v) { return logf(v); }
-__device__ __forceinline__ double acc_log(double v) { return log(v); }
+#include "common.cuh"
 
 template <typename A> __device__ __forceinline__ A neg_inf() { return -(A)INFINITY; }
 template <typename A> __device__ __forceinline__ A quiet_nan() { return (A)NAN; }

@@ -7,47 +7,7 @@
 //
 // Sums accumulate in float (double for f64 tensors). Compiled to PTX by build.rs (feature `cuda`)
 // and launched from src/kernels/rmsnorm/cuda.rs; the CPU reference is src/kernels/rmsnorm/reference.rs.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <stdint.h>
-
-// The most threads per block any plan launches (src/kernels/plan.rs, MAX_BLOCK). Declared on
-// every kernel so that ptxas keeps it launchable with that many threads (at most 64 registers per
-// thread on sm_80/sm_90), also when the driver JIT-compiles the PTX for a newer GPU.
-#define MAX_THREADS 1024
-
-#define WARP 32
-
-__device__ __forceinline__ float to_acc(float v) { return v; }
-__device__ __forceinline__ double to_acc(double v) { return v; }
-__device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T, typename A> __device__ __forceinline__ T from_acc(A v) { return (T)v; }
-template <> __device__ __forceinline__ __half from_acc<__half, float>(float v) {
-  return __float2half(v);
-}
-template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16, float>(float v) {
-  return __float2bfloat16(v);
-}
-
-template <typename A> __device__ __forceinline__ A warp_sum(A v) {
-  for (int off = WARP / 2; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
-  return v;
-}
-
-// Sum of `v` over the block; every thread gets the result. `scratch` holds one value per warp.
-template <typename A> __device__ __forceinline__ A block_sum(A v, A *scratch) {
-  const int lane = threadIdx.x % WARP;
-  const int warp = threadIdx.x / WARP;
-  const int n_warps = (blockDim.x + WARP - 1) / WARP;
-  v = warp_sum(v);
-  __syncthreads();  // scratch may still be read by a previous block_sum
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  A total = lane < n_warps ? scratch[lane] : A(0);
-  return warp_sum(total);
-}
+#include "common.cuh"
 
 // One block per row.
 template <typename T, typename A>

@@ -9,27 +9,7 @@
 // Threads stride over the pairs of a row; adjacent threads touch adjacent elements of both
 // halves (coalesced). Math in float (double for f64). Compiled to PTX by build.rs (feature `cuda`) and
 // launched from src/kernels/rope/cuda.rs; the CPU reference is src/kernels/rope/reference.rs.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <stdint.h>
-
-// The most threads per block any plan launches (src/kernels/plan.rs, MAX_BLOCK). Declared on
-// every kernel so that ptxas keeps it launchable with that many threads (at most 64 registers per
-// thread on sm_80/sm_90), also when the driver JIT-compiles the PTX for a newer GPU.
-#define MAX_THREADS 1024
-
-__device__ __forceinline__ float to_acc(float v) { return v; }
-__device__ __forceinline__ double to_acc(double v) { return v; }
-__device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T, typename A> __device__ __forceinline__ T from_acc(A v) { return (T)v; }
-template <> __device__ __forceinline__ __half from_acc<__half, float>(float v) {
-  return __float2half(v);
-}
-template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16, float>(float v) {
-  return __float2bfloat16(v);
-}
+#include "common.cuh"
 
 // `rows` = B * H * T rows of D = 2 * half elements; `heads` = H, `seq` = T. Block (bx, by): by
 // rows per block, threads striding over the row's `half` pairs. INVERSE: rotate by -angle (the

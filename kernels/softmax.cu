@@ -12,32 +12,7 @@
 // (max, sum) per thread, merged across the block, then one pass writing p. Sums and max in float
 // (double for f64). Compiled to PTX by build.rs (feature `cuda`) and launched from
 // src/kernels/masked_softmax/cuda.rs; the CPU reference is src/kernels/masked_softmax/reference.rs.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <stdint.h>
-
-// The most threads per block any plan launches (src/kernels/plan.rs, MAX_BLOCK). Declared on
-// every kernel so that ptxas keeps it launchable with that many threads (at most 64 registers per
-// thread on sm_80/sm_90), also when the driver JIT-compiles the PTX for a newer GPU.
-#define MAX_THREADS 1024
-
-#define WARP 32
-
-__device__ __forceinline__ float to_acc(float v) { return v; }
-__device__ __forceinline__ double to_acc(double v) { return v; }
-__device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T, typename A> __device__ __forceinline__ T from_acc(A v) { return (T)v; }
-template <> __device__ __forceinline__ __half from_acc<__half, float>(float v) {
-  return __float2half(v);
-}
-template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16, float>(float v) {
-  return __float2bfloat16(v);
-}
-
-__device__ __forceinline__ float exp_acc(float v) { return expf(v); }
-__device__ __forceinline__ double exp_acc(double v) { return exp(v); }
+#include "common.cuh"
 
 // The most negative finite value: the running max starts here, so a row of -inf never computes
 // (-inf) - (-inf) = NaN; its sum stays 0 and its output is 0.
@@ -50,26 +25,8 @@ template <> __device__ __forceinline__ double lowest<double>() {
 // Merges the running (max m, sum l of exp(z - m)) pair (m2, l2) into (m, l).
 template <typename A> __device__ __forceinline__ void merge(A &m, A &l, A m2, A l2) {
   const A mx = m2 > m ? m2 : m;
-  l = l * exp_acc(m - mx) + l2 * exp_acc(m2 - mx);
+  l = l * acc_exp(m - mx) + l2 * acc_exp(m2 - mx);
   m = mx;
-}
-
-template <typename A> __device__ __forceinline__ A warp_sum(A v) {
-  for (int off = WARP / 2; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
-  return v;
-}
-
-// Sum of `v` over the block; every thread gets the result. `scratch` holds one value per warp.
-template <typename A> __device__ __forceinline__ A block_sum(A v, A *scratch) {
-  const int lane = threadIdx.x % WARP;
-  const int warp = threadIdx.x / WARP;
-  const int n_warps = (blockDim.x + WARP - 1) / WARP;
-  v = warp_sum(v);
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  A total = lane < n_warps ? scratch[lane] : A(0);
-  return warp_sum(total);
 }
 
 // The block-wide (max, sum) of every thread's running pair; every thread gets the result.
@@ -109,17 +66,17 @@ __device__ void fwd(const T *scores, const A *mask, T *p, int cols, int seq, int
   for (int c = threadIdx.x; c < cols; c += blockDim.x) {
     const A z = to_acc(sr[c]) * sc + mr[c];
     if (z > m) {
-      l = l * exp_acc(m - z) + A(1);
+      l = l * acc_exp(m - z) + A(1);
       m = z;
     } else {
-      l += exp_acc(z - m);
+      l += acc_exp(z - m);
     }
   }
   block_merge(m, l, sm, sl);
   const A inv = l > A(0) ? A(1) / l : A(0);
   for (int c = threadIdx.x; c < cols; c += blockDim.x) {
     const A z = to_acc(sr[c]) * sc + mr[c];
-    pr[c] = from_acc<T, A>(exp_acc(z - m) * inv);
+    pr[c] = from_acc<T, A>(acc_exp(z - m) * inv);
   }
 }
 
