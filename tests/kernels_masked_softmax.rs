@@ -16,9 +16,9 @@
 
 mod common;
 
-use common::{max_abs, max_abs_diff, uniform};
+use common::{assert_central_differences, max_abs, max_abs_diff, uniform, value_and_grad};
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, D};
 use trainer::kernels::masked_softmax;
 use trainer::kernels::masked_softmax::plan::{backward, forward, SoftmaxDims};
 use trainer::kernels::plan::acc_dtype;
@@ -106,20 +106,6 @@ fn all_finite(a: &Tensor) -> bool {
         .expect("values")
         .iter()
         .all(|v| v.is_finite())
-}
-
-/// `(p, ds)` of `sum(f(scores) * c)`.
-fn value_and_grad(
-    f: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
-    x: &Tensor,
-    c: &Tensor,
-) -> (Tensor, Tensor) {
-    let xv = Var::from_tensor(x).expect("x var");
-    let y = f(xv.as_tensor()).expect("forward");
-    let loss = (&y * c).and_then(|l| l.sum_all()).expect("loss");
-    let grads = loss.backward().expect("backward");
-    let dx = grads.get(xv.as_tensor()).expect("dx").clone();
-    (y, dx)
 }
 
 /// `(scores shape, mask as [B, 1, T, S])`: a single key, `S = 37` (not a multiple of the warp
@@ -216,23 +202,7 @@ fn gradient_matches_finite_differences_f64() {
             .and_then(|l| l.sum_all()?.to_scalar::<f64>())
             .expect("loss")
     };
-    let h = 1e-5;
-    let xs = x.flatten_all().and_then(|t| t.to_vec1::<f64>()).expect("x");
-    let dss = ds
-        .flatten_all()
-        .and_then(|t| t.to_vec1::<f64>())
-        .expect("ds");
-    for i in 0..xs.len() {
-        let (mut p, mut m) = (xs.clone(), xs.clone());
-        p[i] += h;
-        m[i] -= h;
-        let fd = (loss(&p) - loss(&m)) / (2.0 * h);
-        assert!(
-            (fd - dss[i]).abs() <= 1e-9,
-            "ds[{i}]: fd {fd} vs {}",
-            dss[i]
-        );
-    }
+    assert_central_differences("ds", loss, &x, &ds, 1e-5, 1e-9);
 }
 
 #[test]

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{max_abs, max_abs_diff, uniform};
+use common::{assert_central_differences, max_abs, max_abs_diff, uniform, value_and_grad};
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use trainer::kernels::plan::acc_dtype;
@@ -67,20 +67,6 @@ fn plain(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> 
     let r1 = (x1.broadcast_mul(&c)? - x2.broadcast_mul(&s)?)?;
     let r2 = (x2.broadcast_mul(&c)? + x1.broadcast_mul(&s)?)?;
     Tensor::cat(&[r1, r2], D::Minus1)
-}
-
-/// `(y, dx)` of `sum(f(x) * c)`.
-fn value_and_grad(
-    f: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
-    x: &Tensor,
-    c: &Tensor,
-) -> (Tensor, Tensor) {
-    let xv = Var::from_tensor(x).expect("x var");
-    let y = f(xv.as_tensor()).expect("forward");
-    let loss = (&y * c).and_then(|l| l.sum_all()).expect("loss");
-    let grads = loss.backward().expect("backward");
-    let dx = grads.get(xv.as_tensor()).expect("dx").clone();
-    (y, dx)
 }
 
 #[test]
@@ -168,23 +154,7 @@ fn gradient_matches_finite_differences_f64() {
             .and_then(|l| l.sum_all()?.to_scalar::<f64>())
             .expect("loss")
     };
-    let h = 1e-5;
-    let xs = x.flatten_all().and_then(|t| t.to_vec1::<f64>()).expect("x");
-    let dxs = dx
-        .flatten_all()
-        .and_then(|t| t.to_vec1::<f64>())
-        .expect("dx");
-    for i in 0..xs.len() {
-        let (mut p, mut m) = (xs.clone(), xs.clone());
-        p[i] += h;
-        m[i] -= h;
-        let fd = (loss(&p) - loss(&m)) / (2.0 * h);
-        assert!(
-            (fd - dxs[i]).abs() <= 1e-8,
-            "dx[{i}]: fd {fd} vs {}",
-            dxs[i]
-        );
-    }
+    assert_central_differences("dx", loss, &x, &dx, 1e-5, 1e-8);
 }
 
 #[test]

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{max_abs, max_abs_diff, uniform};
+use common::{assert_central_differences, max_abs, max_abs_diff, uniform};
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use common::cuda_emu::run_plan;
@@ -162,19 +162,7 @@ fn gradients_match_finite_differences_f64() {
             .and_then(|l| l.to_scalar::<f64>())
             .expect("loss")
     };
-    let (xs, dxs) = (flat(&x), flat(&dx));
-    let h = 1e-5;
-    for i in 0..xs.len() {
-        let (mut p, mut m) = (xs.clone(), xs.clone());
-        p[i] += h;
-        m[i] -= h;
-        let fd = (loss(&p) - loss(&m)) / (2.0 * h);
-        assert!(
-            (fd - dxs[i]).abs() <= 1e-8,
-            "dx[{i}]: fd {fd} vs {}",
-            dxs[i]
-        );
-    }
+    assert_central_differences("dx", loss, &x, &dx, 1e-5, 1e-8);
 }
 
 #[test]

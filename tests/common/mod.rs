@@ -135,3 +135,43 @@ pub fn save_tiny_qwen3_dir(dir: &Path, seed: u64, max_positions: usize) -> PathB
         .expect("model.safetensors");
     assets.qwen3_tokenizer_dir.clone()
 }
+
+/// `(y, dx)` of the loss `sum(f(x) * c)` by autograd.
+pub fn value_and_grad(
+    f: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
+    x: &Tensor,
+    c: &Tensor,
+) -> (Tensor, Tensor) {
+    let xv = candle_core::Var::from_tensor(x).unwrap();
+    let y = f(xv.as_tensor()).unwrap();
+    let grads = (&y * c).unwrap().sum_all().unwrap().backward().unwrap();
+    let dx = grads
+        .get(xv.as_tensor())
+        .expect("no gradient for x")
+        .clone();
+    (y, dx)
+}
+
+/// Asserts that `grad` (an autograd gradient) matches the central differences
+/// `(loss(x + h·eᵢ) − loss(x − h·eᵢ)) / 2h` of `loss` at `x` within `tol`, element by element.
+pub fn assert_central_differences(
+    what: &str,
+    loss: impl Fn(&[f64]) -> f64,
+    x: &Tensor,
+    grad: &Tensor,
+    h: f64,
+    tol: f64,
+) {
+    let (xs, gs) = (values(x), values(grad));
+    assert_eq!(xs.len(), gs.len(), "{what}: gradient length");
+    for (i, g) in gs.iter().enumerate() {
+        let (mut p, mut m) = (xs.clone(), xs.clone());
+        p[i] += h;
+        m[i] -= h;
+        let fd = (loss(&p) - loss(&m)) / (2.0 * h);
+        assert!(
+            (fd - g).abs() <= tol,
+            "{what}[{i}]: finite differences {fd} vs {g}"
+        );
+    }
+}
