@@ -1,6 +1,6 @@
-//! Runs a [`Plan`] on a CUDA device with cudarc: views of the input storages, zero-filled
-//! buffers for the rest, the launches in order on the device's stream, and the outputs wrapped
-//! as candle storages.
+//! Runs a [`Plan`] on a CUDA device with cudarc: views of the input storages, new buffers for
+//! the rest (uninitialized, or zero-filled where [`BufSpec::zeroed`] asks), the launches in order
+//! on the device's stream, and the outputs wrapped as candle storages.
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::{

@@ -1,8 +1,8 @@
 //! Attention softmax with scale and additive mask, with backward, as one op:
 //! `p = softmax(scores · scale + mask)` over the last dim.
 //!
-//! candle's composition (`affine`, `broadcast_add`, `softmax_last_dim` or its own five ops) keeps
-//! the masked scores for the backward pass; here the forward is one kernel and the backward one
+//! candle's composition (scale, mask add, then a differentiable softmax of five ops) keeps the
+//! masked scores and the softmax's intermediates for the backward pass; here the forward is one kernel and the backward one
 //! more, from the saved output `p` alone: `∂s = scale · p ⊙ (g − Σ g ⊙ p)`.
 //!
 //! CPU: [`reference`]; CUDA: `kernels/softmax.cu` (f32, f64, f16, bf16; max and sums in f32,
