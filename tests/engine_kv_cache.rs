@@ -70,11 +70,16 @@ fn select_and_repeat_rows_pick_the_right_rows() {
     c.append(0, &x, &x).unwrap();
     c.append(1, &x, &x).unwrap();
     let mut s = c.select_rows(&[2, 0, 0]).unwrap();
+    // In place, layer by layer: the same rows, and the source it was cloned from is untouched.
+    let mut r = c.clone();
+    r.retain_rows(&[2, 0, 0]).unwrap();
     let y = kv(3, 1, 6);
+    let (kr, _) = r.append(0, &y, &y).unwrap();
     let (k, _) = s.append(0, &y, &y).unwrap();
     let idx = Tensor::new(&[2u32, 0, 0], &Device::Cpu).unwrap();
     let want = Tensor::cat(&[&x.index_select(&idx, 0).unwrap(), &y], 2).unwrap();
     assert!(same(&k, &want));
+    assert!(same(&kr, &want));
     // The source cache is untouched by the selection's append.
     let (k0, _) = c.append(0, &y, &y).unwrap();
     assert!(same(&k0, &Tensor::cat(&[&x, &y], 2).unwrap()));

@@ -9,15 +9,25 @@
 //! path's, for Qwen2 / Qwen3 / Llama, with and without layer-wise recompute, in f64 (≤ 1e-10
 //! relative: only summation orders differ) and f32 (≤ 2e-5 relative).
 //!
-//! One test function: the route is process-wide.
+//! Inference on CUDA uses the softmax kernel too: batched generation (left padding, KV cache,
+//! finished rows dropped mid-run) through the kernel ops gives the same tokens and sampling
+//! log-probabilities as the CPU path, in f32.
+//!
+//! Test functions that switch the route run one at a time (it is process-wide).
 
 mod common;
 
+use std::sync::Mutex;
+
 use candle_core::{DType, Device};
-use common::max_abs_diff;
 use common::train_path::{adapted, loss_and_grads, scalar};
+use common::{ids, max_abs_diff};
+use trainer::engine::{generate, GenConfig, GenRequest, SamplingParams};
 use trainer::kernels::{self, Op};
 use trainer::model::Arch;
+
+/// Serializes the tests that switch the process-wide route.
+static ROUTE: Mutex<()> = Mutex::new(());
 
 const OPS: [Op; 4] = [
     Op::RmsNorm,
@@ -28,6 +38,7 @@ const OPS: [Op; 4] = [
 
 #[test]
 fn training_path_through_the_kernel_ops_matches_the_fused_cpu_path() {
+    let _route = ROUTE.lock().unwrap_or_else(|e| e.into_inner());
     let cpu = Device::Cpu;
     for (dtype, tol) in [(DType::F64, 1e-10), (DType::F32, 2e-5)] {
         for arch in [Arch::Qwen2, Arch::Qwen3, Arch::Llama] {
@@ -63,6 +74,62 @@ fn training_path_through_the_kernel_ops_matches_the_fused_cpu_path() {
                     let d = max_abs_diff(a, b);
                     assert!(d <= tol * scale, "{case} {n}: |Δgrad| {d} (scale {scale})");
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn generation_through_the_softmax_kernel_matches_the_cpu_path() {
+    let _route = ROUTE.lock().unwrap_or_else(|e| e.into_inner());
+    let cpu = Device::Cpu;
+    for arch in [Arch::Qwen2, Arch::Qwen3, Arch::Llama] {
+        let (vocab, model) = adapted(arch, DType::F32, &cpu, false);
+        // Prompts of different lengths (left padding); every 9th token id stops a row, so rows
+        // finish at different steps and are dropped from the running batch.
+        let reqs: Vec<GenRequest> = [5usize, 9, 2, 7]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| GenRequest::new(ids(1, n, vocab, 60 + i as u32).remove(0), i as u64))
+            .collect();
+        let cfg = GenConfig {
+            sampling: SamplingParams {
+                temperature: 0.8,
+                top_k: 0,
+                top_p: 1.0,
+            },
+            max_new_tokens: 12,
+            stop_ids: (0..vocab as u32).step_by(9).collect(),
+            ..GenConfig::default()
+        };
+        kernels::override_kernels(None);
+        let before = kernels::calls(Op::MaskedSoftmax);
+        let want = generate(&model, &reqs, &cfg).unwrap();
+        let lens: Vec<usize> = want.iter().map(|o| o.tokens.len()).collect();
+        assert!(
+            lens.iter().any(|&n| n != lens[0]),
+            "{arch:?}: rows of equal length {lens:?} drop nothing mid-run"
+        );
+        assert_eq!(
+            kernels::calls(Op::MaskedSoftmax),
+            before,
+            "{arch:?}: kernel ran on CPU"
+        );
+        kernels::override_kernels(Some(true));
+        let got = generate(&model, &reqs, &cfg);
+        kernels::override_kernels(None);
+        let got = got.unwrap();
+        assert!(
+            kernels::calls(Op::MaskedSoftmax) > before,
+            "{arch:?}: kernel never ran"
+        );
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.tokens, w.tokens, "{arch:?} row {i}: tokens");
+            for (a, b) in g.logprobs.iter().zip(&w.logprobs) {
+                assert!(
+                    (a - b).abs() <= 1e-4,
+                    "{arch:?} row {i}: logprob {a} vs {b}"
+                );
             }
         }
     }

@@ -3,7 +3,7 @@
 //! One call runs many rows at once: the distinct prompts are prefilled once (left-padded, in
 //! chunks of positions), the cache is then expanded so that the `G` samples of a prompt share its
 //! prefill, and every decode step feeds one token per running row. Rows that stop are dropped
-//! from the running batch (`KvCache::select_rows`), so they cost nothing afterwards and cannot
+//! from the running batch (`KvCache::retain_rows`), so they cost nothing afterwards and cannot
 //! influence the others. Each row samples from its own seeded stream (see [`super::sampler`]).
 
 use std::collections::HashMap;
@@ -418,7 +418,7 @@ fn run_chunk(
     let identity = map.iter().enumerate().all(|(i, &u)| i == u);
     if !identity {
         let idx: Vec<u32> = map.iter().map(|&u| u as u32).collect();
-        cache = cache.select_rows(&idx)?;
+        cache.retain_rows(&idx)?;
     }
     let mut rows: Vec<Row> = reqs
         .iter()
@@ -472,7 +472,7 @@ fn run_chunk(
         }
         if keep.len() < rows.len() {
             let idx: Vec<u32> = keep.iter().map(|&a| a as u32).collect();
-            cache = cache.select_rows(&idx)?;
+            cache.retain_rows(&idx)?;
             let mut old: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
             rows = keep.iter().filter_map(|&a| old[a].take()).collect();
         }

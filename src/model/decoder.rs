@@ -134,9 +134,11 @@ impl Attention {
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let acc = acc_dtype(q.dtype());
         let kernels = crate::kernels::enabled_on(q.device());
-        if mode == Mode::Train && (kernels || super::fused::fusable(&q)) {
+        if kernels || (mode == Mode::Train && super::fused::fusable(&q)) {
             // Scale, mask and softmax as one node with an exact backward: the CUDA kernel
-            // (kernels/softmax.cu, probabilities in the scores' dtype) or the fused CPU op.
+            // (kernels/softmax.cu, probabilities in the scores' dtype; also in inference, where
+            // it keeps the prefill's scores in the compute dtype instead of f32 copies) or, in
+            // training, the fused CPU op.
             let raw = q
                 .matmul(&k.t()?)?
                 .reshape((b, self.n_kv_heads, n_rep, t, s))?;

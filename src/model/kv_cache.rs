@@ -217,6 +217,15 @@ impl KvCache {
     /// Keeps only the given rows, in the given order; an index may repeat (e.g. drop finished
     /// sequences from a running batch, or share a prefilled prompt between several rows).
     pub fn select_rows(&self, rows: &[u32]) -> Result<KvCache> {
+        let mut out = self.clone();
+        out.retain_rows(rows)?;
+        Ok(out)
+    }
+
+    /// [`KvCache::select_rows`] in place, one layer at a time: each layer's old buffers are freed
+    /// (unless a clone still holds them) as soon as its gather exists, so dropping finished rows
+    /// peaks at the cache plus one layer's gather instead of two whole caches.
+    pub fn retain_rows(&mut self, rows: &[u32]) -> Result<()> {
         let Some(device) = self
             .layers
             .iter()
@@ -224,27 +233,16 @@ impl KvCache {
             .next()
             .map(|l| l.k.device().clone())
         else {
-            return Ok(self.clone());
+            return Ok(());
         };
         let idx = Tensor::from_slice(rows, rows.len(), &device)?;
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| match l {
-                None => Ok(None),
-                Some(l) => Ok(Some(LayerKv {
-                    k: l.k.index_select(&idx, 0)?,
-                    v: l.v.index_select(&idx, 0)?,
-                    len: l.len,
-                    // A fresh gather, unless it carries a gradient graph.
-                    shared: l.k.track_op() || l.v.track_op(),
-                })),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(KvCache {
-            layers,
-            reserve: self.reserve,
-        })
+        for l in self.layers.iter_mut().flatten() {
+            l.k = l.k.index_select(&idx, 0)?;
+            l.v = l.v.index_select(&idx, 0)?;
+            // A fresh gather, unless it carries a gradient graph.
+            l.shared = l.k.track_op() || l.v.track_op();
+        }
+        Ok(())
     }
 
     /// Copies the given slots (in order) of `row` out of the cache: the valid slots of one

@@ -172,8 +172,13 @@ impl PlanInputs {
     /// The fused single-node training ops apply: CPU f32, CUDA unless its kernels are switched
     /// off (`TRAINER_CUDA_KERNELS=0`), every device as designed.
     pub fn fused_ops(&self) -> bool {
-        let cuda_kernels = !self.cpu() && !crate::kernels::cuda_kernels_switched_off();
-        (self.cpu() && self.dtype_bytes == 4.0) || cuda_kernels || self.designed()
+        (self.cpu() && self.dtype_bytes == 4.0) || self.cuda_kernels() || self.designed()
+    }
+
+    /// The CUDA kernels run (training and inference attention): a CUDA device, unless
+    /// `TRAINER_CUDA_KERNELS=0`.
+    fn cuda_kernels(&self) -> bool {
+        !self.cpu() && !crate::kernels::cuda_kernels_switched_off()
     }
 
     fn adapts(&self, layer: usize) -> bool {
@@ -288,7 +293,14 @@ fn infer_transient_bytes(p: &PlanInputs, rows: f64, q: f64, s: f64) -> f64 {
         c.intermediate_size as f64,
         c.num_attention_heads as f64,
     );
-    let score = if a == 4.0 { 12.0 } else { 12.0 + 2.0 * a };
+    let score = if p.cuda_kernels() {
+        // The softmax kernel: scores and probabilities in the compute dtype.
+        2.0 * a
+    } else if a == 4.0 {
+        12.0
+    } else {
+        12.0 + 2.0 * a
+    };
     rows * q * (heads * s * score + a * (4.0 * im + 2.0 * h))
 }
 
@@ -368,9 +380,9 @@ pub fn estimate(p: &PlanInputs) -> Plan {
     comps.push(Component {
         name: "KV cache".into(),
         phase: Phase::Generation,
-        bytes: 2.0 * rows * slots * kv_token,
+        bytes: rows * slots * kv_token * (1.0 + 1.0 / n.max(1) as f64),
         notes: format!(
-            "2 × {rows} rows × {slots} slots × {:.0} KiB/token (2·kvd·a·N); ×2: dropping finished rows gathers a new cache before the old one is freed",
+            "{rows} rows × {slots} slots × {:.0} KiB/token (2·kvd·a·N), + one layer's gather while dropping finished rows (1 + 1/{n})",
             kv_token / 1024.0
         ),
     });
