@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{assert_central_differences, max_abs, max_abs_diff, uniform, value_and_grad};
+use common::{assert_central_differences, max_abs_diff, uniform, value_and_grad};
 
 use candle_core::{DType, Device, Tensor, D};
 use trainer::kernels::masked_softmax;
@@ -314,15 +314,8 @@ fn emulated_kernels_match_reference() {
             ];
             for (name, plan, ins, want) in runs {
                 let plan = plan.expect("plan");
-                let got = common::cuda_emu::run_plan(&plan, &ins)
-                    .unwrap_or_else(|e| panic!("{dtype:?} {shape:?} {name}: {e}"));
-                let got = got[0].reshape(shape).expect("shape");
-                let d = max_abs_diff(&got, want);
-                let tol = rel * max_abs(want).max(1.0);
-                assert!(
-                    d <= tol,
-                    "{dtype:?} {shape:?} {name}: max diff {d:e} > {tol:e}"
-                );
+                let what = format!("{dtype:?} {shape:?} {name}");
+                common::assert_emulated(&plan, &ins, want, rel, &what);
             }
         }
     }
@@ -361,7 +354,7 @@ fn cuda_kernels_match_cpu_reference() {
             for (name, a, b) in [("p", &cpu.0, &dev.0), ("ds", &cpu.1, &dev.1)] {
                 let b = b.to_device(&Device::Cpu).expect("to cpu");
                 let d = max_abs_diff(a, &b);
-                let tol = rel * max_abs(a).max(1.0);
+                let tol = rel * common::max_abs(a).max(1.0);
                 assert!(
                     d <= tol,
                     "{dtype:?} {shape:?} {name}: max diff {d:e} > {tol:e}"

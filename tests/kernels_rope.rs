@@ -226,15 +226,9 @@ fn emulated_kernels_match_reference() {
             let acc = |t: &Tensor| t.to_dtype(acc_dtype(dtype)).expect("acc");
             for (inverse, input, want) in [(false, &x, &y), (true, &c, &dx)] {
                 let plan = rotate(dtype, dims, inverse).expect("plan");
-                let got = common::cuda_emu::run_plan(&plan, &[input.clone(), acc(&cos), acc(&sin)])
-                    .unwrap_or_else(|e| panic!("{dtype:?} {shape:?} inverse={inverse}: {e}"));
-                let got = got[0].reshape(&shape[..]).expect("shape");
-                let d = max_abs_diff(&got, want);
-                let tol = rel * max_abs(want).max(1.0);
-                assert!(
-                    d <= tol,
-                    "{dtype:?} {shape:?} inverse={inverse}: max diff {d:e} > {tol:e}"
-                );
+                let what = format!("{dtype:?} {shape:?} inverse={inverse}");
+                let inputs = [input.clone(), acc(&cos), acc(&sin)];
+                common::assert_emulated(&plan, &inputs, want, rel, &what);
             }
         }
     }

@@ -98,6 +98,17 @@ pub(crate) fn chunked_logprobs(
             "temperature and chunk_size must be positive".into(),
         ));
     }
+    // Every target id inside the LM head's vocabulary, checked once for the whole batch (one
+    // device sync on CUDA; the chunks then skip it).
+    let vocab = w.dim(0)?;
+    if targets.elem_count() > 0 {
+        let max = targets.flatten_all()?.max(0)?.to_scalar::<u32>()?;
+        if max as usize >= vocab {
+            return Err(Error::Invalid(format!(
+                "target token id {max} is outside the vocabulary of {vocab}"
+            )));
+        }
+    }
     let mut lps = Vec::new();
     let mut ents = Vec::new();
     let mut start = 0;
@@ -153,12 +164,14 @@ impl Chunk<'_> {
             // accumulates in f32 (f64 for f64): the log-probs are those of the f32 cast below,
             // without materializing it; its gradient comes back in the logits' dtype, as the
             // cast's backward would give it.
-            return Ok(crate::kernels::selected_log_softmax(
-                &logits,
-                self.targets,
-                self.temperature,
-                entropy,
-            )?);
+            return Ok(
+                crate::kernels::selected_logsoftmax::selected_log_softmax_in_vocab(
+                    &logits,
+                    self.targets,
+                    self.temperature,
+                    entropy,
+                )?,
+            );
         }
         let logits = logits.to_dtype(acc_dtype(hs.dtype()))?;
         if self.fused && logits.device().is_cpu() {
@@ -425,6 +438,30 @@ mod tests {
                 (fd - g[i]).abs() <= 1e-7 * fd.abs().max(1.0),
                 "[{i}]: {fd} vs {}",
                 g[i]
+            );
+        }
+    }
+
+    #[test]
+    fn a_target_outside_the_vocabulary_is_an_error_on_every_path() {
+        let c = case();
+        let mut tg: Vec<u32> = c.targets.flatten_all().unwrap().to_vec1().unwrap();
+        tg[B * T - 1] = V as u32;
+        let targets = Tensor::from_vec(tg, (B, T), &Device::Cpu).unwrap();
+        for (graph, fused) in [(ChunkGraph::Keep, true), (ChunkGraph::Recompute, false)] {
+            let opts = LogprobOptions {
+                temperature: 0.7,
+                chunk_size: 3,
+                entropy: false,
+            };
+            let e = chunked_logprobs(&c.w, c.hidden.as_tensor(), &targets, opts, graph, fused)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "target token id {V} is outside the vocabulary of {V}"
+                )),
+                "{e}"
             );
         }
     }

@@ -175,3 +175,19 @@ pub fn assert_central_differences(
         );
     }
 }
+
+/// Runs `plan` on `inputs` and asserts that its first output, shaped like `want`, is within
+/// `rel · max(1, max |want|)` of it (NaN-aware); `what` names the case in the failure message.
+pub fn assert_emulated(
+    plan: &trainer::kernels::plan::Plan,
+    inputs: &[Tensor],
+    want: &Tensor,
+    rel: f64,
+    what: &str,
+) {
+    let got = cuda_emu::run_plan(plan, inputs).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let got = got[0].reshape(want.dims()).expect("output shape");
+    let d = max_abs_diff(&got, want);
+    let tol = rel * max_abs(want).max(1.0);
+    assert!(d <= tol, "{what}: max diff {d:e} > {tol:e}");
+}

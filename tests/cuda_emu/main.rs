@@ -114,6 +114,26 @@ fn conversion_inputs(values: &[f64], nudge: f64, seed: u64) -> Vec<f64> {
     out
 }
 
+/// `kernel` applied elementwise to `input` (f32 or f64 values), as the bits of its f16/bf16
+/// output.
+fn bits16<T: candle_core::WithDType>(kernel: &str, input: &[T], out: DType) -> Vec<u16> {
+    let t = map(kernel, Tensor::new(input, &Device::Cpu).expect("t"), out);
+    match out {
+        DType::F16 => t
+            .to_vec1::<f16>()
+            .expect("f16")
+            .iter()
+            .map(|v| v.to_bits())
+            .collect(),
+        _ => t
+            .to_vec1::<bf16>()
+            .expect("bf16")
+            .iter()
+            .map(|v| v.to_bits())
+            .collect(),
+    }
+}
+
 fn check_bits(what: &str, got: &[u16], want: &[f64], input: &[f64], to_f64: fn(u16) -> f64) {
     for ((g, w), x) in got.iter().zip(want).zip(input) {
         let gv = to_f64(*g);
@@ -156,17 +176,7 @@ fn half_conversions_are_bit_exact() {
         .iter()
         .map(|&f| round_oracle(f as f64, 10, -14, 65504.0))
         .collect();
-    let h = map(
-        "f32_to_f16",
-        Tensor::new(f32s.as_slice(), &Device::Cpu).expect("t"),
-        DType::F16,
-    );
-    let h: Vec<u16> = h
-        .to_vec1::<f16>()
-        .expect("f16")
-        .iter()
-        .map(|v| v.to_bits())
-        .collect();
+    let h = bits16("f32_to_f16", &f32s, DType::F16);
     let f32s_f64: Vec<f64> = f32s.iter().map(|&f| f as f64).collect();
     check_bits("__float2half", &h, &want32, &f32s_f64, to_f64);
     // double -> half rounds once (nudged midpoints tell double rounding apart).
@@ -175,17 +185,7 @@ fn half_conversions_are_bit_exact() {
         .iter()
         .map(|&d| round_oracle(d, 10, -14, 65504.0))
         .collect();
-    let h = map(
-        "f64_to_f16",
-        Tensor::new(nudged.as_slice(), &Device::Cpu).expect("t"),
-        DType::F16,
-    );
-    let h: Vec<u16> = h
-        .to_vec1::<f16>()
-        .expect("f16")
-        .iter()
-        .map(|v| v.to_bits())
-        .collect();
+    let h = bits16("f64_to_f16", &nudged, DType::F16);
     check_bits("__half(double)", &h, &wantd, &nudged, to_f64);
     assert_eq!(want.len(), inputs.len());
 }
@@ -218,34 +218,14 @@ fn bfloat16_conversions_are_bit_exact() {
         .iter()
         .map(|&d| round_oracle(d, 7, -126, max))
         .collect();
-    let b = map(
-        "f32_to_bf16",
-        Tensor::new(f32s.as_slice(), &Device::Cpu).expect("t"),
-        DType::BF16,
-    );
-    let b: Vec<u16> = b
-        .to_vec1::<bf16>()
-        .expect("bf16")
-        .iter()
-        .map(|v| v.to_bits())
-        .collect();
+    let b = bits16("f32_to_bf16", &f32s, DType::BF16);
     check_bits("__float2bfloat16_rn", &b, &want, &f32s_f64, to_f64);
     let nudged = conversion_inputs(&values, 1e-12, 4);
     let wantd: Vec<f64> = nudged
         .iter()
         .map(|&d| round_oracle(d, 7, -126, max))
         .collect();
-    let b = map(
-        "f64_to_bf16",
-        Tensor::new(nudged.as_slice(), &Device::Cpu).expect("t"),
-        DType::BF16,
-    );
-    let b: Vec<u16> = b
-        .to_vec1::<bf16>()
-        .expect("bf16")
-        .iter()
-        .map(|v| v.to_bits())
-        .collect();
+    let b = bits16("f64_to_bf16", &nudged, DType::BF16);
     check_bits("__nv_bfloat16(double)", &b, &wantd, &nudged, to_f64);
 }
 

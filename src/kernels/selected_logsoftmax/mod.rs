@@ -48,6 +48,32 @@ pub fn selected_log_softmax(
     temperature: f64,
     entropy: bool,
 ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+    let v = check_inputs(logits, targets, temperature)?;
+    let max = targets.flatten_all()?.max(0)?.to_scalar::<u32>()?;
+    if max as usize >= v {
+        candle_core::bail!(
+            "selected_log_softmax: target token id {max} is outside the vocabulary of {v}"
+        );
+    }
+    apply(logits, targets, temperature, entropy)
+}
+
+/// [`selected_log_softmax`] for targets the caller has already checked against the vocabulary
+/// (the model's chunked log-probs check all of a batch's targets once, instead of one device
+/// sync per chunk). A target outside `[0, V)` gives a NaN log-probability, never an
+/// out-of-bounds read.
+pub(crate) fn selected_log_softmax_in_vocab(
+    logits: &Tensor,
+    targets: &Tensor,
+    temperature: f64,
+    entropy: bool,
+) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+    check_inputs(logits, targets, temperature)?;
+    apply(logits, targets, temperature, entropy)
+}
+
+/// Checks shapes, dtypes, devices and the temperature; returns the vocabulary size `V`.
+fn check_inputs(logits: &Tensor, targets: &Tensor, temperature: f64) -> candle_core::Result<usize> {
     let (n, v) = match logits.dims() {
         &[n, v] if n > 0 && v > 0 => (n, v),
         dims => candle_core::bail!(
@@ -79,13 +105,17 @@ pub fn selected_log_softmax(
             "selected_log_softmax: temperature {temperature} must be finite and positive"
         );
     }
+    Ok(v)
+}
+
+/// The op on checked inputs.
+fn apply(
+    logits: &Tensor,
+    targets: &Tensor,
+    temperature: f64,
+    entropy: bool,
+) -> candle_core::Result<(Tensor, Option<Tensor>)> {
     let targets = targets.flatten_all()?.contiguous()?;
-    let max = targets.max(0)?.to_scalar::<u32>()?;
-    if max as usize >= v {
-        candle_core::bail!(
-            "selected_log_softmax: target token id {max} is outside the vocabulary of {v}"
-        );
-    }
     super::count(super::Op::SelectedLogSoftmax);
     let logits = logits.contiguous()?;
     let op = Forward {
