@@ -35,9 +35,26 @@ __device__ __forceinline__ double acc_exp(double v) { return exp(v); }
 __device__ __forceinline__ float acc_log(float v) { return logf(v); }
 __device__ __forceinline__ double acc_log(double v) { return log(v); }
 
+// The most negative finite value: a running max starts here, so a row of -inf never computes
+// (-inf) - (-inf) = NaN; its sum stays 0 (softmax.cu: its output is 0).
+template <typename A> __device__ __forceinline__ A lowest();
+template <> __device__ __forceinline__ float lowest<float>() { return -3.402823466e+38f; }
+template <> __device__ __forceinline__ double lowest<double>() {
+  return -1.7976931348623157e+308;
+}
+
 // Sum of `v` over the 32 lanes of a full warp; every lane gets the result.
 template <typename A> __device__ __forceinline__ A warp_sum(A v) {
   for (int off = WARP / 2; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+  return v;
+}
+
+// Max of `v` over the 32 lanes of a full warp; every lane gets the result.
+template <typename A> __device__ __forceinline__ A warp_max(A v) {
+  for (int off = WARP / 2; off > 0; off /= 2) {
+    const A o = __shfl_xor_sync(0xffffffffu, v, off);
+    v = o > v ? o : v;
+  }
   return v;
 }
 

@@ -14,14 +14,6 @@
 // src/kernels/masked_softmax/cuda.rs; the CPU reference is src/kernels/masked_softmax/reference.rs.
 #include "common.cuh"
 
-// The most negative finite value: the running max starts here, so a row of -inf never computes
-// (-inf) - (-inf) = NaN; its sum stays 0 and its output is 0.
-template <typename A> __device__ __forceinline__ A lowest();
-template <> __device__ __forceinline__ float lowest<float>() { return -3.402823466e+38f; }
-template <> __device__ __forceinline__ double lowest<double>() {
-  return -1.7976931348623157e+308;
-}
-
 // Merges the running (max m, sum l of exp(z - m)) pair (m2, l2) into (m, l).
 template <typename A> __device__ __forceinline__ void merge(A &m, A &l, A m2, A l2) {
   const A mx = m2 > m ? m2 : m;

@@ -17,9 +17,10 @@ For each model and implementation (each in its own process, one after the other)
   tokens/s (ctx = prompt + N/2 on average). BW is the device's measured copy bandwidth (a 1 GiB
   device-to-device copy in the PyTorch process; 256 MiB on CPU) unless --mem-bw-gbs is given.
 
-On a GPU the trainer runs twice: with its CUDA kernels (kernels/*.cu, the default) and with
+On a GPU the trainer runs three times: with its CUDA kernels (kernels/*.cu, the default), with
 candle's composed ops instead (`TRAINER_CUDA_KERNELS=0`, impl "composed"), which measures what
-the kernels buy. Prints every JSON line (DESIGN.md §8), then a table and one summary JSON line
+the kernels buy, and with the kernels but materialized attention scores instead of flash
+attention in training (`TRAINER_FLASH_ATTENTION=0`, impl "no-flash"). Prints every JSON line (DESIGN.md §8), then a table and one summary JSON line
 with the ratios (trainer ÷ torch speed: > 1 means trainer is faster). `--device cpu` runs the same logic on tiny
 shapes (a 2-layer random model and SmolLM2 with a few tokens): a check of the script, not a
 benchmark. Normally started by scripts/bench_gpu.sh.
@@ -269,6 +270,9 @@ def main():
                 # The same run with candle's composed ops instead of kernels/*.cu: what the
                 # kernels buy on this GPU.
                 recs["composed"] = run_json_lines(cmd, dict(env, TRAINER_CUDA_KERNELS="0"))
+                # The kernels with the attention scores materialized (masked-softmax kernel)
+                # instead of flash attention: its speed cost or gain at these shapes.
+                recs["no-flash"] = run_json_lines(cmd, dict(env, TRAINER_FLASH_ATTENTION="0"))
         if "torch" in impls:
             recs["torch"] = run_json_lines(
                 [sys.executable, os.path.abspath(__file__), "--worker", "torch",
@@ -295,12 +299,14 @@ def main():
             row["ratio_grpo_speed"] = pt["step_s"] / tr["step_s"]
         if "trainer" in row and "composed" in row:
             row["ratio_kernels_grpo_speed"] = row["composed"]["step_s"] / row["trainer"]["step_s"]
+        if "trainer" in row and "no-flash" in row:
+            row["ratio_flash_grpo_speed"] = row["no-flash"]["step_s"] / row["trainer"]["step_s"]
         rows.append(row)
 
     print(f"\n{'model':<22} {'impl':<8} {'gen tok/s':>10} {'decode tok/s':>13} "
           f"{'% roofline':>10} {'GRPO step s':>12}", file=sys.stderr)
     for row in rows:
-        for impl in impls + ["composed"]:
+        for impl in impls + ["composed", "no-flash"]:
             m = row.get(impl)
             if not m:
                 continue
@@ -316,6 +322,9 @@ def main():
         if "ratio_kernels_grpo_speed" in row:
             print(f"{'':<22} GRPO step with the CUDA kernels ÷ with composed ops: "
                   f"{row['ratio_kernels_grpo_speed']:.2f}× faster", file=sys.stderr)
+        if "ratio_flash_grpo_speed" in row:
+            print(f"{'':<22} GRPO step with flash attention ÷ with materialized scores: "
+                  f"{row['ratio_flash_grpo_speed']:.2f}× faster", file=sys.stderr)
     print(json.dumps({"summary": rows, "check_only": args.device == "cpu"}))
 
 

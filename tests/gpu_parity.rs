@@ -93,15 +93,20 @@ fn training_path_on_cuda_matches_cpu() {
         let (vocab, cpu) = adapted(arch, DType::F32, &Device::Cpu, false);
         let want = loss_and_grads(&cpu, vocab, &Device::Cpu);
         for checkpointing in [false, true] {
-            // The kernels (kernels/*.cu, the default on CUDA) and candle's composed ops
-            // (TRAINER_CUDA_KERNELS=0), f32: the CPU's loss and gradients.
-            for kernels in [true, false] {
+            // The kernels (kernels/*.cu, the default on CUDA: flash attention), the kernels
+            // with materialized attention scores (TRAINER_FLASH_ATTENTION=0), and candle's
+            // composed ops (TRAINER_CUDA_KERNELS=0), f32: the CPU's loss and gradients.
+            for (kernels, flash) in [(true, true), (true, false), (false, false)] {
                 kernels::override_kernels(Some(kernels));
+                kernels::override_flash_attention(Some(flash));
                 let (_, cuda) = adapted(arch, DType::F32, &gpu, checkpointing);
                 let got = loss_and_grads(&cuda, vocab, &gpu);
-                let what = format!("{arch:?} f32 checkpointing={checkpointing} kernels={kernels}");
+                let what = format!(
+                    "{arch:?} f32 checkpointing={checkpointing} kernels={kernels} flash={flash}"
+                );
                 assert_same_training(&what, &got, &want, 1e-3);
             }
+            kernels::override_flash_attention(None);
             // bf16 with the kernels: a GRPO-shaped step in the production dtype stays within
             // bf16's precision of the f32 result (8 significant bits through 2 layers).
             kernels::override_kernels(None);

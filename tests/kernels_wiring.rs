@@ -1,12 +1,13 @@
 //! The model's CUDA training path, wired through `trainer::kernels`, checked on CPU.
 //!
 //! On a CUDA device the training forward runs the hand-written kernels (RMS norm, rotary
-//! embedding, attention softmax, selected log-softmax); on CPU it runs the model's own fused CPU
-//! ops. `kernels::override_kernels(Some(true))` sends the CPU training path through the
+//! embedding, flash attention — or, with `TRAINER_FLASH_ATTENTION=0`, the attention softmax on
+//! materialized scores —, selected log-softmax); on CPU it runs the model's own fused CPU ops. `kernels::override_kernels(Some(true))` sends the CPU training path through the
 //! kernel ops instead (their CPU references, the same math the kernels are tested against in
 //! `tests/kernels_emu_*.rs`), so this test exercises the exact call sites, layouts, dtypes and
 //! mask conventions the CUDA path uses: loss and every LoRA gradient must equal the fused CPU
-//! path's, for Qwen2 / Qwen3 / Llama, with and without layer-wise recompute, in f64 (≤ 1e-10
+//! path's, for Qwen2 / Qwen3 / Llama, with and without layer-wise recompute (left-padded rows,
+//! so padding queries and keys are covered), in f64 (≤ 1e-10
 //! relative: only summation orders differ) and f32 (≤ 2e-5 relative).
 //!
 //! Inference on CUDA uses the softmax kernel too: batched generation (left padding, KV cache,
@@ -29,12 +30,16 @@ use trainer::model::Arch;
 /// Serializes the tests that switch the process-wide route.
 static ROUTE: Mutex<()> = Mutex::new(());
 
-const OPS: [Op; 4] = [
-    Op::RmsNorm,
-    Op::Rope,
-    Op::MaskedSoftmax,
-    Op::SelectedLogSoftmax,
-];
+/// The ops of the training path: attention through the flash kernel (the default), or through the
+/// masked-softmax kernel on materialized scores (`TRAINER_FLASH_ATTENTION=0`).
+fn ops(flash: bool) -> [Op; 4] {
+    let attention = if flash {
+        Op::FlashAttention
+    } else {
+        Op::MaskedSoftmax
+    };
+    [Op::RmsNorm, Op::Rope, attention, Op::SelectedLogSoftmax]
+}
 
 #[test]
 fn training_path_through_the_kernel_ops_matches_the_fused_cpu_path() {
@@ -42,13 +47,17 @@ fn training_path_through_the_kernel_ops_matches_the_fused_cpu_path() {
     let cpu = Device::Cpu;
     for (dtype, tol) in [(DType::F64, 1e-10), (DType::F32, 2e-5)] {
         for arch in [Arch::Qwen2, Arch::Qwen3, Arch::Llama] {
-            for checkpointing in [false, true] {
-                let case = format!("{arch:?} {dtype:?} checkpointing={checkpointing}");
+            // Flash attention with and without recompute; the materialized scores once.
+            for (checkpointing, flash) in [(false, true), (true, true), (true, false)] {
+                let case =
+                    format!("{arch:?} {dtype:?} checkpointing={checkpointing} flash={flash}");
+                let ops = ops(flash);
                 kernels::override_kernels(None);
-                let before: Vec<usize> = OPS.iter().map(|&o| kernels::calls(o)).collect();
+                kernels::override_flash_attention(Some(flash));
+                let before: Vec<usize> = ops.iter().map(|&o| kernels::calls(o)).collect();
                 let (vocab, model) = adapted(arch, dtype, &cpu, checkpointing);
                 let (l_fused, g_fused) = loss_and_grads(&model, vocab, &cpu);
-                for (&op, &n) in OPS.iter().zip(&before) {
+                for (&op, &n) in ops.iter().zip(&before) {
                     assert_eq!(
                         kernels::calls(op),
                         n,
@@ -59,7 +68,8 @@ fn training_path_through_the_kernel_ops_matches_the_fused_cpu_path() {
                 kernels::override_kernels(Some(true));
                 let (l_kern, g_kern) = loss_and_grads(&model, vocab, &cpu);
                 kernels::override_kernels(None);
-                for (&op, &n) in OPS.iter().zip(&before) {
+                kernels::override_flash_attention(None);
+                for (&op, &n) in ops.iter().zip(&before) {
                     assert!(kernels::calls(op) > n, "{case}: {op:?} never ran");
                 }
 

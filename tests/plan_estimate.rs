@@ -116,12 +116,20 @@ fn tiny_cuda_bf16_recomputes_and_fuses_as_coded_and_cpu_bf16_composes() {
     assert!(coded.caveats.iter().all(|c| !c.contains("no effect")));
     // The CUDA kernels fuse norms, rotary and softmax, per token: elements 2h 128 + linears 512
     // + bias 128 + head-major 128 + rotary 96 + 2qd 128 + residuals 128 + MLP 256 + adapters
-    // 3·512 + 7·4 = 3068 × 2 B + scores H·T·2a = 4·16·4 → 6392 B × b·T 32 = 204 544 per layer;
-    // recompute: 2 layer inputs 8192 + 2 × 204 544 + 3·b·T·h·a 12 288.
+    // 3·512 + 7·4 = 3068 × 2 B; flash attention instead of scores: [k; v] 2·kvd·a = 128 +
+    // packed f32 o and lse 4·(qd + H) = 272 → 6536 B × b·T 32 = 209 152 per layer; recompute:
+    // 2 layer inputs 8192 + 2 × 209 152 + 3·b·T·h·a 12 288.
     assert_eq!(
         bytes(&coded, "training activations"),
-        Some(8192.0 + 2.0 * 204_544.0 + 12_288.0)
+        Some(8192.0 + 2.0 * 209_152.0 + 12_288.0)
     );
+    let note = &coded
+        .components
+        .iter()
+        .find(|c| c.name == "training activations")
+        .unwrap()
+        .notes;
+    assert!(note.contains("attention flash"), "{note}");
     // One recomputed chunk through the fused selected log-softmax: logits + gradient in bf16,
     // 2 · b·c·V·2 = 2·2·8·512·2.
     assert_eq!(bytes(&coded, "log-prob logits"), Some(32_768.0));
@@ -214,13 +222,22 @@ fn qwen32b_fits_141_and_the_h100_config_fits_80() {
         assert!(p.fits, "{:.1} GiB", p.total_bytes / GIB);
         assert!(p.total_bytes < 78.0 * GIB, "{:.1} GiB", p.total_bytes / GIB);
     }
-    // 4096 tokens on 80 GiB: training becomes the peak (the recomputed layer's 40 × 4096²
-    // attention scores, forward and backward), refused whatever the generation batch.
+    // 4096 tokens on 80 GiB: flash attention keeps no 40 × 4096² scores, so training needs
+    // < 9 GiB and the run fits with 4 generation rows (training is the peak).
     let long = qwen32b(&[
-        ("batch_size = 16", "batch_size = 2"),
+        ("batch_size = 16", "batch_size = 4"),
         ("max_seq_len = 2048", "max_seq_len = 4096"),
     ]);
-    let e = plan(&long, Fidelity::AsCoded, 80.0, fixture_32b())
+    let p = plan(&long, Fidelity::AsCoded, 80.0, fixture_32b());
+    assert!(p.fits, "{:.1} GiB", p.total_bytes / GIB);
+    assert!(p.training_bytes < 9.0 * GIB && p.training_bytes > p.generation_bytes);
+    // 8192 tokens on 80 GiB: refused for the training activations (64 layer inputs and one
+    // layer's internals grow with T) whatever the generation batch.
+    let longer = qwen32b(&[
+        ("batch_size = 16", "batch_size = 2"),
+        ("max_seq_len = 2048", "max_seq_len = 8192"),
+    ]);
+    let e = plan(&longer, Fidelity::AsCoded, 80.0, fixture_32b())
         .check()
         .unwrap_err()
         .to_string();

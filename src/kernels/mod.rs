@@ -12,6 +12,7 @@
 
 #[cfg(feature = "cuda")]
 mod exec;
+pub mod flash_attn;
 mod host;
 pub mod masked_softmax;
 pub mod plan;
@@ -21,6 +22,7 @@ pub mod rmsnorm;
 pub mod rope;
 pub mod selected_logsoftmax;
 
+pub use flash_attn::flash_attention;
 pub use masked_softmax::masked_softmax;
 pub use rmsnorm::rms_norm;
 pub use rope::rope;
@@ -34,10 +36,11 @@ pub enum Op {
     Rope,
     MaskedSoftmax,
     SelectedLogSoftmax,
+    FlashAttention,
 }
 
-static CALLS: [std::sync::atomic::AtomicUsize; 4] =
-    [const { std::sync::atomic::AtomicUsize::new(0) }; 4];
+static CALLS: [std::sync::atomic::AtomicUsize; 5] =
+    [const { std::sync::atomic::AtomicUsize::new(0) }; 5];
 
 /// How often `op` was applied in this process (forward calls): lets the wiring tests prove which
 /// path the model took.
@@ -81,6 +84,46 @@ pub fn enabled_on(device: &candle_core::Device) -> bool {
         2 => false,
         _ => device.is_cuda() && !cuda_kernels_switched_off(),
     }
+}
+
+/// Test override of [`flash_attention_on`]: 0 none, 1 on, 2 off.
+static FLASH_OVERRIDE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Test hook, process-wide: `Some(false)` makes the training attention materialize the scores
+/// (the masked-softmax kernel) even where [`flash_attention`] would run; `Some(true)` and `None`
+/// restore the default (the environment decides).
+#[doc(hidden)]
+pub fn override_flash_attention(on: Option<bool>) {
+    let v = match on {
+        None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
+    };
+    FLASH_OVERRIDE.store(v, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether the training attention over heads of `head_dim` in `dtype` on `device` runs
+/// [`flash_attention`] (no `[B, H, T, S]` scores) instead of materializing the scores for the
+/// masked-softmax kernel: where the kernels run ([`enabled_on`]), the kernels take the head dim
+/// ([`flash_attn::supports`]: up to 128, 64 in f64), and the environment does not set
+/// `TRAINER_FLASH_ATTENTION=0`. Inference (prefill, decode) always materializes its scores.
+pub fn flash_attention_on(
+    device: &candle_core::Device,
+    dtype: candle_core::DType,
+    head_dim: usize,
+) -> bool {
+    let off = match FLASH_OVERRIDE.load(std::sync::atomic::Ordering::SeqCst) {
+        2 => true,
+        1 => false,
+        _ => flash_attention_switched_off(),
+    };
+    !off && enabled_on(device) && flash_attn::supports(dtype, head_dim)
+}
+
+/// Whether the environment sets `TRAINER_FLASH_ATTENTION=0` (read once per process).
+pub fn flash_attention_switched_off() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var("TRAINER_FLASH_ATTENTION").is_ok_and(|v| v.trim() == "0"))
 }
 
 /// Whether the environment sets `TRAINER_CUDA_KERNELS=0` (read once per process).

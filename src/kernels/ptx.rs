@@ -8,6 +8,8 @@ const ROPE: &str = include_str!(concat!(env!("OUT_DIR"), "/rope.ptx"));
 const SOFTMAX: &str = include_str!(concat!(env!("OUT_DIR"), "/softmax.ptx"));
 /// `kernels/logsoftmax.cu` (selective log-softmax).
 const LOGSOFTMAX: &str = include_str!(concat!(env!("OUT_DIR"), "/logsoftmax.ptx"));
+/// `kernels/flash_attn.cu` (causal attention without the score matrix).
+const FLASH_ATTN: &str = include_str!(concat!(env!("OUT_DIR"), "/flash_attn.ptx"));
 
 /// The PTX of `kernels/<module>.cu`. Fails clearly for an unknown module and for an empty one
 /// (a build whose nvcc produced no code), before the driver is asked to load it.
@@ -17,6 +19,7 @@ pub(crate) fn source(module: &str) -> candle_core::Result<&'static str> {
         "rope" => ROPE,
         "softmax" => SOFTMAX,
         "logsoftmax" => LOGSOFTMAX,
+        "flash_attn" => FLASH_ATTN,
         other => candle_core::bail!("no kernel module {other:?} in this build"),
     };
     if ptx.trim().is_empty() {

@@ -30,6 +30,10 @@ pub struct Batch {
     pub(crate) sin: Tensor,
     /// Additive attention bias `[B, 1, T, S]` in f32.
     pub(crate) mask: Tensor,
+    /// The padding part of `mask` per key, `[B, S]` in f32 (0, or [`MASKED`] for a padding
+    /// slot): with the causal rule and "a query always sees its own slot", it is `mask` again —
+    /// the form [`crate::kernels::flash_attention`] takes.
+    pub(crate) key_bias: Tensor,
     /// `[B, 1, 1]` 0/1 switch, when the adapter is on for some rows only.
     pub(crate) rows: Option<Tensor>,
     pub(crate) use_adapter: bool,
@@ -84,6 +88,12 @@ impl Batch {
         }
         let device = model.device();
         let mask = Tensor::from_vec(mask, (b, 1, t, s), device)?;
+        let key_bias: Vec<f32> = key_valid
+            .iter()
+            .flatten()
+            .map(|&ok| if ok { 0.0 } else { MASKED })
+            .collect();
+        let key_bias = Tensor::from_vec(key_bias, (b, s), device)?;
         let (cos, sin) = model.rotary().cos_sin(positions, model.dtype(), device)?;
         let (rows, use_adapter) = match adapter {
             AdapterUse::On => (None, true),
@@ -112,6 +122,7 @@ impl Batch {
             cos,
             sin,
             mask,
+            key_bias,
             rows,
             use_adapter,
             detach_adapters: false,

@@ -125,13 +125,22 @@ impl Attention {
             (Some(c), Mode::Train) => c.append(layer, &k, &v)?,
             (None, _) => (k, v),
         };
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        if mode == Mode::Train
+            && crate::kernels::flash_attention_on(q.device(), q.dtype(), self.head_dim)
+        {
+            // Training on CUDA: no [B, H, T, S] scores in the graph (kernels/flash_attn.cu).
+            let out = crate::kernels::flash_attention(&q, &k, &v, &batch.key_bias, scale)?
+                .transpose(1, 2)?
+                .reshape((b, t, self.n_heads * self.head_dim))?;
+            return self.o_proj.forward_opt(&out, rows, on, det);
+        }
         let s = k.dim(2)?;
         // Grouped-query attention without copying K/V per query head: the n_rep query heads of
         // a KV head are stacked along the query axis, `[B, Hkv, n_rep * T, D]` (head
         // h = kv * n_rep + r, as in transformers' `repeat_kv`).
         let n_rep = self.n_heads / self.n_kv_heads;
         let q = q.reshape((b, self.n_kv_heads, n_rep * t, self.head_dim))?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
         let acc = acc_dtype(q.dtype());
         let kernels = crate::kernels::enabled_on(q.device());
         if kernels || (mode == Mode::Train && super::fused::fusable(&q)) {

@@ -36,6 +36,7 @@ use super::budget::{Budget, DeviceKind, GIB};
 use super::shapes::Geometry;
 use crate::config::{Config, DTypeName};
 use crate::model::{Arch, LoraTarget, ModelConfig};
+use candle_core::DType;
 
 /// Whether to follow the code as it is or with issue #8's fused CUDA training kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -181,6 +182,21 @@ impl PlanInputs {
         !self.cpu() && !crate::kernels::cuda_kernels_switched_off()
     }
 
+    /// The training attention runs the flash kernel (`kernels/flash_attn.cu`: no `T × T` scores
+    /// per head): the CUDA kernels run, `TRAINER_FLASH_ATTENTION=0` is not set, and the kernels
+    /// take the head dim (`kernels::flash_attention_on`).
+    pub fn flash_attention(&self) -> bool {
+        let dtype = if self.dtype_bytes == 8.0 {
+            DType::F64
+        } else {
+            DType::F32
+        };
+        self.cuda_kernels()
+            && !crate::kernels::flash_attention_switched_off()
+            && self.geometry.config.head_dim
+                <= crate::kernels::flash_attn::plan::max_head_dim(dtype)
+    }
+
     fn adapts(&self, layer: usize) -> bool {
         self.lora_layers.as_ref().is_none_or(|l| l.contains(&layer))
     }
@@ -274,11 +290,29 @@ fn train_token_bytes(p: &PlanInputs, adapted: bool) -> f64 {
     elems * a + norm_extra
 }
 
-/// One layer's training forward for `b` rows of `t` tokens: `b·t·(token bytes + H·t·score bytes)`
-/// (the causal mask is applied to a full `t × t` score matrix).
+/// Bytes per token of one layer's flash attention (instead of `H·t` score elements): the
+/// stacked `[k; v]` copy `2·kvd·a` and the packed f32 output `o` + log-sum-exp `4·(qd + H)`.
+fn flash_token_bytes(p: &PlanInputs) -> f64 {
+    let c = &p.geometry.config;
+    let (qd, kvd, heads) = (
+        c.q_dim() as f64,
+        c.kv_dim() as f64,
+        c.num_attention_heads as f64,
+    );
+    2.0 * kvd * p.dtype_bytes + 4.0 * (qd + heads)
+}
+
+/// One layer's training forward for `b` rows of `t` tokens: `b·t·(token bytes + H·t·score
+/// bytes)` (the causal mask is applied to a full `t × t` score matrix), or with flash attention
+/// `b·t·(token bytes + flash bytes)`.
 fn train_layer_bytes(p: &PlanInputs, adapted: bool, b: f64, t: f64) -> f64 {
     let heads = p.geometry.config.num_attention_heads as f64;
-    b * t * (train_token_bytes(p, adapted) + heads * t * train_score_bytes(p))
+    let attention = if p.flash_attention() {
+        flash_token_bytes(p)
+    } else {
+        heads * t * train_score_bytes(p)
+    };
+    b * t * (train_token_bytes(p, adapted) + attention)
 }
 
 /// One layer's inference transients (inference records no graph):
@@ -302,6 +336,18 @@ fn infer_transient_bytes(p: &PlanInputs, rows: f64, q: f64, s: f64) -> f64 {
         12.0 + 2.0 * a
     };
     rows * q * (heads * s * score + a * (4.0 * im + 2.0 * h))
+}
+
+/// How the training attention is counted, for the notes.
+fn attention_note(p: &PlanInputs) -> String {
+    if p.flash_attention() {
+        format!(
+            "flash (no T × T scores; {:.0} B/token/layer)",
+            flash_token_bytes(p)
+        )
+    } else {
+        format!("scores {} B/elem", train_score_bytes(p))
+    }
 }
 
 /// The peak estimate.
@@ -428,12 +474,13 @@ pub fn estimate(p: &PlanInputs) -> Plan {
         bytes: act,
         notes: if p.recompute() {
             format!(
-                "recompute: {span} layer inputs b·T·h·a ({b} × {t} tokens) + one layer's internals recomputed + its backward transients"
+                "recompute: {span} layer inputs b·T·h·a ({b} × {t} tokens) + one layer's internals recomputed + its backward transients; attention {}",
+                attention_note(p)
             )
         } else {
             format!(
-                "no recompute: every internal of {span} span layers ({b} × {t} tokens, scores {} B/elem) + one layer of backward transients",
-                train_score_bytes(p)
+                "no recompute: every internal of {span} span layers ({b} × {t} tokens) + one layer of backward transients; attention {}",
+                attention_note(p)
             )
         },
     });

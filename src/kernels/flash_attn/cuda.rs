@@ -1,0 +1,35 @@
+//! The `kernels/flash_attn.cu` plans ([`super::plan`]) on contiguous CUDA storages.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CudaStorage, Layout};
+
+use super::plan::FlashDims;
+use crate::kernels::exec;
+
+type Input<'a> = (&'a CudaStorage, &'a Layout);
+
+fn single(mut out: Vec<CudaStorage>) -> candle_core::Result<CudaStorage> {
+    out.pop().ok_or_else(|| {
+        candle_core::Error::Msg("flash_attention: the plan returned no output".into())
+    })
+}
+
+/// `[o | lse]` for `(q, kv, bias)`.
+pub(super) fn forward(
+    inputs: [Input; 3],
+    dims: FlashDims,
+    scale: f64,
+) -> candle_core::Result<CudaStorage> {
+    let plan = super::plan::forward(inputs[0].0.dtype(), dims, scale)?;
+    single(exec::run(inputs[0].0.device(), &plan, &inputs)?)
+}
+
+/// `[dq | dk | dv]` for `(q, kv, aux)`.
+pub(super) fn backward(
+    inputs: [Input; 3],
+    dims: FlashDims,
+    scale: f64,
+) -> candle_core::Result<CudaStorage> {
+    let plan = super::plan::backward(inputs[0].0.dtype(), dims, scale)?;
+    single(exec::run(inputs[0].0.device(), &plan, &inputs)?)
+}

@@ -1,0 +1,235 @@
+//! Launch plans of `kernels/flash_attn.cu` (see [`crate::kernels::plan`]): 128-thread blocks;
+//! the forward takes 16 queries of one head per block, the backward's dq kernel 8 queries, its
+//! dk/dv kernel 8 keys of one KV head (summing over that head's query heads).
+
+use candle_core::DType;
+
+use crate::kernels::plan::{acc_dtype, float_suffix, int_arg, Arg, BufSpec, Plan, PlanError};
+
+const OP: &str = "flash_attention";
+
+/// Threads per block (`FA_THREADS`).
+const THREADS: u32 = 128;
+/// Queries per forward block (`FA_WARPS · FWD_RPW`).
+const FWD_ROWS: usize = 16;
+/// Queries per dq block and keys per dk/dv block (`FA_WARPS · BWD_RPW`).
+const BWD_ROWS: usize = 8;
+/// Rows per block of the `delta` kernel (one warp per row).
+const DELTA_ROWS: usize = 4;
+
+/// The largest head dim the kernels take for `dtype`: their tiles live in 48 KB of static shared
+/// memory (128 with f32 tiles, 64 with the f64 ones).
+pub fn max_head_dim(dtype: DType) -> usize {
+    if dtype == DType::F64 {
+        64
+    } else {
+        128
+    }
+}
+
+/// The shape of one attention: `q: [b, heads, t, d]`, `k`, `v: [b, kv_heads, s, d]`,
+/// `bias: [b, s]`; the `t` queries are the last `t` of the `s` key slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlashDims {
+    pub b: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub t: usize,
+    pub s: usize,
+    pub d: usize,
+}
+
+impl FlashDims {
+    /// Query rows, `b · heads · t`.
+    pub fn rows(&self) -> usize {
+        self.b * self.heads * self.t
+    }
+
+    /// Elements of `q` (and of `o`, `dq`).
+    pub fn q_len(&self) -> usize {
+        self.rows() * self.d
+    }
+
+    /// Elements of one of `k`, `v`.
+    pub fn k_len(&self) -> usize {
+        self.b * self.kv_heads * self.s * self.d
+    }
+
+    /// Elements of `kv = [k; v]` (and of `[dk; dv]`).
+    pub fn kv_len(&self) -> usize {
+        2 * self.k_len()
+    }
+
+    /// Elements of the bias, `b · s`.
+    pub fn bias_len(&self) -> usize {
+        self.b * self.s
+    }
+
+    /// Elements of the forward's packed output `[o | lse]`.
+    pub fn packed_len(&self) -> usize {
+        self.q_len() + self.rows()
+    }
+
+    /// Elements of the backward's `aux = [o | lse | do | dlse | bias]`.
+    pub fn aux_len(&self) -> usize {
+        2 * self.packed_len() + self.bias_len()
+    }
+
+    /// Elements of the backward's output `[dq | dk | dv]`.
+    pub fn grads_len(&self) -> usize {
+        self.q_len() + self.kv_len()
+    }
+
+    /// Checks the shape for the kernels: non-empty, `heads` a multiple of `kv_heads`, `s ≥ t`,
+    /// `d` at most [`max_head_dim`], every size within the kernels' `int` arguments and CUDA's
+    /// grid limits.
+    pub fn check(&self, dtype: DType) -> Result<(), PlanError> {
+        let FlashDims {
+            b,
+            heads,
+            kv_heads,
+            t,
+            s,
+            d,
+        } = *self;
+        let invalid = |msg: String| PlanError::Invalid { op: OP, msg };
+        if b == 0 || heads == 0 || kv_heads == 0 || t == 0 || s == 0 || d == 0 {
+            return Err(invalid(format!("empty attention {self:?}")));
+        }
+        if heads % kv_heads != 0 {
+            return Err(invalid(format!(
+                "{heads} query heads are not a multiple of {kv_heads} KV heads"
+            )));
+        }
+        if s < t {
+            return Err(invalid(format!("{t} queries but only {s} key slots")));
+        }
+        let max_d = max_head_dim(dtype);
+        if d > max_d {
+            return Err(PlanError::TooLarge {
+                op: OP,
+                what: "head dim",
+                value: d,
+                limit: max_d,
+            });
+        }
+        for (what, n) in [
+            ("query rows (b·heads·t)", self.rows()),
+            ("key slots", s),
+            ("batch", b),
+        ] {
+            int_arg(OP, what, n)?;
+        }
+        for (what, n) in [("batch (grid z)", b), ("query heads (grid y)", heads)] {
+            if n > crate::kernels::plan::MAX_GRID_YZ {
+                return Err(PlanError::TooLarge {
+                    op: OP,
+                    what,
+                    value: n,
+                    limit: crate::kernels::plan::MAX_GRID_YZ,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn int_args(&self) -> Result<Vec<Arg>, PlanError> {
+        Ok(vec![
+            Arg::I32(int_arg(OP, "batch", self.b)?),
+            Arg::I32(int_arg(OP, "heads", self.heads)?),
+            Arg::I32(int_arg(OP, "kv heads", self.kv_heads)?),
+            Arg::I32(int_arg(OP, "queries", self.t)?),
+            Arg::I32(int_arg(OP, "key slots", self.s)?),
+            Arg::I32(int_arg(OP, "head dim", self.d)?),
+        ])
+    }
+}
+
+fn blocks(n: usize, per: usize) -> Result<u32, PlanError> {
+    crate::kernels::plan::grid_x(OP, "blocks", n.div_ceil(per))
+}
+
+/// `[o | lse]` (accumulator dtype) for `q`, `kv = [k; v]` (both `dtype`) and `bias` (accumulator
+/// dtype: f32, f64 for f64).
+pub fn forward(dtype: DType, dims: FlashDims, scale: f64) -> Result<Plan, PlanError> {
+    let sfx = float_suffix(OP, dtype)?;
+    dims.check(dtype)?;
+    let acc = acc_dtype(dtype);
+    let mut p = Plan::new(
+        "flash_attn",
+        &[
+            BufSpec::new(dtype, dims.q_len()),
+            BufSpec::new(dtype, dims.kv_len()),
+            BufSpec::new(acc, dims.bias_len()),
+        ],
+    );
+    let out = p.alloc(acc, dims.packed_len());
+    let mut args = vec![Arg::Buf(0), Arg::Buf(1), Arg::Buf(2), Arg::Buf(out)];
+    args.extend(dims.int_args()?);
+    args.push(Arg::F64(scale));
+    p.launch(
+        format!("flash_attn_fwd_{sfx}"),
+        (blocks(dims.t, FWD_ROWS)?, dims.heads as u32, dims.b as u32),
+        (THREADS, 1, 1),
+        args,
+    );
+    p.outputs.push(out);
+    Ok(p)
+}
+
+/// `[dq | dk | dv]` (`dtype`) for `q`, `kv` and `aux = [o | lse | do | dlse | bias]`
+/// (accumulator dtype; `dlse` is ignored): a `delta = rowsum(do ⊙ o)` pass, then the dq and
+/// dk/dv kernels, which recompute the probabilities from `lse`.
+pub fn backward(dtype: DType, dims: FlashDims, scale: f64) -> Result<Plan, PlanError> {
+    let sfx = float_suffix(OP, dtype)?;
+    dims.check(dtype)?;
+    let acc = acc_dtype(dtype);
+    let mut p = Plan::new(
+        "flash_attn",
+        &[
+            BufSpec::new(dtype, dims.q_len()),
+            BufSpec::new(dtype, dims.kv_len()),
+            BufSpec::new(acc, dims.aux_len()),
+        ],
+    );
+    let delta = p.alloc(acc, dims.rows());
+    let out = p.alloc(dtype, dims.grads_len());
+    p.launch(
+        format!("flash_attn_delta_{}", float_suffix(OP, acc)?),
+        (blocks(dims.rows(), DELTA_ROWS)?, 1, 1),
+        (THREADS, 1, 1),
+        vec![
+            Arg::Buf(2),
+            Arg::Buf(delta),
+            Arg::I32(int_arg(OP, "query rows", dims.rows())?),
+            Arg::I32(int_arg(OP, "head dim", dims.d)?),
+        ],
+    );
+    let mut args = vec![
+        Arg::Buf(0),
+        Arg::Buf(1),
+        Arg::Buf(2),
+        Arg::Buf(delta),
+        Arg::Buf(out),
+    ];
+    args.extend(dims.int_args()?);
+    args.push(Arg::F64(scale));
+    p.launch(
+        format!("flash_attn_dq_{sfx}"),
+        (blocks(dims.t, BWD_ROWS)?, dims.heads as u32, dims.b as u32),
+        (THREADS, 1, 1),
+        args.clone(),
+    );
+    p.launch(
+        format!("flash_attn_dkdv_{sfx}"),
+        (
+            blocks(dims.s, BWD_ROWS)?,
+            dims.kv_heads as u32,
+            dims.b as u32,
+        ),
+        (THREADS, 1, 1),
+        args,
+    );
+    p.outputs.push(out);
+    Ok(p)
+}

@@ -1,0 +1,443 @@
+//! Causal attention without the score matrix (`trainer::kernels::flash_attention`) against
+//! independent references:
+//! - candle's plain-op composition (`q·kᵀ`, scale, a dense `[B, 1, T, S]` causal + padding mask,
+//!   `candle_nn::ops::softmax`, `·v`, KV heads repeated for grouped-query attention): values and
+//!   autograd gradients w.r.t. `q`, `k` and `v`, f64 and f32, with a KV cache offset (`S > T`);
+//! - central finite differences of a scalar loss in f64;
+//! - every launch plan (forward, backward; 4 dtypes) run through the CPU emulation of CUDA
+//!   (`tests/common/cuda_emu.rs`, the real `kernels/flash_attn.cu` compiled by g++) against the
+//!   CPU reference, including the saved log-sum-exp; and mutated kernels or plans that must fail;
+//! - on a CUDA device (`cargo test --features cuda --test kernels_flash_attn -- --ignored`), the
+//!   PTX kernels against the CPU reference.
+//!
+//! Inputs uniform in [-1, 1], the bias in [-0.5, 0.5] with padding keys at the model's -1e9 and
+//! one key at -inf. Tolerances are stated at each assertion (max absolute difference, relative
+//! ones scaled by max(1, |reference|)).
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{assert_central_differences, max_abs_diff, uniform, values};
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use trainer::kernels::flash_attention;
+use trainer::kernels::flash_attn::plan::{backward, forward, max_head_dim, FlashDims};
+use trainer::kernels::flash_attn::reference;
+use trainer::kernels::plan::acc_dtype;
+
+/// The model's finite "minus infinity" (`model::batch`).
+const MASKED: f64 = -1e9;
+
+fn tensor(v: Vec<f64>, shape: &[usize], dtype: DType) -> Tensor {
+    Tensor::from_vec(v, shape, &Device::Cpu)
+        .and_then(|t| t.to_dtype(dtype))
+        .expect("tensor")
+}
+
+fn dims(b: usize, heads: usize, kv_heads: usize, t: usize, s: usize, d: usize) -> FlashDims {
+    FlashDims {
+        b,
+        heads,
+        kv_heads,
+        t,
+        s,
+        d,
+    }
+}
+
+/// `[b, s]` key bias: row 0 left-padded (its first 3 keys at -1e9), key 5 of the last row at
+/// -inf, small random biases elsewhere.
+fn bias_values(b: usize, s: usize, seed: u64) -> Vec<f64> {
+    let mut v = uniform(b * s, -0.5, 0.5, seed);
+    for j in 0..s.min(3) {
+        v[j] = MASKED;
+    }
+    if s > 5 {
+        v[(b - 1) * s + 5] = f64::NEG_INFINITY;
+    }
+    v
+}
+
+struct Inputs {
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    bias: Tensor,
+    /// Coefficients of the loss `sum(o · c)`.
+    c: Tensor,
+}
+
+fn inputs(fd: FlashDims, dtype: DType, seed: u64) -> Inputs {
+    let q_shape = [fd.b, fd.heads, fd.t, fd.d];
+    let k_shape = [fd.b, fd.kv_heads, fd.s, fd.d];
+    Inputs {
+        q: tensor(uniform(fd.q_len(), -1.0, 1.0, seed), &q_shape, dtype),
+        k: tensor(uniform(fd.k_len(), -1.0, 1.0, seed + 1), &k_shape, dtype),
+        v: tensor(uniform(fd.k_len(), -1.0, 1.0, seed + 2), &k_shape, dtype),
+        bias: tensor(bias_values(fd.b, fd.s, seed + 3), &[fd.b, fd.s], DType::F32),
+        c: tensor(uniform(fd.q_len(), -1.0, 1.0, seed + 4), &q_shape, dtype),
+    }
+}
+
+/// The dense `[b, 1, t, s]` mask of the op's semantics (as `model::batch` builds it from a bias).
+fn dense_mask(bias: &Tensor, t: usize) -> Tensor {
+    let (b, s) = bias.dims2().expect("bias [b, s]");
+    let bv = values(bias);
+    let mut m = Vec::with_capacity(b * t * s);
+    for bi in 0..b {
+        for i in 0..t {
+            let slot = s - t + i;
+            m.extend((0..s).map(|j| match j.cmp(&slot) {
+                std::cmp::Ordering::Less => bv[bi * s + j],
+                std::cmp::Ordering::Equal => 0.0,
+                std::cmp::Ordering::Greater => f64::NEG_INFINITY,
+            }));
+        }
+    }
+    tensor(m, &[b, 1, t, s], DType::F64)
+}
+
+/// KV heads repeated for their query heads: `[b, hkv, s, d]` → `[b, hkv · rep, s, d]`.
+fn repeat_kv(x: &Tensor, rep: usize) -> candle_core::Result<Tensor> {
+    let (b, hkv, s, d) = x.dims4()?;
+    x.unsqueeze(2)?
+        .expand((b, hkv, rep, s, d))?
+        .reshape((b, hkv * rep, s, d))
+}
+
+/// The formula as candle's plain ops, in the inputs' dtype.
+fn plain(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: &Tensor,
+    scale: f64,
+) -> candle_core::Result<Tensor> {
+    let rep = q.dim(1)? / k.dim(1)?;
+    let (k, v) = (repeat_kv(k, rep)?, repeat_kv(v, rep)?);
+    let mask = dense_mask(bias, q.dim(2)?).to_dtype(q.dtype())?;
+    let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&mask)?;
+    candle_nn::ops::softmax(&scores, D::Minus1)?.matmul(&v.contiguous()?)
+}
+
+type Attn = fn(&Tensor, &Tensor, &Tensor, &Tensor, f64) -> candle_core::Result<Tensor>;
+
+/// `(o, [dq, dk, dv])` of the loss `sum(f(q, k, v) · c)` by autograd.
+fn value_and_grads(f: Attn, x: &Inputs, scale: f64) -> (Tensor, [Tensor; 3]) {
+    let vars = [&x.q, &x.k, &x.v].map(|t| Var::from_tensor(t).expect("var"));
+    let o = f(
+        vars[0].as_tensor(),
+        vars[1].as_tensor(),
+        vars[2].as_tensor(),
+        &x.bias,
+        scale,
+    )
+    .expect("attention");
+    let grads = (&o * &x.c)
+        .and_then(|l| l.sum_all()?.backward())
+        .expect("backward");
+    let g = vars.map(|v| grads.get(v.as_tensor()).expect("gradient").clone());
+    (o, g)
+}
+
+/// Shapes: one query and key; GQA (4 heads on 2 KV heads), `T` not a multiple of a block's 16
+/// queries; a KV cache offset (5 queries over 70 slots: three key tiles); the largest head dim.
+fn cases(dtype: DType) -> Vec<FlashDims> {
+    vec![
+        dims(1, 1, 1, 1, 1, 1),
+        dims(2, 4, 2, 21, 21, 24),
+        dims(1, 2, 1, 5, 70, 40),
+        dims(1, 1, 1, 40, 40, max_head_dim(dtype)),
+    ]
+}
+
+#[test]
+fn values_and_gradients_match_plain_ops() {
+    for (dtype, tol) in [(DType::F64, 1e-13), (DType::F32, 2e-6)] {
+        for (i, fd) in cases(dtype).into_iter().enumerate() {
+            let x = inputs(fd, dtype, 10 + i as u64);
+            let scale = 1.0 / (fd.d as f64).sqrt();
+            let (o1, g1) = value_and_grads(flash_attention, &x, scale);
+            let (o2, g2) = value_and_grads(plain, &x, scale);
+            assert_eq!(o1.dims(), x.q.dims());
+            assert_eq!(o1.dtype(), dtype);
+            let pairs = [
+                ("o", &o1, &o2),
+                ("dq", &g1[0], &g2[0]),
+                ("dk", &g1[1], &g2[1]),
+                ("dv", &g1[2], &g2[2]),
+            ];
+            for (name, a, b) in pairs {
+                let d = max_abs_diff(a, b);
+                assert!(
+                    d <= tol,
+                    "{dtype:?} {fd:?}: {name} max diff {d:e} > {tol:e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gradients_match_finite_differences_f64() {
+    let fd = dims(1, 2, 1, 3, 5, 4);
+    let scale = 0.5;
+    let x = inputs(fd, DType::F64, 30);
+    let (_, g) = value_and_grads(flash_attention, &x, scale);
+    for (which, grad) in g.iter().enumerate() {
+        let base = [&x.q, &x.k, &x.v][which];
+        let loss = |vals: &[f64]| -> f64 {
+            let t = Tensor::from_slice(vals, base.dims(), &Device::Cpu).expect("input");
+            let mut args = [x.q.clone(), x.k.clone(), x.v.clone()];
+            args[which] = t;
+            (flash_attention(&args[0], &args[1], &args[2], &x.bias, scale).expect("op") * &x.c)
+                .and_then(|l| l.sum_all()?.to_scalar::<f64>())
+                .expect("loss")
+        };
+        let name = ["dq", "dk", "dv"][which];
+        assert_central_differences(name, loss, base, grad, 1e-5, 1e-8);
+    }
+}
+
+#[test]
+fn half_precision_is_close_to_f32() {
+    for (dtype, tol) in [(DType::F16, 2e-3), (DType::BF16, 1.6e-2)] {
+        let fd = dims(2, 4, 2, 21, 21, 24);
+        let x = inputs(fd, dtype, 40);
+        let o = flash_attention(&x.q, &x.k, &x.v, &x.bias, 0.2).expect("op");
+        assert_eq!(o.dtype(), dtype);
+        let f32 = |t: &Tensor| t.to_dtype(DType::F32).expect("f32");
+        let want = plain(&f32(&x.q), &f32(&x.k), &f32(&x.v), &x.bias, 0.2).expect("plain");
+        let d = max_abs_diff(&o, &want);
+        assert!(d <= tol, "{dtype:?}: max diff {d:e} > {tol:e}");
+    }
+}
+
+#[test]
+fn rejects_bad_inputs() {
+    let fd = dims(2, 4, 2, 6, 8, 16);
+    let x = inputs(fd, DType::F32, 50);
+    let e = |r: candle_core::Result<Tensor>| r.expect_err("bad input").to_string();
+    // k with a different head dim, v unlike k, a per-query bias, S < T, a U32 q.
+    let short = x.k.narrow(3, 0, 8).expect("narrow");
+    assert!(e(flash_attention(&x.q, &short, &x.v, &x.bias, 1.0)).contains("[2, 2, 8, 8]"));
+    let other_v = x.v.narrow(2, 0, 7).expect("narrow");
+    assert!(e(flash_attention(&x.q, &x.k, &other_v, &x.bias, 1.0)).contains("[2, 2, 7, 16]"));
+    let bias3 = x.bias.unsqueeze(1).expect("3-D");
+    assert!(e(flash_attention(&x.q, &x.k, &x.v, &bias3, 1.0)).contains("[2, 1, 8]"));
+    let (k4, v4, b4) = (
+        x.k.narrow(2, 0, 4).expect("k"),
+        x.v.narrow(2, 0, 4).expect("v"),
+        x.bias.narrow(1, 0, 4).expect("bias"),
+    );
+    assert!(e(flash_attention(&x.q, &k4, &v4, &b4, 1.0)).contains("6 queries but only 4 key slots"));
+    let q3 = x.q.narrow(1, 0, 3).expect("3 heads");
+    assert!(e(flash_attention(&q3, &x.k, &x.v, &x.bias, 1.0)).contains("not a multiple"));
+    let ints = x.q.to_dtype(DType::U32).expect("u32");
+    assert!(e(flash_attention(&ints, &x.k, &x.v, &x.bias, 1.0)).contains("U32"));
+    // A head dim beyond the shared-memory tiles.
+    let wide = dims(1, 1, 1, 2, 2, 129);
+    let xw = inputs(wide, DType::F32, 51);
+    assert!(e(flash_attention(&xw.q, &xw.k, &xw.v, &xw.bias, 1.0)).contains("head dim"));
+    assert!(!trainer::kernels::flash_attn::supports(DType::F32, 129));
+    assert!(trainer::kernels::flash_attn::supports(DType::BF16, 128));
+    assert!(!trainer::kernels::flash_attn::supports(DType::F64, 128));
+    assert!(forward(DType::U8, fd, 1.0).is_err());
+    assert!(backward(DType::F32, dims(1, 1, 1, 0, 1, 1), 1.0).is_err());
+}
+
+/// The forward's packed `[o | lse]` and the backward's `[dq | dk | dv]` of the reference, for the
+/// emulator comparisons: `(packed, aux, grads)` with `aux = [packed | do, dlse | bias]`.
+fn reference_runs(x: &Inputs, fd: FlashDims, dtype: DType, scale: f64) -> (Tensor, Tensor, Tensor) {
+    let acc = acc_dtype(dtype);
+    let kv = Tensor::cat(&[&x.k, &x.v], 0).expect("kv");
+    let (qv, kvv, bv) = (values(&x.q), values(&kv), values(&x.bias));
+    // The inputs as the kernels see them (already rounded to `dtype`), in f64.
+    let packed = reference::forward(&qv, &kvv, &bv, fd, scale);
+    let grad_out = uniform(fd.packed_len(), -1.0, 1.0, 77);
+    let aux: Vec<f64> = packed.iter().chain(&grad_out).chain(&bv).copied().collect();
+    let packed_t = tensor(packed, &[fd.packed_len()], acc);
+    let aux_t = tensor(aux, &[fd.aux_len()], acc);
+    // The reference backward reads the aux as the kernels get it (in the accumulator dtype).
+    let aux_acc = values(&aux_t);
+    let grads = reference::backward(&qv, &kvv, &aux_acc, fd, scale);
+    (packed_t, aux_t, tensor(grads, &[fd.grads_len()], dtype))
+}
+
+/// Every plan (forward, backward; 4 dtypes) through the CPU emulation of CUDA against the CPU
+/// reference.
+#[test]
+fn emulated_kernels_match_reference() {
+    // Forward (accumulator-dtype output): the kernel's online softmax in f32 (f64) against the
+    // reference's two passes in f64 — f32 rounding only, also for f16/bf16 inputs. Backward
+    // (element-dtype output): f32 accumulation, then one rounding to the dtype.
+    let cases_by_dtype = [
+        (DType::F64, 1e-12, 1e-12),
+        (DType::F32, 2e-6, 2e-6),
+        (DType::F16, 2e-6, 1e-3),
+        (DType::BF16, 2e-6, 8e-3),
+    ];
+    for (dtype, fwd_tol, bwd_tol) in cases_by_dtype {
+        for (i, fd) in cases(dtype).into_iter().enumerate() {
+            let x = inputs(fd, dtype, 60 + i as u64);
+            let scale = 1.0 / (fd.d as f64).sqrt();
+            let (packed, aux, grads) = reference_runs(&x, fd, dtype, scale);
+            let kv = Tensor::cat(&[&x.k, &x.v], 0).expect("kv");
+            let bias = x.bias.to_dtype(acc_dtype(dtype)).expect("bias");
+            let what = format!("{dtype:?} {fd:?}");
+            let f = forward(dtype, fd, scale).expect("forward plan");
+            let ins = [x.q.clone(), kv.clone(), bias];
+            common::assert_emulated(&f, &ins, &packed, fwd_tol, &format!("{what} fwd"));
+            let b = backward(dtype, fd, scale).expect("backward plan");
+            let ins = [x.q.clone(), kv, aux];
+            common::assert_emulated(&b, &ins, &grads, bwd_tol, &format!("{what} bwd"));
+        }
+    }
+}
+
+/// A copy of `kernels/flash_attn.cu` with `from` replaced by `to` (which must occur), next to a
+/// copy of `common.cuh`, under the target dir.
+fn mutated_source(name: &str, from: &str, to: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(root.join("kernels/flash_attn.cu")).expect("source");
+    assert_eq!(
+        src.matches(from).count(),
+        1,
+        "mutation {name}: {from:?} must occur once"
+    );
+    let dir = root.join("target/cuda-emu/mutants").join(name);
+    std::fs::create_dir_all(&dir).expect("mutant dir");
+    std::fs::copy(root.join("kernels/common.cuh"), dir.join("common.cuh")).expect("common.cuh");
+    let path = dir.join("flash_attn.cu");
+    std::fs::write(&path, src.replace(from, to)).expect("mutant");
+    path
+}
+
+/// The comparisons above can fail: a plan with a wrong argument and kernels with a dropped term
+/// each give a mismatch (or an emulator error), never a pass.
+#[test]
+fn mutations_are_caught() {
+    let fd = dims(2, 4, 2, 21, 21, 24);
+    let dtype = DType::F32;
+    let x = inputs(fd, dtype, 90);
+    let scale = 0.2;
+    let (packed, aux, grads) = reference_runs(&x, fd, dtype, scale);
+    let kv = Tensor::cat(&[&x.k, &x.v], 0).expect("kv");
+    let fwd_ins = [x.q.clone(), kv.clone(), x.bias.clone()];
+    let bwd_ins = [x.q.clone(), kv, aux];
+    // A mutant must run (a compile error would "catch" nothing) and differ.
+    let mismatch = |got: Result<Vec<Tensor>, String>, want: &Tensor, what: &str| {
+        let out = got.unwrap_or_else(|e| panic!("{what}: the mutant did not run: {e}"));
+        let got = out[0].reshape(want.dims()).expect("shape");
+        let d = max_abs_diff(&got, want);
+        assert!(d > 1e-3, "{what}: the mutant passed (max diff {d:e})");
+    };
+    // Plans: the scale, and heads ↔ KV heads swapped.
+    let mut f = forward(dtype, fd, scale).expect("plan");
+    let n = f.launches[0].args.len();
+    f.launches[0].args[n - 1] = trainer::kernels::plan::Arg::F64(scale * 1.01);
+    mismatch(common::cuda_emu::run_plan(&f, &fwd_ins), &packed, "scale");
+    let mut f = forward(dtype, fd, scale).expect("plan");
+    f.launches[0].args.swap(5, 6);
+    let e = common::cuda_emu::run_plan(&f, &fwd_ins).expect_err("heads swapped: 4 / (2 / 4)");
+    assert!(e.contains("division by zero"), "{e}");
+    // Kernels: the bias, the causal bound, the dk scale, the delta term.
+    let kernel_mutants: [(&str, &str, &str, bool); 4] = [
+        ("no-bias", "if (j < qp) z += bias_j;", "", true),
+        ("not-causal", "vis = j <= qp;", "vis = true;", true),
+        (
+            "dk-unscaled",
+            "from_acc<T, A>(dk[rr][c] * sc)",
+            "from_acc<T, A>(dk[rr][c])",
+            false,
+        ),
+        (
+            "no-delta",
+            "if (lane == 0) dl[row] = acc;",
+            "if (lane == 0) dl[row] = 0;",
+            false,
+        ),
+    ];
+    for (name, from, to, in_fwd) in kernel_mutants {
+        let src = mutated_source(name, from, to);
+        if in_fwd {
+            let f = forward(dtype, fd, scale).expect("plan");
+            let got = common::cuda_emu::run_plan_with_source(&src, &f, &fwd_ins);
+            mismatch(got, &packed, name);
+        } else {
+            let b = backward(dtype, fd, scale).expect("plan");
+            let got = common::cuda_emu::run_plan_with_source(&src, &b, &bwd_ins);
+            mismatch(got, &grads, name);
+        }
+    }
+}
+
+/// The plans at the Qwen2.5-32B training shape (40 query heads on 8 KV heads, head dim 128,
+/// micro-batch 2 × 4096 tokens) stay within CUDA's limits, with the geometry worked out by hand.
+#[test]
+fn plans_at_production_sizes_stay_within_cuda_limits() {
+    let fd = dims(2, 40, 8, 4096, 4096, 128);
+    let f = forward(DType::BF16, fd, 0.088).expect("forward");
+    f.validate().expect("forward within limits");
+    assert_eq!(f.launches[0].grid, (256, 40, 2));
+    assert_eq!(f.launches[0].block, (128, 1, 1));
+    let b = backward(DType::BF16, fd, 0.088).expect("backward");
+    b.validate().expect("backward within limits");
+    let grids: Vec<_> = b.launches.iter().map(|l| l.grid).collect();
+    assert_eq!(grids, [(81_920, 1, 1), (512, 40, 2), (512, 8, 2)]);
+    // 2^31 query rows overflow the kernels' int row count.
+    let e = forward(
+        DType::BF16,
+        dims(1, 1 << 16, 1 << 16, 1 << 15, 1 << 15, 8),
+        1.0,
+    )
+    .expect_err("2^47 rows");
+    assert!(e.to_string().contains("query rows"), "{e}");
+}
+
+/// The PTX kernels against the CPU reference, values and gradients, on `cuda:0`.
+#[cfg(feature = "cuda")]
+#[test]
+#[ignore = "needs a CUDA device: cargo test --features cuda --test kernels_flash_attn -- --ignored"]
+fn cuda_kernels_match_cpu_reference() {
+    let gpu = Device::new_cuda(0).expect("this test needs a CUDA device (cuda:0)");
+    let on_gpu = |t: &Tensor| t.to_device(&gpu).expect("to gpu");
+    for (dtype, rel) in [
+        (DType::F64, 1e-12),
+        (DType::F32, 2e-6),
+        (DType::F16, 2e-3),
+        (DType::BF16, 1.6e-2),
+    ] {
+        let mut shapes = cases(dtype);
+        shapes.push(dims(2, 8, 2, 300, 330, 64));
+        for (i, fd) in shapes.into_iter().enumerate() {
+            let x = inputs(fd, dtype, 100 + i as u64);
+            let scale = 1.0 / (fd.d as f64).sqrt();
+            let cpu = value_and_grads(flash_attention, &x, scale);
+            let xg = Inputs {
+                q: on_gpu(&x.q),
+                k: on_gpu(&x.k),
+                v: on_gpu(&x.v),
+                bias: on_gpu(&x.bias),
+                c: on_gpu(&x.c),
+            };
+            let dev = value_and_grads(flash_attention, &xg, scale);
+            let pairs = [
+                ("o", &cpu.0, &dev.0),
+                ("dq", &cpu.1[0], &dev.1[0]),
+                ("dk", &cpu.1[1], &dev.1[1]),
+                ("dv", &cpu.1[2], &dev.1[2]),
+            ];
+            for (name, a, b) in pairs {
+                let b = b.to_device(&Device::Cpu).expect("to cpu");
+                let d = max_abs_diff(a, &b);
+                let tol = rel * common::max_abs(a).max(1.0);
+                assert!(
+                    d <= tol,
+                    "{dtype:?} {fd:?} {name}: max diff {d:e} > {tol:e}"
+                );
+            }
+        }
+    }
+}
