@@ -8,7 +8,20 @@
 //!     --device cuda --dtype bf16 --hf-config qwen-0.5b/config.json
 //! ```
 //! Prints one JSON line per timed repetition (`{"impl": "trainer", "bench": "generate" | "grpo",
-//! ...}`, DESIGN.md §8). Decode tokens/s is `batch · (N − 1) / (t(N) − t(1))`: the time of N new
+//! ...}`, DESIGN.md §8). Random weights are generated on the device, tensor by tensor
+//! (`RandomWeights`), so a Qwen2.5-32B geometry needs no checkpoint and no host memory for an f32
+//! copy. Each GRPO line also carries the memory plan's estimate for the same shapes
+//! (`plan_total_gib`, `plan_generation_gib`, `plan_training_gib`: `trainer plan`'s formulas with
+//! this run's rows, tokens, micro-batch, LoRA rank and recompute) and, on CUDA, the measured peak
+//! device memory (`gpu_peak_gib`: the device's used memory, polled every 2 ms from a second
+//! thread, from before the model is loaded to the end of the step; `gpu_base_gib`: used before the
+//! load, e.g. another process). The 32B peak against the plan:
+//!
+//! ```text
+//! target/cuda/release/examples/bench_gpu --device cuda --dtype bf16 --model-name qwen2.5-32b \
+//!     --hf-config tests/fixtures/plan/qwen2.5-32b/config.json --benches grpo --reps 1 \
+//!     --checkpointing --micro-batch 1 --generations 8 --prompt-len 1024 --new-tokens 1024
+//! ``` Decode tokens/s is `batch · (N − 1) / (t(N) − t(1))`: the time of N new
 //! tokens minus the time of one (prefill + first token). Generation samples at temperature 1 with
 //! no stop, so every row makes exactly N tokens. The GRPO reward is a toy (fraction of even ids).
 
@@ -21,7 +34,8 @@ use clap::Parser;
 use trainer::engine::{generate, GenConfig, GenRequest, SamplingParams};
 use trainer::grpo::GrpoOptions;
 use trainer::model::load::ModelSource;
-use trainer::model::{LoraConfig, LoraTarget, Model, ModelConfig, TensorMap};
+use trainer::model::{LoraConfig, LoraTarget, Model, ModelConfig, RandomWeights};
+use trainer::plan::{estimate, Budget, DeviceKind, Fidelity, Geometry, PlanInputs};
 use trainer::train::{grpo_step, AdamW, AdamWConfig, GrpoStepOptions};
 
 #[derive(Parser, Debug)]
@@ -93,8 +107,10 @@ fn load(args: &Args, dt: DType, dev: &Device) -> Result<Model> {
         (None, Some(c)) => {
             let text = std::fs::read_to_string(c).with_context(|| c.display().to_string())?;
             let cfg = ModelConfig::from_hf_json(&text, &c.display().to_string())?;
-            let map = TensorMap::random(&cfg, 0, 0.02)?;
-            Ok(Model::load(&cfg, &map, dt, dev)?)
+            if dev.is_cuda() {
+                dev.set_seed(0)?;
+            }
+            Ok(Model::load(&cfg, &RandomWeights::new(&cfg, 0.02), dt, dev)?)
         }
         _ => bail!("give exactly one of --gguf and --hf-config"),
     }
@@ -107,14 +123,71 @@ fn prompt(len: usize, vocab: usize, row: usize) -> Vec<u32> {
         .collect()
 }
 
+/// LoRA rank of the benchmark (every linear of every layer).
+const LORA_R: usize = 8;
+
+/// The memory plan's estimate for this run's GRPO step: one prompt, `generations` rows of up to
+/// `prompt_len + new_tokens` tokens, no prefix cache.
+fn plan_estimate(
+    args: &Args,
+    cfg: &ModelConfig,
+    dt: DType,
+    opts: &GrpoStepOptions,
+) -> serde_json::Value {
+    let seq = args.prompt_len + args.new_tokens;
+    let inputs = PlanInputs {
+        geometry: Geometry {
+            config: cfg.clone(),
+            file: args
+                .hf_config
+                .clone()
+                .or(args.gguf.clone())
+                .unwrap_or_default(),
+            gguf: args.gguf.is_some(),
+        },
+        budget: Budget {
+            device: if args.device == "cpu" {
+                DeviceKind::Cpu
+            } else {
+                DeviceKind::Cuda
+            },
+            bytes: f64::INFINITY,
+            source: "bench".into(),
+        },
+        dtype_bytes: dt.size_in_bytes() as f64,
+        lora_r: LORA_R,
+        lora_targets: LoraTarget::ALL.to_vec(),
+        lora_layers: None,
+        micro_batch: args.micro_batch,
+        max_seq_len: seq,
+        logprob_chunk: opts.chunk_size,
+        gradient_checkpointing: args.checkpointing,
+        reference_forward: opts.grpo.beta > 0.0,
+        gen_rows: args.generations,
+        gen_new_tokens: args.new_tokens,
+        prefix_cache_bytes: 0.0,
+        fidelity: Fidelity::AsCoded,
+    };
+    let p = estimate(&inputs);
+    let gib = |b: f64| b / (1u64 << 30) as f64;
+    serde_json::json!({
+        "plan_total_gib": gib(p.total_bytes),
+        "plan_resident_gib": gib(p.resident_bytes),
+        "plan_generation_gib": gib(p.generation_bytes),
+        "plan_training_gib": gib(p.training_bytes),
+        "plan_margin_gib": gib(p.margin_bytes),
+    })
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let dev = device(&args.device)?;
     let dt = dtype(&args.dtype)?;
+    let poller = gpu_mem::Poller::start(&dev)?;
     let t_load = Instant::now();
     let mut model = load(&args, dt, &dev)?;
     model.attach_lora(&LoraConfig {
-        r: 8,
+        r: LORA_R,
         alpha: 16.0,
         targets: LoraTarget::ALL.to_vec(),
         use_rslora: false,
@@ -185,6 +258,7 @@ fn main() -> Result<()> {
         };
         let mut opts = GrpoStepOptions::new(grpo);
         opts.micro_batch_size = args.micro_batch;
+        let planned = plan_estimate(&args, &cfg, dt, &opts);
         let mut opt = AdamW::new(model.lora_vars(), AdamWConfig::with_lr(1e-5))?;
         let p = prompt(args.prompt_len, vocab, 0);
         // The first step warms up; every step is printed (rep 0 is the warm-up).
@@ -201,15 +275,99 @@ fn main() -> Result<()> {
                 &opts,
                 rep as u64,
             )?;
-            record(serde_json::json!({
+            let mut rec = serde_json::json!({
                 "bench": "grpo", "rep": rep, "warmup": rep == 0, "G": args.generations,
                 "prompt_len": args.prompt_len, "new_tokens": args.new_tokens,
                 "micro_batch": args.micro_batch, "checkpointing": args.checkpointing,
                 "step_s": t.elapsed().as_secs_f64(), "generate_s": r.generate_s,
                 "forward_backward_s": r.forward_backward_s, "mean_length": r.mean_length,
                 "peak_rss_mb": trainer::model::peak_rss_mb(),
-            }));
+            });
+            if let (Some(m), Some(pl)) = (rec.as_object_mut(), planned.as_object()) {
+                m.extend(pl.clone());
+                if let Some(p) = poller.as_ref() {
+                    let (base, peak) = p.read();
+                    m.insert("gpu_base_gib".into(), base.into());
+                    m.insert("gpu_peak_gib".into(), peak.into());
+                }
+            }
+            record(rec);
         }
     }
     Ok(())
+}
+
+/// Peak device memory in use, polled from a second thread (CUDA builds; `None` elsewhere).
+mod gpu_mem {
+    use anyhow::Result;
+    use candle_core::Device;
+
+    #[cfg(feature = "cuda")]
+    pub struct Poller {
+        base: f64,
+        peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    #[cfg(feature = "cuda")]
+    impl Poller {
+        /// Starts polling `dev`'s used memory (total − free) every 2 ms; `None` on a CPU device.
+        pub fn start(dev: &Device) -> Result<Option<Poller>> {
+            use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+            use std::sync::Arc;
+            let Device::Cuda(cuda) = dev else {
+                return Ok(None);
+            };
+            let ctx = cuda.cuda_stream().context().clone();
+            let used = move || -> Result<u64> {
+                let (free, total) = ctx.mem_get_info()?;
+                Ok((total - free) as u64)
+            };
+            let base = used()?;
+            let peak = Arc::new(AtomicU64::new(base));
+            let stop = Arc::new(AtomicBool::new(false));
+            let (p, s) = (peak.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    if let Ok(u) = used() {
+                        p.fetch_max(u, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            });
+            Ok(Some(Poller {
+                base: base as f64,
+                peak,
+                stop,
+            }))
+        }
+
+        /// `(used before the model was loaded, peak so far)` in GiB.
+        pub fn read(&self) -> (f64, f64) {
+            let gib = (1u64 << 30) as f64;
+            let peak = self.peak.load(std::sync::atomic::Ordering::Relaxed) as f64;
+            (self.base / gib, peak / gib)
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    impl Drop for Poller {
+        fn drop(&mut self) {
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    pub struct Poller;
+
+    #[cfg(not(feature = "cuda"))]
+    impl Poller {
+        pub fn start(_dev: &Device) -> Result<Option<Poller>> {
+            Ok(None)
+        }
+
+        pub fn read(&self) -> (f64, f64) {
+            (0.0, 0.0)
+        }
+    }
 }

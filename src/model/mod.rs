@@ -30,4 +30,4 @@ pub use logprobs::{token_logprobs, LogprobOptions};
 pub use lora::{parse_targets, LoraConfig, LoraLinear, LoraPair, LoraTarget};
 pub use mem::{current_rss_mb, peak_rss_mb};
 pub use selected_logsoftmax::selected_log_softmax;
-pub use weights::{TensorMap, TensorSource};
+pub use weights::{RandomWeights, TensorMap, TensorSource};

@@ -62,92 +62,145 @@ pub(crate) fn get_checked(
     Ok(t)
 }
 
+/// One tensor of a random-init model: its name, shape and normal distribution (mean, std).
+struct RandomSpec {
+    name: String,
+    shape: Vec<usize>,
+    mean: f32,
+    std: f32,
+}
+
+/// Every tensor of `cfg`'s checkpoint with its random-init distribution: matrices (and biases)
+/// normal(0, `std`), norm weights normal(1, 0.1).
+fn random_specs(cfg: &super::ModelConfig, std: f32) -> Vec<RandomSpec> {
+    let (h, qd, kvd, im, v) = (
+        cfg.hidden_size,
+        cfg.q_dim(),
+        cfg.kv_dim(),
+        cfg.intermediate_size,
+        cfg.vocab_size,
+    );
+    let mut specs = Vec::new();
+    let mut put = |name: String, shape: Vec<usize>, mean: f32, sd: f32| {
+        specs.push(RandomSpec {
+            name,
+            shape,
+            mean,
+            std: sd,
+        })
+    };
+    put("model.embed_tokens.weight".into(), vec![v, h], 0.0, std);
+    for i in 0..cfg.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        for (n, o, inp) in [
+            ("self_attn.q_proj", qd, h),
+            ("self_attn.k_proj", kvd, h),
+            ("self_attn.v_proj", kvd, h),
+            ("self_attn.o_proj", h, qd),
+            ("mlp.gate_proj", im, h),
+            ("mlp.up_proj", im, h),
+            ("mlp.down_proj", h, im),
+        ] {
+            put(format!("{p}.{n}.weight"), vec![o, inp], 0.0, std);
+            if cfg.attention_bias
+                && matches!(
+                    n,
+                    "self_attn.q_proj" | "self_attn.k_proj" | "self_attn.v_proj"
+                )
+            {
+                put(format!("{p}.{n}.bias"), vec![o], 0.0, std);
+            }
+        }
+        put(format!("{p}.input_layernorm.weight"), vec![h], 1.0, 0.1);
+        put(
+            format!("{p}.post_attention_layernorm.weight"),
+            vec![h],
+            1.0,
+            0.1,
+        );
+        if cfg.arch == super::Arch::Qwen3 {
+            for n in ["q_norm", "k_norm"] {
+                put(
+                    format!("{p}.self_attn.{n}.weight"),
+                    vec![cfg.head_dim],
+                    1.0,
+                    0.1,
+                );
+            }
+        }
+    }
+    put("model.norm.weight".into(), vec![h], 1.0, 0.1);
+    if !cfg.tie_word_embeddings {
+        put("lm_head.weight".into(), vec![v, h], 0.0, std);
+    }
+    specs
+}
+
 impl TensorMap {
     /// Random weights for `cfg` (normal(0, `std`) matrices, norms near 1), from a seeded ChaCha
-    /// stream: tests and speed benchmarks of model shapes we have no checkpoint for.
+    /// stream on the CPU, in f32: reproducible everywhere (tests). For a large model use
+    /// [`RandomWeights`], which never holds the f32 copy.
     pub fn random(cfg: &super::ModelConfig, seed: u64, std: f32) -> Result<TensorMap> {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let mut normal = |n: usize, mean: f32, sd: f32| -> Vec<f32> {
-            (0..n)
+        let mut m = HashMap::new();
+        for spec in random_specs(cfg, std) {
+            let n: usize = spec.shape.iter().product();
+            let data: Vec<f32> = (0..n)
                 .map(|_| {
                     // Box–Muller
                     let u1: f32 = rng.random_range(f32::EPSILON..1.0);
                     let u2: f32 = rng.random::<f32>();
-                    mean + sd * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+                    spec.mean
+                        + spec.std
+                            * (-2.0 * u1.ln()).sqrt()
+                            * (2.0 * std::f32::consts::PI * u2).cos()
                 })
-                .collect()
-        };
-        let dev = Device::Cpu;
-        let (h, qd, kvd, im, v) = (
-            cfg.hidden_size,
-            cfg.q_dim(),
-            cfg.kv_dim(),
-            cfg.intermediate_size,
-            cfg.vocab_size,
-        );
-        let mut m = HashMap::new();
-        let mut put = |name: String, shape: Vec<usize>, data: Vec<f32>| -> Result<()> {
-            m.insert(name, Tensor::from_vec(data, shape, &dev)?);
-            Ok(())
-        };
-        put(
-            "model.embed_tokens.weight".into(),
-            vec![v, h],
-            normal(v * h, 0.0, std),
-        )?;
-        for i in 0..cfg.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            for (n, o, inp) in [
-                ("self_attn.q_proj", qd, h),
-                ("self_attn.k_proj", kvd, h),
-                ("self_attn.v_proj", kvd, h),
-                ("self_attn.o_proj", h, qd),
-                ("mlp.gate_proj", im, h),
-                ("mlp.up_proj", im, h),
-                ("mlp.down_proj", h, im),
-            ] {
-                put(
-                    format!("{p}.{n}.weight"),
-                    vec![o, inp],
-                    normal(o * inp, 0.0, std),
-                )?;
-                if cfg.attention_bias
-                    && matches!(
-                        n,
-                        "self_attn.q_proj" | "self_attn.k_proj" | "self_attn.v_proj"
-                    )
-                {
-                    put(format!("{p}.{n}.bias"), vec![o], normal(o, 0.0, std))?;
-                }
-            }
-            put(
-                format!("{p}.input_layernorm.weight"),
-                vec![h],
-                normal(h, 1.0, 0.1),
-            )?;
-            put(
-                format!("{p}.post_attention_layernorm.weight"),
-                vec![h],
-                normal(h, 1.0, 0.1),
-            )?;
-            if cfg.arch == super::Arch::Qwen3 {
-                put(
-                    format!("{p}.self_attn.q_norm.weight"),
-                    vec![cfg.head_dim],
-                    normal(cfg.head_dim, 1.0, 0.1),
-                )?;
-                put(
-                    format!("{p}.self_attn.k_norm.weight"),
-                    vec![cfg.head_dim],
-                    normal(cfg.head_dim, 1.0, 0.1),
-                )?;
-            }
-        }
-        put("model.norm.weight".into(), vec![h], normal(h, 1.0, 0.1))?;
-        if !cfg.tie_word_embeddings {
-            put("lm_head.weight".into(), vec![v, h], normal(v * h, 0.0, std))?;
+                .collect();
+            m.insert(spec.name, Tensor::from_vec(data, spec.shape, &Device::Cpu)?);
         }
         Ok(TensorMap(m))
+    }
+}
+
+/// Random weights of a model geometry generated lazily, one tensor at a time, on the device
+/// that asks for them (candle's normal sampler: cuRAND on CUDA) in the requested dtype: a
+/// speed or memory benchmark of a 32B-shaped model needs neither a checkpoint nor host memory
+/// for an f32 copy (131 GB). Not reproducible across devices; seed the device
+/// (`Device::set_seed`) for repeatable values on one.
+#[derive(Debug, Clone)]
+pub struct RandomWeights {
+    specs: HashMap<String, (Vec<usize>, f32, f32)>,
+}
+
+impl RandomWeights {
+    /// The tensors of `cfg` with matrices normal(0, `std`) and norm weights normal(1, 0.1).
+    pub fn new(cfg: &super::ModelConfig, std: f32) -> RandomWeights {
+        let specs = random_specs(cfg, std)
+            .into_iter()
+            .map(|s| (s.name, (s.shape, s.mean, s.std)))
+            .collect();
+        RandomWeights { specs }
+    }
+}
+
+impl TensorSource for RandomWeights {
+    fn get(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
+        let (shape, mean, std) = self
+            .specs
+            .get(name)
+            .ok_or_else(|| Error::MissingTensor(name.to_string()))?;
+        let t = Tensor::randn(*mean, *std, shape.as_slice(), device)?;
+        Ok(t.to_dtype(dtype)?)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.specs.contains_key(name)
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.specs.keys().cloned().collect();
+        v.sort();
+        v
     }
 }
