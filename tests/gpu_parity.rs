@@ -93,8 +93,8 @@ fn training_path_on_cuda_matches_cpu() {
         let (vocab, cpu) = adapted(arch, DType::F32, &Device::Cpu, false);
         let want = loss_and_grads(&cpu, vocab, &Device::Cpu);
         for checkpointing in [false, true] {
-            // The kernels (kernels/*.cu, the default on CUDA: flash attention), the kernels
-            // with materialized attention scores (TRAINER_FLASH_ATTENTION=0), and candle's
+            // The kernels (kernels/*.cu, the default on CUDA) with flash attention forced
+            // (TRAINER_FLASH_ATTENTION=1) and with materialized attention scores (=0), and candle's
             // composed ops (TRAINER_CUDA_KERNELS=0), f32: the CPU's loss and gradients.
             for (kernels, flash) in [(true, true), (true, false), (false, false)] {
                 kernels::override_kernels(Some(kernels));

@@ -1,8 +1,9 @@
 //! The model's CUDA training path, wired through `trainer::kernels`, checked on CPU.
 //!
 //! On a CUDA device the training forward runs the hand-written kernels (RMS norm, rotary
-//! embedding, flash attention — or, with `TRAINER_FLASH_ATTENTION=0`, the attention softmax on
-//! materialized scores —, selected log-softmax); on CPU it runs the model's own fused CPU ops. `kernels::override_kernels(Some(true))` sends the CPU training path through the
+//! embedding, flash attention from 2²⁸ scores per layer on — below that, or with
+//! `TRAINER_FLASH_ATTENTION=0`, the attention softmax on materialized scores —, selected
+//! log-softmax); on CPU it runs the model's own fused CPU ops. `kernels::override_kernels(Some(true))` sends the CPU training path through the
 //! kernel ops instead (their CPU references, the same math the kernels are tested against in
 //! `tests/kernels_emu_*.rs`), so this test exercises the exact call sites, layouts, dtypes and
 //! mask conventions the CUDA path uses: loss and every LoRA gradient must equal the fused CPU
@@ -30,8 +31,9 @@ use trainer::model::Arch;
 /// Serializes the tests that switch the process-wide route.
 static ROUTE: Mutex<()> = Mutex::new(());
 
-/// The ops of the training path: attention through the flash kernel (the default), or through the
-/// masked-softmax kernel on materialized scores (`TRAINER_FLASH_ATTENTION=0`).
+/// The ops of the training path: attention through the flash kernel (forced here, as
+/// `TRAINER_FLASH_ATTENTION=1` does), or through the masked-softmax kernel on materialized scores
+/// (`TRAINER_FLASH_ATTENTION=0`; the default at these small sizes).
 fn ops(flash: bool) -> [Op; 4] {
     let attention = if flash {
         Op::FlashAttention

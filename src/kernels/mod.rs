@@ -86,12 +86,32 @@ pub fn enabled_on(device: &candle_core::Device) -> bool {
     }
 }
 
-/// Test override of [`flash_attention_on`]: 0 none, 1 on, 2 off.
+/// When the training attention runs [`flash_attention`] instead of materializing its scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashPolicy {
+    /// When one layer's scores have at least [`FLASH_AUTO_MIN_SCORES`] elements (the default).
+    Auto,
+    /// Always (`TRAINER_FLASH_ATTENTION=1`).
+    Always,
+    /// Never (`TRAINER_FLASH_ATTENTION=0`).
+    Never,
+}
+
+/// Score elements (`b · H · T · S` of one layer) from which [`FlashPolicy::Auto`] switches the
+/// training attention to [`flash_attention`]: 2²⁸, i.e. 0.5 GiB per bf16 copy, ~1 GiB for the
+/// scores and probabilities a materialized layer keeps (Qwen2.5-32B: from ~2900 tokens at
+/// micro-batch 1). Below it the scores are small and cuBLAS's tensor-core products beat the flash
+/// kernels, which run on the CUDA cores (`kernels/flash_attn.cu`); above it the memory matters
+/// more (Qwen2.5-32B at 8192 tokens fits an 80 GB GPU only with flash attention: 79.4 GiB
+/// planned instead of 100).
+pub const FLASH_AUTO_MIN_SCORES: usize = 1 << 28;
+
+/// Test override of [`flash_policy`]: 0 none, 1 always, 2 never.
 static FLASH_OVERRIDE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-/// Test hook, process-wide: `Some(false)` makes the training attention materialize the scores
-/// (the masked-softmax kernel) even where [`flash_attention`] would run; `Some(true)` and `None`
-/// restore the default (the environment decides).
+/// Test hook, process-wide: `Some(true)` runs the training attention through
+/// [`flash_attention`] whatever the size (where the kernels run), `Some(false)` never; `None`
+/// restores the environment's policy.
 #[doc(hidden)]
 pub fn override_flash_attention(on: Option<bool>) {
     let v = match on {
@@ -102,28 +122,52 @@ pub fn override_flash_attention(on: Option<bool>) {
     FLASH_OVERRIDE.store(v, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Whether the training attention over heads of `head_dim` in `dtype` on `device` runs
-/// [`flash_attention`] (no `[B, H, T, S]` scores) instead of materializing the scores for the
-/// masked-softmax kernel: where the kernels run ([`enabled_on`]), the kernels take the head dim
-/// ([`flash_attn::supports`]: up to 128, 64 in f64), and the environment does not set
-/// `TRAINER_FLASH_ATTENTION=0`. Inference (prefill, decode) always materializes its scores.
+/// The policy: `TRAINER_FLASH_ATTENTION=1` always, `=0` never, unset (or anything else)
+/// [`FlashPolicy::Auto`] (read once per process).
+pub fn flash_policy() -> FlashPolicy {
+    match FLASH_OVERRIDE.load(std::sync::atomic::Ordering::SeqCst) {
+        1 => return FlashPolicy::Always,
+        2 => return FlashPolicy::Never,
+        _ => {}
+    }
+    static ENV: std::sync::OnceLock<FlashPolicy> = std::sync::OnceLock::new();
+    *ENV.get_or_init(|| {
+        match std::env::var("TRAINER_FLASH_ATTENTION")
+            .as_deref()
+            .map(str::trim)
+        {
+            Ok("1") => FlashPolicy::Always,
+            Ok("0") => FlashPolicy::Never,
+            _ => FlashPolicy::Auto,
+        }
+    })
+}
+
+/// Whether the policy wants flash attention for a layer with `score_elems` (`b · H · T · S`)
+/// attention scores (device and head dim aside).
+pub fn flash_attention_wanted(score_elems: usize) -> bool {
+    match flash_policy() {
+        FlashPolicy::Always => true,
+        FlashPolicy::Never => false,
+        FlashPolicy::Auto => score_elems >= FLASH_AUTO_MIN_SCORES,
+    }
+}
+
+/// Whether the training attention over heads of `head_dim` in `dtype` on `device`, with
+/// `score_elems` scores, runs [`flash_attention`] (no `[B, H, T, S]` scores) instead of
+/// materializing the scores for the masked-softmax kernel: where the kernels run
+/// ([`enabled_on`]), the kernels take the head dim ([`flash_attn::supports`]: up to 128, 64 in
+/// f64), and the policy wants it ([`flash_attention_wanted`]). Inference (prefill, decode) always
+/// materializes its scores.
 pub fn flash_attention_on(
     device: &candle_core::Device,
     dtype: candle_core::DType,
     head_dim: usize,
+    score_elems: usize,
 ) -> bool {
-    let off = match FLASH_OVERRIDE.load(std::sync::atomic::Ordering::SeqCst) {
-        2 => true,
-        1 => false,
-        _ => flash_attention_switched_off(),
-    };
-    !off && enabled_on(device) && flash_attn::supports(dtype, head_dim)
-}
-
-/// Whether the environment sets `TRAINER_FLASH_ATTENTION=0` (read once per process).
-pub fn flash_attention_switched_off() -> bool {
-    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OFF.get_or_init(|| std::env::var("TRAINER_FLASH_ATTENTION").is_ok_and(|v| v.trim() == "0"))
+    flash_attention_wanted(score_elems)
+        && enabled_on(device)
+        && flash_attn::supports(dtype, head_dim)
 }
 
 /// Whether the environment sets `TRAINER_CUDA_KERNELS=0` (read once per process).

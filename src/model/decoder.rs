@@ -126,8 +126,9 @@ impl Attention {
             (None, _) => (k, v),
         };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let score_elems = b * self.n_heads * t * k.dim(2)?;
         if mode == Mode::Train
-            && crate::kernels::flash_attention_on(q.device(), q.dtype(), self.head_dim)
+            && crate::kernels::flash_attention_on(q.device(), q.dtype(), self.head_dim, score_elems)
         {
             // Training on CUDA: no [B, H, T, S] scores in the graph (kernels/flash_attn.cu).
             let out = crate::kernels::flash_attention(&q, &k, &v, &batch.key_bias, scale)?

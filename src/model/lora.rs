@@ -244,14 +244,15 @@ impl LoraLinear {
         use_adapter: bool,
         detach_adapter: bool,
     ) -> Result<Tensor> {
-        // The base weight is frozen: no weight gradient is ever computed for it.
-        let y = super::frozen::frozen_linear(x, &self.weight)?;
-        let y = match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
+        let spec = super::fused_lora::LoraSpec {
+            w: &self.weight,
+            bias: self.bias.as_ref(),
+            scale: self.lora.as_ref().map_or(1.0, |l| l.scale),
+            rows,
         };
         let lora = match (&self.lora, self.merged) {
-            (None, _) => return Ok(y),
+            // The base weight is frozen: no weight gradient is ever computed for it.
+            (None, _) => return super::fused_lora::base(x, &spec),
             (Some(_), true) => {
                 if !use_adapter || rows.is_some() {
                     return Err(Error::Invalid(format!(
@@ -260,38 +261,19 @@ impl LoraLinear {
                         self.path
                     )));
                 }
-                return Ok(y);
+                return super::fused_lora::base(x, &spec);
             }
-            (Some(_), false) if !use_adapter => return Ok(y),
+            (Some(_), false) if !use_adapter => return super::fused_lora::base(x, &spec),
             (Some(l), false) => l,
         };
-        let dt = x.dtype();
-        let (a, b) = if detach_adapter {
-            (lora.a.as_tensor().detach(), lora.b.as_tensor().detach())
-        } else {
-            (lora.a.as_tensor().clone(), lora.b.as_tensor().clone())
-        };
-        let a = a.to_dtype(dt)?;
-        let b = b.to_dtype(dt)?;
-        // Two plain 2-D products over all rows (no per-row broadcast copies of A and B).
-        let dims = x.dims();
-        let k = dims.last().copied().unwrap_or(0);
-        let m = x.elem_count().checked_div(k).unwrap_or(0);
-        let mut out_dims = dims.to_vec();
-        if let Some(last) = out_dims.last_mut() {
-            *last = b.dim(0)?;
+        let (a, b) = (lora.a.as_tensor(), lora.b.as_tensor());
+        if detach_adapter {
+            // A and B as constants: no graph through the adapter.
+            let d = super::fused_lora::delta(x, &a.detach(), &b.detach(), &spec)?;
+            return Ok((super::fused_lora::base(x, &spec)? + d)?);
         }
-        let d = x
-            .reshape((m, k))?
-            .matmul(&a.t()?)?
-            .matmul(&b.t()?)?
-            .reshape(out_dims)?;
-        let d = (d * lora.scale)?;
-        let d = match rows {
-            Some(m) => d.broadcast_mul(&m.to_dtype(dt)?)?,
-            None => d,
-        };
-        Ok((y + d)?)
+        // Training: one node that keeps only its output (model::fused_lora).
+        super::fused_lora::fused_lora_linear(x, a, b, &spec)
     }
 }
 

@@ -11,6 +11,7 @@ mod decoder;
 mod error;
 mod frozen;
 mod fused;
+mod fused_lora;
 mod kv_cache;
 mod layers;
 pub mod load;

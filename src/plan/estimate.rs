@@ -182,19 +182,24 @@ impl PlanInputs {
         !self.cpu() && !crate::kernels::cuda_kernels_switched_off()
     }
 
-    /// The training attention runs the flash kernel (`kernels/flash_attn.cu`: no `T × T` scores
-    /// per head): the CUDA kernels run, `TRAINER_FLASH_ATTENTION=0` is not set, and the kernels
-    /// take the head dim (`kernels::flash_attention_on`).
-    pub fn flash_attention(&self) -> bool {
+    /// The training attention over `b` rows of `t` tokens runs the flash kernel
+    /// (`kernels/flash_attn.cu`: no `T × T` scores per head): the CUDA kernels run, the kernels
+    /// take the head dim, and the policy wants it for `b · H · t²` scores
+    /// (`kernels::flash_attention_on`; by default from 2²⁸ scores on).
+    pub fn flash_attention(&self, b: usize, t: usize) -> bool {
         let dtype = if self.dtype_bytes == 8.0 {
             DType::F64
         } else {
             DType::F32
         };
+        let c = &self.geometry.config;
+        let scores = b
+            .saturating_mul(c.num_attention_heads)
+            .saturating_mul(t)
+            .saturating_mul(t);
         self.cuda_kernels()
-            && !crate::kernels::flash_attention_switched_off()
-            && self.geometry.config.head_dim
-                <= crate::kernels::flash_attn::plan::max_head_dim(dtype)
+            && crate::kernels::flash_attention_wanted(scores)
+            && c.head_dim <= crate::kernels::flash_attn::plan::max_head_dim(dtype)
     }
 
     fn adapts(&self, layer: usize) -> bool {
@@ -251,12 +256,13 @@ fn train_score_bytes(p: &PlanInputs) -> f64 {
 
 /// Bytes per token of one layer's training forward, besides the attention scores: elements
 /// created × `a`, in units of the layer's widths:
-/// norm outputs 2h; base linear outputs qd + 2kvd + h + 2im + h (+ qd + 2kvd bias adds);
-/// per adapted linear `3·out + r` (x·Aᵀ, ·Bᵀ, × scale, + base); head-major copies qd + 2kvd;
+/// norm outputs 2h; linear outputs qd + 2kvd + h + 2im + h (+ qd + 2kvd bias adds); an adapted
+/// linear is one node that keeps only its output (`model::fused_lora`: nothing more per token);
+/// head-major copies qd + 2kvd;
 /// rotary qd + kvd (composed: 4(qd + kvd)); attention output and its head-merge copy 2qd;
 /// residual adds 2h; SiLU and gate·up 2im. Composed RMS norms add three f32 temporaries (12h
 /// bytes) each. Qwen3's q/k norms add qd + kvd.
-fn train_token_bytes(p: &PlanInputs, adapted: bool) -> f64 {
+fn train_token_bytes(p: &PlanInputs) -> f64 {
     let c = &p.geometry.config;
     let (h, qd, kvd, im) = (
         c.hidden_size as f64,
@@ -279,13 +285,6 @@ fn train_token_bytes(p: &PlanInputs, adapted: bool) -> f64 {
     if c.arch == Arch::Qwen3 {
         elems += qd + kvd;
     }
-    if adapted {
-        elems += linear_dims(c)
-            .iter()
-            .filter(|(t, _, _)| p.lora_targets.contains(t))
-            .map(|(_, o, _)| 3.0 * *o as f64 + p.lora_r as f64)
-            .sum::<f64>();
-    }
     let norm_extra = if fused { 0.0 } else { 2.0 * 12.0 * h };
     elems * a + norm_extra
 }
@@ -305,14 +304,14 @@ fn flash_token_bytes(p: &PlanInputs) -> f64 {
 /// One layer's training forward for `b` rows of `t` tokens: `b·t·(token bytes + H·t·score
 /// bytes)` (the causal mask is applied to a full `t × t` score matrix), or with flash attention
 /// `b·t·(token bytes + flash bytes)`.
-fn train_layer_bytes(p: &PlanInputs, adapted: bool, b: f64, t: f64) -> f64 {
+fn train_layer_bytes(p: &PlanInputs, b: f64, t: f64) -> f64 {
     let heads = p.geometry.config.num_attention_heads as f64;
-    let attention = if p.flash_attention() {
+    let attention = if p.flash_attention(b as usize, t as usize) {
         flash_token_bytes(p)
     } else {
         heads * t * train_score_bytes(p)
     };
-    b * t * (train_token_bytes(p, adapted) + attention)
+    b * t * (train_token_bytes(p) + attention)
 }
 
 /// One layer's inference transients (inference records no graph):
@@ -340,7 +339,7 @@ fn infer_transient_bytes(p: &PlanInputs, rows: f64, q: f64, s: f64) -> f64 {
 
 /// How the training attention is counted, for the notes.
 fn attention_note(p: &PlanInputs) -> String {
-    if p.flash_attention() {
+    if p.flash_attention(p.micro_batch, p.max_seq_len) {
         format!(
             "flash (no T × T scores; {:.0} B/token/layer)",
             flash_token_bytes(p)
@@ -459,14 +458,12 @@ pub fn estimate(p: &PlanInputs) -> Plan {
 
     // Training: one micro-batch.
     let (b, t) = (p.micro_batch as f64, p.max_seq_len as f64);
-    let layer_max = train_layer_bytes(p, true, b, t);
+    // Every span layer keeps the same (adapted linears keep only their outputs).
+    let layer = train_layer_bytes(p, b, t);
     let act = if p.recompute() {
-        span as f64 * b * t * h * a + 2.0 * layer_max
+        span as f64 * b * t * h * a + 2.0 * layer
     } else {
-        (lowest..n)
-            .map(|i| train_layer_bytes(p, p.adapts(i), b, t))
-            .sum::<f64>()
-            + layer_max
+        (span + 1) as f64 * layer
     } + 3.0 * b * t * h * a;
     comps.push(Component {
         name: "training activations".into(),
