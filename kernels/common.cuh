@@ -8,9 +8,10 @@
 #include <stdint.h>
 
 // The most threads per block any plan launches (src/kernels/plan.rs, MAX_BLOCK). Declared on
-// every kernel (`__launch_bounds__(MAX_THREADS)`) so that ptxas keeps it launchable with that
-// many threads (at most 64 registers per thread on sm_80/sm_90), also when the driver
-// JIT-compiles the PTX for a newer GPU.
+// every kernel whose plans size the block to the row (`__launch_bounds__(MAX_THREADS)`) so that
+// ptxas keeps it launchable with that many threads (at most 64 registers per thread on
+// sm_80/sm_90), also when the driver JIT-compiles the PTX for a newer GPU. The flash-attention
+// kernels always run 128-thread blocks and declare that (`FA_THREADS`, flash_attn.cu).
 #define MAX_THREADS 1024
 
 #define WARP 32

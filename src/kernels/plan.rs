@@ -77,8 +77,9 @@ pub const MAX_GRID_X: usize = i32::MAX as usize;
 /// CUDA's limit on `gridDim.y` and `gridDim.z`.
 pub const MAX_GRID_YZ: usize = 65_535;
 /// CUDA's limit on threads per block, and on `blockDim.x` and `blockDim.y`. Every kernel in
-/// `kernels/*.cu` declares `__launch_bounds__(1024)`, so ptxas keeps it launchable with this
-/// many threads (at most 64 registers per thread).
+/// `kernels/*.cu` whose block size follows the data declares `__launch_bounds__(1024)`, so ptxas
+/// keeps it launchable with this many threads (at most 64 registers per thread); the
+/// flash-attention kernels run fixed 128-thread blocks and declare 128.
 pub const MAX_BLOCK: usize = 1024;
 /// CUDA's limit on `blockDim.z`.
 pub const MAX_BLOCK_Z: usize = 64;

@@ -4,11 +4,14 @@
 
 use candle_core::DType;
 
-use crate::kernels::plan::{acc_dtype, float_suffix, int_arg, Arg, BufSpec, Plan, PlanError};
+use crate::kernels::plan::{
+    acc_dtype, float_suffix, int_arg, strided_arg, Arg, BufSpec, Plan, PlanError,
+};
 
 const OP: &str = "flash_attention";
 
-/// Threads per block (`FA_THREADS`).
+/// Threads per block: `FA_THREADS` of `kernels/flash_attn.cu`, which declares it in every
+/// kernel's `__launch_bounds__` and sizes its tiles and per-warp buffers for it.
 const THREADS: u32 = 128;
 /// Queries per forward block (`FA_WARPS · FWD_RPW`).
 const FWD_ROWS: usize = 16;
@@ -113,12 +116,13 @@ impl FlashDims {
                 limit: max_d,
             });
         }
-        for (what, n) in [
-            ("query rows (b·heads·t)", self.rows()),
-            ("key slots", s),
-            ("batch", b),
-        ] {
+        for (what, n) in [("query rows (b·heads·t)", self.rows()), ("batch", b)] {
             int_arg(OP, what, n)?;
+        }
+        // The kernels step through queries and keys in tiles (`k0 + lane`, `q0 + 16`): keep
+        // those indices clear of `int` overflow.
+        for (what, n) in [("queries", t), ("key slots", s)] {
+            strided_arg(OP, what, n)?;
         }
         for (what, n) in [("batch (grid z)", b), ("query heads (grid y)", heads)] {
             if n > crate::kernels::plan::MAX_GRID_YZ {
