@@ -383,3 +383,45 @@ fn cli_prints_table_json_and_refuses_with_exit_status() {
         "{stderr}"
     );
 }
+
+/// `TRAINER_FLASH_ATTENTION` through the CLI (read once per process, so each value gets its own
+/// `trainer plan`): 1 forces flash attention at 2048 tokens, 0 and the default materialize the
+/// scores there, and a value that is none of 1 / 0 / auto warns and means auto.
+#[test]
+fn flash_attention_switch_through_the_cli() {
+    let run = |value: Option<&str>| -> (String, String) {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"));
+        cmd.args([
+            "plan",
+            "configs/qwen32b.toml",
+            "--model-config",
+            "tests/fixtures/plan/qwen2.5-32b",
+            "--gpu-mem-gib",
+            "141",
+        ])
+        .env_remove("TRAINER_FLASH_ATTENTION")
+        .env_remove("TRAINER_CUDA_KERNELS");
+        if let Some(v) = value {
+            cmd.env("TRAINER_FLASH_ATTENTION", v);
+        }
+        let out = cmd.output().expect("trainer plan");
+        assert!(out.status.success(), "{value:?}: {out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (forced, _) = run(Some("1"));
+    assert!(forced.contains("attention flash"), "{forced}");
+    for v in [None, Some("0"), Some("auto")] {
+        let (text, err) = run(v);
+        assert!(text.contains("attention scores 4 B/elem"), "{v:?}: {text}");
+        assert!(!err.contains("TRAINER_FLASH_ATTENTION"), "{v:?}: {err}");
+    }
+    let (text, err) = run(Some("yes"));
+    assert!(text.contains("attention scores"), "{text}");
+    assert!(
+        err.contains("TRAINER_FLASH_ATTENTION=\"yes\" is not 1, 0 or auto"),
+        "{err}"
+    );
+}

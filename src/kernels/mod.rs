@@ -122,8 +122,8 @@ pub fn override_flash_attention(on: Option<bool>) {
     FLASH_OVERRIDE.store(v, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// The policy: `TRAINER_FLASH_ATTENTION=1` always, `=0` never, unset (or anything else)
-/// [`FlashPolicy::Auto`] (read once per process).
+/// The policy: `TRAINER_FLASH_ATTENTION=1` always, `=0` never, unset or `auto`
+/// [`FlashPolicy::Auto`] (read once per process; another value warns and means auto).
 pub fn flash_policy() -> FlashPolicy {
     match FLASH_OVERRIDE.load(std::sync::atomic::Ordering::SeqCst) {
         1 => return FlashPolicy::Always,
@@ -132,13 +132,18 @@ pub fn flash_policy() -> FlashPolicy {
     }
     static ENV: std::sync::OnceLock<FlashPolicy> = std::sync::OnceLock::new();
     *ENV.get_or_init(|| {
-        match std::env::var("TRAINER_FLASH_ATTENTION")
-            .as_deref()
-            .map(str::trim)
-        {
+        let var = std::env::var("TRAINER_FLASH_ATTENTION");
+        match var.as_deref().map(str::trim) {
             Ok("1") => FlashPolicy::Always,
             Ok("0") => FlashPolicy::Never,
-            _ => FlashPolicy::Auto,
+            Ok("" | "auto") | Err(_) => FlashPolicy::Auto,
+            Ok(other) => {
+                tracing::warn!(
+                    "TRAINER_FLASH_ATTENTION={other:?} is not 1, 0 or auto: using auto \
+                     (flash attention from {FLASH_AUTO_MIN_SCORES} scores per layer)"
+                );
+                FlashPolicy::Auto
+            }
         }
     })
 }
@@ -173,5 +178,13 @@ pub fn flash_attention_on(
 /// Whether the environment sets `TRAINER_CUDA_KERNELS=0` (read once per process).
 pub fn cuda_kernels_switched_off() -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OFF.get_or_init(|| std::env::var("TRAINER_CUDA_KERNELS").is_ok_and(|v| v.trim() == "0"))
+    *OFF.get_or_init(|| match std::env::var("TRAINER_CUDA_KERNELS") {
+        Ok(v) if v.trim() == "0" => true,
+        Ok(v) if v.trim().is_empty() || v.trim() == "1" => false,
+        Ok(v) => {
+            tracing::warn!("TRAINER_CUDA_KERNELS={v:?} is not 0 or 1: the CUDA kernels stay on");
+            false
+        }
+        Err(_) => false,
+    })
 }
