@@ -265,6 +265,31 @@ fn reference_runs(x: &Inputs, fd: FlashDims, dtype: DType, scale: f64) -> (Tenso
     (packed_t, aux_t, tensor(grads, &[fd.grads_len()], dtype))
 }
 
+/// The forward and backward plans of `fd` on the emulator against the reference, within
+/// `(forward, backward)` tolerances relative to max(1, |reference|).
+fn assert_plans_match_reference(
+    x: &Inputs,
+    fd: FlashDims,
+    dtype: DType,
+    scale: f64,
+    tol: (f64, f64),
+) {
+    let (packed, aux, grads) = reference_runs(x, fd, dtype, scale);
+    assert!(
+        values(&packed).iter().all(|v| v.is_finite()),
+        "{fd:?}: reference not finite"
+    );
+    let kv = Tensor::cat(&[&x.k, &x.v], 0).expect("kv");
+    let bias = x.bias.to_dtype(acc_dtype(dtype)).expect("bias");
+    let what = format!("{dtype:?} {fd:?}");
+    let f = forward(dtype, fd, scale).expect("forward plan");
+    let ins = [x.q.clone(), kv.clone(), bias];
+    common::assert_emulated(&f, &ins, &packed, tol.0, &format!("{what} fwd"));
+    let b = backward(dtype, fd, scale).expect("backward plan");
+    let ins = [x.q.clone(), kv, aux];
+    common::assert_emulated(&b, &ins, &grads, tol.1, &format!("{what} bwd"));
+}
+
 /// Every plan (forward, backward; 4 dtypes) through the CPU emulation of CUDA against the CPU
 /// reference.
 #[test]
@@ -282,16 +307,7 @@ fn emulated_kernels_match_reference() {
         for (i, fd) in cases(dtype).into_iter().enumerate() {
             let x = inputs(fd, dtype, 60 + i as u64);
             let scale = 1.0 / (fd.d as f64).sqrt();
-            let (packed, aux, grads) = reference_runs(&x, fd, dtype, scale);
-            let kv = Tensor::cat(&[&x.k, &x.v], 0).expect("kv");
-            let bias = x.bias.to_dtype(acc_dtype(dtype)).expect("bias");
-            let what = format!("{dtype:?} {fd:?}");
-            let f = forward(dtype, fd, scale).expect("forward plan");
-            let ins = [x.q.clone(), kv.clone(), bias];
-            common::assert_emulated(&f, &ins, &packed, fwd_tol, &format!("{what} fwd"));
-            let b = backward(dtype, fd, scale).expect("backward plan");
-            let ins = [x.q.clone(), kv, aux];
-            common::assert_emulated(&b, &ins, &grads, bwd_tol, &format!("{what} bwd"));
+            assert_plans_match_reference(&x, fd, dtype, scale, (fwd_tol, bwd_tol));
         }
     }
 }
@@ -465,20 +481,7 @@ fn emulated_kernels_match_reference_on_tile_edges() {
             }
             x.bias = tensor(bv, &[fd.b, fd.s], DType::F32);
             let scale = 1.0 / (fd.d as f64).sqrt();
-            let (packed, aux, grads) = reference_runs(&x, fd, dtype, scale);
-            assert!(
-                values(&packed).iter().all(|v| v.is_finite()),
-                "{fd:?}: reference not finite"
-            );
-            let kv = Tensor::cat(&[&x.k, &x.v], 0).expect("kv");
-            let bias = x.bias.to_dtype(acc_dtype(dtype)).expect("bias");
-            let what = format!("{dtype:?} {fd:?}");
-            let f = forward(dtype, fd, scale).expect("forward plan");
-            let ins = [x.q.clone(), kv.clone(), bias];
-            common::assert_emulated(&f, &ins, &packed, fwd_tol, &format!("{what} fwd"));
-            let b = backward(dtype, fd, scale).expect("backward plan");
-            let ins = [x.q.clone(), kv, aux];
-            common::assert_emulated(&b, &ins, &grads, bwd_tol, &format!("{what} bwd"));
+            assert_plans_match_reference(&x, fd, dtype, scale, (fwd_tol, bwd_tol));
         }
     }
 }

@@ -137,15 +137,20 @@ impl FlashDims {
         Ok(())
     }
 
-    fn int_args(&self) -> Result<Vec<Arg>, PlanError> {
-        Ok(vec![
+    /// The arguments of the attention kernels: the buffers `bufs`, then
+    /// `(b, heads, kv_heads, t, s, d, scale)`.
+    fn args(&self, bufs: &[usize], scale: f64) -> Result<Vec<Arg>, PlanError> {
+        let mut args: Vec<Arg> = bufs.iter().map(|&i| Arg::Buf(i)).collect();
+        args.extend([
             Arg::I32(int_arg(OP, "batch", self.b)?),
             Arg::I32(int_arg(OP, "heads", self.heads)?),
             Arg::I32(int_arg(OP, "kv heads", self.kv_heads)?),
             Arg::I32(int_arg(OP, "queries", self.t)?),
             Arg::I32(int_arg(OP, "key slots", self.s)?),
             Arg::I32(int_arg(OP, "head dim", self.d)?),
-        ])
+            Arg::F64(scale),
+        ]);
+        Ok(args)
     }
 }
 
@@ -168,14 +173,11 @@ pub fn forward(dtype: DType, dims: FlashDims, scale: f64) -> Result<Plan, PlanEr
         ],
     );
     let out = p.alloc(acc, dims.packed_len());
-    let mut args = vec![Arg::Buf(0), Arg::Buf(1), Arg::Buf(2), Arg::Buf(out)];
-    args.extend(dims.int_args()?);
-    args.push(Arg::F64(scale));
     p.launch(
         format!("flash_attn_fwd_{sfx}"),
         (blocks(dims.t, FWD_ROWS)?, dims.heads as u32, dims.b as u32),
         (THREADS, 1, 1),
-        args,
+        dims.args(&[0, 1, 2, out], scale)?,
     );
     p.outputs.push(out);
     Ok(p)
@@ -209,15 +211,7 @@ pub fn backward(dtype: DType, dims: FlashDims, scale: f64) -> Result<Plan, PlanE
             Arg::I32(int_arg(OP, "head dim", dims.d)?),
         ],
     );
-    let mut args = vec![
-        Arg::Buf(0),
-        Arg::Buf(1),
-        Arg::Buf(2),
-        Arg::Buf(delta),
-        Arg::Buf(out),
-    ];
-    args.extend(dims.int_args()?);
-    args.push(Arg::F64(scale));
+    let args = dims.args(&[0, 1, 2, delta, out], scale)?;
     p.launch(
         format!("flash_attn_dq_{sfx}"),
         (blocks(dims.t, BWD_ROWS)?, dims.heads as u32, dims.b as u32),
