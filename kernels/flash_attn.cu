@@ -77,7 +77,9 @@ __device__ void fwd(const T *q, const T *kv, const A *bias, A *out, int nb, int 
   __shared__ A bs[FA_TILE];
   __shared__ A ps[FA_WARPS][RPW][FA_TILE];
   const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
-  const int bi = blockIdx.z, hi = blockIdx.y, q0 = blockIdx.x * BQ;
+  const int bi = blockIdx.z, hi = blockIdx.y;
+  // The last queries see the most keys: their blocks start first (a shorter tail).
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
   const int kvh = hi / (nh / nkv), off = s - t;
   const T *qh = q + ((size_t)bi * nh + hi) * t * d;
   const T *kh = kv + ((size_t)bi * nkv + kvh) * s * d;
@@ -195,7 +197,9 @@ __device__ void dq(const T *q, const T *kv, const A *aux, const A *dl, T *out, i
   __shared__ A bs[FA_TILE];
   __shared__ A ds_s[FA_WARPS][RPW][FA_TILE];
   const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
-  const int bi = blockIdx.z, hi = blockIdx.y, q0 = blockIdx.x * BQ;
+  const int bi = blockIdx.z, hi = blockIdx.y;
+  // The last queries see the most keys: their blocks start first (a shorter tail).
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * BQ;
   const int kvh = hi / (nh / nkv), off = s - t;
   const AuxLayout ax(nb, nh, t, d);
   const size_t row0 = ((size_t)bi * nh + hi) * t;  // this head's first query row
