@@ -23,7 +23,8 @@
 //
 // Work split: a warp's 32 lanes take 32 keys (forward, dq) or 32 queries (dkdv) of a shared
 // tile for the dot products, then split the head dim for the weighted sums; each warp carries
-// several rows at once so every shared load feeds several FMAs. Math in float (double for f64).
+// several rows at once, stored so that one column of them (and their probabilities) is one
+// vector load (`Pack`), so every shared load feeds several FMAs. Math in float (double for f64).
 // Compiled to PTX by build.rs (feature `cuda`) and launched from src/kernels/flash_attn/cuda.rs;
 // the CPU reference is src/kernels/flash_attn/reference.rs.
 #include "common.cuh"
@@ -57,6 +58,24 @@ __device__ __forceinline__ void load_tile(A (*dst)[STRIDE], const T *src, int fi
   }
 }
 
+// N accumulator values a warp reads together from shared memory: one vector load (16 bytes for
+// 4 floats) instead of N scalar ones.
+template <typename A, int N> struct alignas(sizeof(A) * N) Pack {
+  A v[N];
+};
+
+// Rows first..first+ROWS of a [rows, d] matrix (zeros past `rows`) into a column-major tile of
+// packs: row r, column c at dst[c][r / N].v[r % N], so that a warp's N rows of one column load
+// as one vector.
+template <typename T, typename A, int ROWS, int N>
+__device__ __forceinline__ void load_tile_packed(Pack<A, N> (*dst)[ROWS / N], const T *src,
+                                                 int first, int rows, int d) {
+  for (int e = threadIdx.x; e < ROWS * d; e += FA_THREADS) {
+    const int r = e / d, c = e % d;
+    dst[c][r / N].v[r % N] = first + r < rows ? to_acc(src[(size_t)(first + r) * d + c]) : A(0);
+  }
+}
+
 // The score term z (before masking) pieces shared by all kernels: whether key j is visible to
 // the query at slot qp, and z itself.
 template <typename A>
@@ -71,11 +90,11 @@ template <typename T, typename A>
 __device__ void fwd(const T *q, const T *kv, const A *bias, A *out, int nb, int nh, int nkv,
                     int t, int s, int d, double scale) {
   constexpr int MAXD = Fa<A>::MAXD, DPL = MAXD / WARP, RPW = FWD_RPW, BQ = FA_WARPS * RPW;
-  __shared__ A qs[BQ][MAXD];
+  __shared__ Pack<A, RPW> qs[MAXD][FA_WARPS];  // column c of warp w's rows: qs[c][w]
   __shared__ A ks[FA_TILE][MAXD + 1];  // +1: lane j reads row j, column c (no bank conflicts)
   __shared__ A vs[FA_TILE][MAXD];
   __shared__ A bs[FA_TILE];
-  __shared__ A ps[FA_WARPS][RPW][FA_TILE];
+  __shared__ Pack<A, RPW> ps[FA_WARPS][FA_TILE];  // p of key jj for warp w's rows: ps[w][jj]
   const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
   const int bi = blockIdx.z, hi = blockIdx.y;
   // The last queries see the most keys: their blocks start first (a shorter tail).
@@ -86,7 +105,7 @@ __device__ void fwd(const T *q, const T *kv, const A *bias, A *out, int nb, int 
   const T *vh = kh + (size_t)nb * nkv * s * d;
   const A *br = bias + (size_t)bi * s;
   const A sc = A(scale);
-  load_tile<T, A, BQ, MAXD>(qs, qh, q0, t, d);
+  load_tile_packed<T, A, BQ, RPW>(qs, qh, q0, t, d);
 
   A m[RPW], l[RPW], o[RPW][DPL];
 #pragma unroll
@@ -110,8 +129,9 @@ __device__ void fwd(const T *q, const T *kv, const A *bias, A *out, int nb, int 
     for (int rr = 0; rr < RPW; ++rr) dot[rr] = 0;
     for (int c = 0; c < d; ++c) {
       const A kc = ks[lane][c];
+      const Pack<A, RPW> qc = qs[c][warp];
 #pragma unroll
-      for (int rr = 0; rr < RPW; ++rr) dot[rr] += qs[warp * RPW + rr][c] * kc;
+      for (int rr = 0; rr < RPW; ++rr) dot[rr] += qc.v[rr] * kc;
     }
     A alpha[RPW];
 #pragma unroll
@@ -126,20 +146,24 @@ __device__ void fwd(const T *q, const T *kv, const A *bias, A *out, int nb, int 
       const A p = vis ? acc_exp(z - mn) : A(0);
       l[rr] = l[rr] * alpha[rr] + p;
       m[rr] = mn;
-      ps[warp][rr][lane] = p;
+      ps[warp][lane].v[rr] = p;
     }
     __syncwarp();
 #pragma unroll
     for (int c = 0; c < DPL; ++c) {
-      const int dd = lane + c * WARP;
 #pragma unroll
       for (int rr = 0; rr < RPW; ++rr) o[rr][c] *= alpha[rr];
-      if (dd < d) {
+    }
 #pragma unroll 4
-        for (int jj = 0; jj < FA_TILE; ++jj) {
+    for (int jj = 0; jj < FA_TILE; ++jj) {
+      const Pack<A, RPW> pj = ps[warp][jj];
+#pragma unroll
+      for (int c = 0; c < DPL; ++c) {
+        const int dd = lane + c * WARP;
+        if (dd < d) {
           const A v = vs[jj][dd];
 #pragma unroll
-          for (int rr = 0; rr < RPW; ++rr) o[rr][c] += ps[warp][rr][jj] * v;
+          for (int rr = 0; rr < RPW; ++rr) o[rr][c] += pj.v[rr] * v;
         }
       }
     }
@@ -190,12 +214,12 @@ template <typename T, typename A>
 __device__ void dq(const T *q, const T *kv, const A *aux, const A *dl, T *out, int nb, int nh,
                    int nkv, int t, int s, int d, double scale) {
   constexpr int MAXD = Fa<A>::MAXD, DPL = MAXD / WARP, RPW = BWD_RPW, BQ = FA_WARPS * RPW;
-  __shared__ A qs[BQ][MAXD];
-  __shared__ A gs[BQ][MAXD];  // do
+  __shared__ Pack<A, RPW> qs[MAXD][FA_WARPS];  // column c of warp w's rows: qs[c][w]
+  __shared__ Pack<A, RPW> gs[MAXD][FA_WARPS];  // do, the same way
   __shared__ A ks[FA_TILE][MAXD + 1];
   __shared__ A vs[FA_TILE][MAXD + 1];
   __shared__ A bs[FA_TILE];
-  __shared__ A ds_s[FA_WARPS][RPW][FA_TILE];
+  __shared__ Pack<A, RPW> ds_s[FA_WARPS][FA_TILE];
   const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
   const int bi = blockIdx.z, hi = blockIdx.y;
   // The last queries see the most keys: their blocks start first (a shorter tail).
@@ -207,8 +231,8 @@ __device__ void dq(const T *q, const T *kv, const A *aux, const A *dl, T *out, i
   const T *vh = kh + (size_t)nb * nkv * s * d;
   const A *br = aux + ax.bias + (size_t)bi * s;
   const A sc = A(scale);
-  load_tile<T, A, BQ, MAXD>(qs, q + row0 * d, q0, t, d);
-  load_tile<A, A, BQ, MAXD>(gs, aux + ax.dout + row0 * d, q0, t, d);
+  load_tile_packed<T, A, BQ, RPW>(qs, q + row0 * d, q0, t, d);
+  load_tile_packed<A, A, BQ, RPW>(gs, aux + ax.dout + row0 * d, q0, t, d);
   A lse[RPW], dlt[RPW], acc[RPW][DPL];
 #pragma unroll
   for (int rr = 0; rr < RPW; ++rr) {
@@ -231,10 +255,11 @@ __device__ void dq(const T *q, const T *kv, const A *aux, const A *dl, T *out, i
     for (int rr = 0; rr < RPW; ++rr) dot[rr] = dp[rr] = 0;
     for (int c = 0; c < d; ++c) {
       const A kc = ks[lane][c], vc = vs[lane][c];
+      const Pack<A, RPW> qc = qs[c][warp], gc = gs[c][warp];
 #pragma unroll
       for (int rr = 0; rr < RPW; ++rr) {
-        dot[rr] += qs[warp * RPW + rr][c] * kc;
-        dp[rr] += gs[warp * RPW + rr][c] * vc;
+        dot[rr] += qc.v[rr] * kc;
+        dp[rr] += gc.v[rr] * vc;
       }
     }
 #pragma unroll
@@ -243,18 +268,19 @@ __device__ void dq(const T *q, const T *kv, const A *aux, const A *dl, T *out, i
       bool vis;
       const A z = masked_score(dot[rr], sc, j, off + i, bs[lane], vis);
       const A p = vis && i < t ? acc_exp(z - lse[rr]) : A(0);
-      ds_s[warp][rr][lane] = p * (dp[rr] - dlt[rr]);
+      ds_s[warp][lane].v[rr] = p * (dp[rr] - dlt[rr]);
     }
     __syncwarp();
-#pragma unroll
-    for (int c = 0; c < DPL; ++c) {
-      const int dd = lane + c * WARP;
-      if (dd < d) {
 #pragma unroll 4
-        for (int jj = 0; jj < FA_TILE; ++jj) {
+    for (int jj = 0; jj < FA_TILE; ++jj) {
+      const Pack<A, RPW> dj = ds_s[warp][jj];
+#pragma unroll
+      for (int c = 0; c < DPL; ++c) {
+        const int dd = lane + c * WARP;
+        if (dd < d) {
           const A k = ks[jj][dd];
 #pragma unroll
-          for (int rr = 0; rr < RPW; ++rr) acc[rr][c] += ds_s[warp][rr][jj] * k;
+          for (int rr = 0; rr < RPW; ++rr) acc[rr][c] += dj.v[rr] * k;
         }
       }
     }
@@ -278,19 +304,19 @@ __device__ void dkdv(const T *q, const T *kv, const A *aux, const A *dl, T *out,
   constexpr int MAXD = Fa<A>::MAXD, DPL = MAXD / WARP, RPW = BWD_RPW, BK = FA_WARPS * RPW;
   __shared__ A qs[FA_TILE][MAXD + 1];
   __shared__ A gs[FA_TILE][MAXD + 1];  // do
-  __shared__ A kown[BK][MAXD];
-  __shared__ A vown[BK][MAXD];
+  __shared__ Pack<A, RPW> kown[MAXD][FA_WARPS];  // column c of warp w's keys: kown[c][w]
+  __shared__ Pack<A, RPW> vown[MAXD][FA_WARPS];
   __shared__ A ls[FA_TILE], dls[FA_TILE];
-  __shared__ A p_s[FA_WARPS][RPW][FA_TILE];
-  __shared__ A ds_s[FA_WARPS][RPW][FA_TILE];
+  __shared__ Pack<A, RPW> p_s[FA_WARPS][FA_TILE];
+  __shared__ Pack<A, RPW> ds_s[FA_WARPS][FA_TILE];
   const int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
   const int bi = blockIdx.z, kvh = blockIdx.y, j0 = blockIdx.x * BK;
   const int rep = nh / nkv, off = s - t;
   const AuxLayout ax(nb, nh, t, d);
   const size_t krow0 = ((size_t)bi * nkv + kvh) * s;  // this KV head's first key row
   const size_t n_kv = (size_t)nb * nkv * s * d;
-  load_tile<T, A, BK, MAXD>(kown, kv + krow0 * d, j0, s, d);
-  load_tile<T, A, BK, MAXD>(vown, kv + n_kv + krow0 * d, j0, s, d);
+  load_tile_packed<T, A, BK, RPW>(kown, kv + krow0 * d, j0, s, d);
+  load_tile_packed<T, A, BK, RPW>(vown, kv + n_kv + krow0 * d, j0, s, d);
   A bias_j[RPW], dk[RPW][DPL], dv[RPW][DPL];
 #pragma unroll
   for (int rr = 0; rr < RPW; ++rr) {
@@ -319,10 +345,11 @@ __device__ void dkdv(const T *q, const T *kv, const A *aux, const A *dl, T *out,
       for (int rr = 0; rr < RPW; ++rr) dot[rr] = dp[rr] = 0;
       for (int c = 0; c < d; ++c) {
         const A qc = qs[lane][c], gc = gs[lane][c];
+        const Pack<A, RPW> kc = kown[c][warp], vc = vown[c][warp];
 #pragma unroll
         for (int rr = 0; rr < RPW; ++rr) {
-          dot[rr] += qc * kown[warp * RPW + rr][c];
-          dp[rr] += gc * vown[warp * RPW + rr][c];
+          dot[rr] += qc * kc.v[rr];
+          dp[rr] += gc * vc.v[rr];
         }
       }
 #pragma unroll
@@ -331,21 +358,22 @@ __device__ void dkdv(const T *q, const T *kv, const A *aux, const A *dl, T *out,
         bool vis;
         const A z = masked_score(dot[rr], sc, j, off + i, bias_j[rr], vis);
         const A p = vis && i < t && j < s ? acc_exp(z - ls[lane]) : A(0);
-        p_s[warp][rr][lane] = p;
-        ds_s[warp][rr][lane] = p * (dp[rr] - dls[lane]);
+        p_s[warp][lane].v[rr] = p;
+        ds_s[warp][lane].v[rr] = p * (dp[rr] - dls[lane]);
       }
       __syncwarp();
-#pragma unroll
-      for (int c = 0; c < DPL; ++c) {
-        const int dd = lane + c * WARP;
-        if (dd < d) {
 #pragma unroll 4
-          for (int ii = 0; ii < FA_TILE; ++ii) {
+      for (int ii = 0; ii < FA_TILE; ++ii) {
+        const Pack<A, RPW> pi = p_s[warp][ii], di = ds_s[warp][ii];
+#pragma unroll
+        for (int c = 0; c < DPL; ++c) {
+          const int dd = lane + c * WARP;
+          if (dd < d) {
             const A g = gs[ii][dd], qv = qs[ii][dd];
 #pragma unroll
             for (int rr = 0; rr < RPW; ++rr) {
-              dv[rr][c] += p_s[warp][rr][ii] * g;
-              dk[rr][c] += ds_s[warp][rr][ii] * qv;
+              dv[rr][c] += pi.v[rr] * g;
+              dk[rr][c] += di.v[rr] * qv;
             }
           }
         }
