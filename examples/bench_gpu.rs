@@ -21,7 +21,9 @@
 //! target/cuda/release/examples/bench_gpu --device cuda --dtype bf16 --model-name qwen2.5-32b \
 //!     --hf-config tests/fixtures/plan/qwen2.5-32b/config.json --benches grpo --reps 1 \
 //!     --checkpointing --micro-batch 1 --generations 8 --prompt-len 1024 --new-tokens 1024
-//! ``` Decode tokens/s is `batch · (N − 1) / (t(N) − t(1))`: the time of N new
+//! ```
+//!
+//! Decode tokens/s is `batch · (N − 1) / (t(N) − t(1))`: the time of N new
 //! tokens minus the time of one (prefill + first token). Generation samples at temperature 1 with
 //! no stop, so every row makes exactly N tokens. The GRPO reward is a toy (fraction of even ids).
 

@@ -425,3 +425,36 @@ fn flash_attention_switch_through_the_cli() {
         "{err}"
     );
 }
+
+/// The plan at `train.max_seq_len` bounds every shorter micro-batch the trainer can run: the
+/// training activations never shrink as `max_seq_len` grows, also where the attention switches
+/// to flash attention (a batch just below the switch materializes its scores, and can need more
+/// than one of `max_seq_len` tokens without them).
+#[test]
+fn training_activations_bound_every_shorter_sequence() {
+    for (mb, ckpt) in [(1, true), (2, true), (1, false)] {
+        let mut prev = 0.0;
+        for seq in (1024..=6144).step_by(128) {
+            let cfg = qwen32b(&[
+                ("max_seq_len = 2048", &format!("max_seq_len = {seq}")),
+                ("micro_batch_size = 1", &format!("micro_batch_size = {mb}")),
+                (
+                    "gradient_checkpointing = true",
+                    &format!("gradient_checkpointing = {ckpt}"),
+                ),
+            ]);
+            let p = plan(&cfg, Fidelity::AsCoded, 141.0, fixture_32b());
+            let act = bytes(&p, "training activations").unwrap();
+            assert!(
+                act >= prev,
+                "micro-batch {mb}, recompute {ckpt}: {:.2} GiB at {seq} tokens < {:.2} GiB at {} \
+                 ({})",
+                act / GIB,
+                prev / GIB,
+                seq - 128,
+                note(&p)
+            );
+            prev = act;
+        }
+    }
+}

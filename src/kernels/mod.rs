@@ -64,12 +64,16 @@ static OVERRIDE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(
 /// default.
 #[doc(hidden)]
 pub fn override_kernels(on: Option<bool>) {
-    let v = match on {
+    OVERRIDE.store(override_code(on), std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The stored form of a test override: 0 none, 1 on, 2 off.
+fn override_code(on: Option<bool>) -> u8 {
+    match on {
         None => 0,
         Some(true) => 1,
         Some(false) => 2,
-    };
-    OVERRIDE.store(v, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Whether the training ops on `device` run the hand-written kernels of this module: on CUDA,
@@ -114,12 +118,7 @@ static FLASH_OVERRIDE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8
 /// restores the environment's policy.
 #[doc(hidden)]
 pub fn override_flash_attention(on: Option<bool>) {
-    let v = match on {
-        None => 0,
-        Some(true) => 1,
-        Some(false) => 2,
-    };
-    FLASH_OVERRIDE.store(v, std::sync::atomic::Ordering::SeqCst);
+    FLASH_OVERRIDE.store(override_code(on), std::sync::atomic::Ordering::SeqCst);
 }
 
 /// The policy: `TRAINER_FLASH_ATTENTION=1` always, `=0` never, unset or `auto`

@@ -4,9 +4,10 @@
 //! base output, `(x Aᵀ) Bᵀ`, its scaled copy, the row-switched copy and the sum — three or four
 //! tensors of the output's size per adapted linear, more than half of a layer's activation memory
 //! when all seven linears are adapted. This node keeps only its output `y` (and references to
-//! `x`, `A`, `B`, which exist anyway). Its forward runs the composed ops without a graph (so `y`
-//! is bit-identical to the composed path's) and its backward is four small products and one
-//! large one, recomputing `x Aᵀ` (`[m, r]`):
+//! `x`, `A`, `B`, which exist anyway). Its forward runs the composed ops without a graph (on CPU
+//! bit-identical to the composed path with a graph; on CUDA the base product of ≤ 32 rows may
+//! take cuBLAS's other operand order, as every no-graph forward does) and its backward is four
+//! small products and one large one, recomputing `x Aᵀ` (`[m, r]`):
 //!
 //! `g' = s · g ⊙ m`, `∂A = (g' B)ᵀ x`, `∂B = g'ᵀ (x Aᵀ)`, `∂x = g W + (g' B) A` (only when `x`
 //! is on the gradient path). The base weight and bias are frozen.
@@ -189,8 +190,13 @@ mod tests {
     /// gradients for `x`, `A` and `B`, with a bias and a per-row switch.
     #[test]
     fn matches_the_composed_graph() {
-        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
-            let (bsz, tt, k, n, r) = (2, 3, 6, 5, 2);
+        // bf16 with 40 rows per batch entry: the production dtype, f32 adapters.
+        for (dtype, tol, tt) in [
+            (DType::F64, 1e-12, 3),
+            (DType::F32, 1e-5, 3),
+            (DType::BF16, 1e-6, 40),
+        ] {
+            let (bsz, k, n, r) = (2, 6, 5, 2);
             let w = t(&[n, k], 1, dtype);
             let bias = t(&[n], 2, dtype);
             let rows = Tensor::from_vec(vec![1f32, 0.0], (2, 1, 1), &Device::Cpu).unwrap();

@@ -337,6 +337,24 @@ fn infer_transient_bytes(p: &PlanInputs, rows: f64, q: f64, s: f64) -> f64 {
     rows * q * (heads * s * score + a * (4.0 * im + 2.0 * h))
 }
 
+/// The longest sequence of at most `t` tokens whose training attention over `b` rows
+/// materializes its scores (no flash attention), if any: the rule is monotone in the length.
+fn longest_materialized(p: &PlanInputs, b: usize, t: usize) -> Option<usize> {
+    if p.flash_attention(b, 1) {
+        return None;
+    }
+    let (mut lo, mut hi) = (1, t);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if p.flash_attention(b, mid) {
+            hi = mid - 1;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(lo)
+}
+
 /// How the training attention is counted, for the notes.
 fn attention_note(p: &PlanInputs) -> String {
     if p.flash_attention(p.micro_batch, p.max_seq_len) {
@@ -458,25 +476,37 @@ pub fn estimate(p: &PlanInputs) -> Plan {
 
     // Training: one micro-batch.
     let (b, t) = (p.micro_batch as f64, p.max_seq_len as f64);
-    // Every span layer keeps the same (adapted linears keep only their outputs).
-    let layer = train_layer_bytes(p, b, t);
-    let act = if p.recompute() {
-        span as f64 * b * t * h * a + 2.0 * layer
-    } else {
-        (span + 1) as f64 * layer
-    } + 3.0 * b * t * h * a;
+    let train_act = |t: f64| {
+        // Every span layer keeps the same (adapted linears keep only their outputs).
+        let layer = train_layer_bytes(p, b, t);
+        let kept = if p.recompute() {
+            span as f64 * b * t * h * a + 2.0 * layer
+        } else {
+            (span + 1) as f64 * layer
+        };
+        kept + 3.0 * b * t * h * a
+    };
+    // A micro-batch shorter than `max_seq_len` that stays below the flash-attention switch
+    // materializes its scores and can need more than one of `max_seq_len` tokens: the peak is
+    // the larger of the two (fewer rows at the switch keep less).
+    let (act, shorter_peak) = match longest_materialized(p, p.micro_batch, p.max_seq_len) {
+        Some(t0) if t0 < p.max_seq_len && train_act(t0 as f64) > train_act(t) => {
+            (train_act(t0 as f64), format!("; peak at {t0} tokens, the longest below the flash-attention switch (scores materialized)"))
+        }
+        _ => (train_act(t), String::new()),
+    };
     comps.push(Component {
         name: "training activations".into(),
         phase: Phase::Training,
         bytes: act,
         notes: if p.recompute() {
             format!(
-                "recompute: {span} layer inputs b·T·h·a ({b} × {t} tokens) + one layer's internals recomputed + its backward transients; attention {}",
+                "recompute: {span} layer inputs b·T·h·a ({b} × {t} tokens) + one layer's internals recomputed + its backward transients; attention {}{shorter_peak}",
                 attention_note(p)
             )
         } else {
             format!(
-                "no recompute: every internal of {span} span layers ({b} × {t} tokens) + one layer of backward transients; attention {}",
+                "no recompute: every internal of {span} span layers ({b} × {t} tokens) + one layer of backward transients; attention {}{shorter_peak}",
                 attention_note(p)
             )
         },
