@@ -103,7 +103,7 @@ pub enum FlashPolicy {
 
 /// Score elements (`b · H · T · S` of one layer) from which [`FlashPolicy::Auto`] switches the
 /// training attention to [`flash_attention`]: 2²⁸, i.e. 0.5 GiB per bf16 copy, ~1 GiB for the
-/// scores and probabilities a materialized layer keeps (Qwen2.5-32B: from ~2900 tokens at
+/// scores and probabilities a materialized layer keeps (Qwen2.5-32B: from ~2600 tokens at
 /// micro-batch 1). Below it the scores are small and cuBLAS's tensor-core products beat the flash
 /// kernels, which run on the CUDA cores (`kernels/flash_attn.cu`); above it the memory matters
 /// more (Qwen2.5-32B at 8192 tokens fits an 80 GB GPU only with flash attention: 79.4 GiB
