@@ -210,7 +210,9 @@ where
             t.device().location()
         );
     };
-    let mut dst = src.device().zeros_impl(l.shape(), src.dtype())?;
+    // SAFETY: `copy_strided_src` writes every element of the contiguous `dst` (same shape) before
+    // anything reads it, so no uninitialized memory is observed.
+    let mut dst = unsafe { src.device().alloc_uninit(l.shape(), src.dtype())? };
     src.copy_strided_src(&mut dst, 0, l)?;
     Ok((dst, l.shape().clone()))
 }
