@@ -50,9 +50,7 @@ fn dims(b: usize, heads: usize, kv_heads: usize, t: usize, s: usize, d: usize) -
 /// -inf, small random biases elsewhere.
 fn bias_values(b: usize, s: usize, seed: u64) -> Vec<f64> {
     let mut v = uniform(b * s, -0.5, 0.5, seed);
-    for j in 0..s.min(3) {
-        v[j] = MASKED;
-    }
+    v.iter_mut().take(s.min(3)).for_each(|x| *x = MASKED);
     if s > 5 {
         v[(b - 1) * s + 5] = f64::NEG_INFINITY;
     }
@@ -473,9 +471,9 @@ fn emulated_kernels_match_reference_on_tile_edges() {
             let mut bv = bias_values(fd.b, fd.s, 210 + i as u64);
             // Row 0: the first 45 key slots are padding at -inf (covering the first tile and
             // part of the second); the last row: alternating padding at the model's -1e9.
-            for j in 0..45.min(fd.s) {
-                bv[j] = f64::NEG_INFINITY;
-            }
+            bv.iter_mut()
+                .take(45.min(fd.s))
+                .for_each(|x| *x = f64::NEG_INFINITY);
             for j in (0..fd.s).step_by(2) {
                 bv[(fd.b - 1) * fd.s + j] = MASKED;
             }
