@@ -68,12 +68,17 @@ fn nvcc_path() -> PathBuf {
     PathBuf::from("nvcc")
 }
 
-/// `compute_90` for `CUDA_COMPUTE_CAP=90` or `90a`; `compute_80` when unset.
+/// `compute_90` for `CUDA_COMPUTE_CAP=90` or `90a`; `compute_80` when unset; below 80 an error
+/// (the flash-attention kernels use bf16 tensor cores).
 fn compute_arch() -> Result<String, String> {
     let cap = std::env::var("CUDA_COMPUTE_CAP").unwrap_or_else(|_| "80".to_string());
     let digits: String = cap.chars().take_while(|c| c.is_ascii_digit()).collect();
     match digits.parse::<u32>() {
-        Ok(n) if n >= 50 => Ok(format!("compute_{n}")),
+        Ok(n) if n >= 80 => Ok(format!("compute_{n}")),
+        Ok(n) if n > 0 => Err(format!(
+            "CUDA_COMPUTE_CAP={cap:?}: the kernels need compute capability 8.0 or newer (bf16 \
+             tensor cores: A100, L4/L40, H100/H200, RTX 30xx and later)"
+        )),
         _ => Err(format!(
             "CUDA_COMPUTE_CAP={cap:?}: expected a compute capability such as 80 or 90"
         )),

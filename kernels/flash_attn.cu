@@ -25,6 +25,8 @@
 // tile for the dot products, then split the head dim for the weighted sums; each warp carries
 // several rows at once, stored so that one column of them (and their probabilities) is one
 // vector load (`Pack`), so every shared load feeds several FMAs. Math in float (double for f64).
+// These are the CUDA-core kernels (every dtype); f16/bf16 run the tensor-core variants of
+// flash_attn_tc.cuh (included at the end) by default.
 // Compiled to PTX by build.rs (feature `cuda`) and launched from src/kernels/flash_attn/cuda.rs;
 // the CPU reference is src/kernels/flash_attn/reference.rs.
 #include "common.cuh"
@@ -428,3 +430,6 @@ extern "C" __global__ void __launch_bounds__(FA_THREADS)
     flash_attn_delta_f64(const double *aux, double *dl, int rows, int d) {
   delta<double>(aux, dl, rows, d);
 }
+
+// The tensor-core kernels for f16 / bf16 (sm_80+).
+#include "flash_attn_tc.cuh"

@@ -17,10 +17,12 @@ For each model and implementation (each in its own process, one after the other)
   tokens/s (ctx = prompt + N/2 on average). BW is the device's measured copy bandwidth (a 1 GiB
   device-to-device copy in the PyTorch process; 256 MiB on CPU) unless --mem-bw-gbs is given.
 
-On a GPU the trainer runs three times: with its CUDA kernels (kernels/*.cu, the default), with
+On a GPU the trainer runs four times: with its CUDA kernels (kernels/*.cu, the default), with
 candle's composed ops instead (`TRAINER_CUDA_KERNELS=0`, impl "composed"), which measures what
-the kernels buy, and with flash attention forced in training (`TRAINER_FLASH_ATTENTION=1`, impl
-"flash"; by default it starts at 2^28 scores per layer, beyond these shapes). Prints every JSON line (DESIGN.md §8), then a table and one summary JSON line
+the kernels buy, with flash attention forced in training (`TRAINER_FLASH_ATTENTION=1`, impl
+"flash"; by default it starts at 2^28 scores per layer, beyond these shapes), and the same on the
+CUDA-core flash kernels instead of the tensor-core ones (`TRAINER_FLASH_TENSOR_CORES=0`, impl
+"flash-simt"; what the tensor cores buy in bf16/f16). Prints every JSON line (DESIGN.md §8), then a table and one summary JSON line
 with the ratios (trainer ÷ torch speed: > 1 means trainer is faster). `--device cpu` runs the same logic on tiny
 shapes (a 2-layer random model and SmolLM2 with a few tokens): a check of the script, not a
 benchmark. Normally started by scripts/bench_gpu.sh.
@@ -274,6 +276,10 @@ def main():
                 # layer, beyond these shapes): its speed cost or gain against cuBLAS on
                 # materialized scores.
                 recs["flash"] = run_json_lines(cmd, dict(env, TRAINER_FLASH_ATTENTION="1"))
+                # The same with the CUDA-core flash kernels instead of the tensor-core ones
+                # (bf16/f16): what the tensor cores buy.
+                recs["flash-simt"] = run_json_lines(
+                    cmd, dict(env, TRAINER_FLASH_ATTENTION="1", TRAINER_FLASH_TENSOR_CORES="0"))
         if "torch" in impls:
             recs["torch"] = run_json_lines(
                 [sys.executable, os.path.abspath(__file__), "--worker", "torch",
@@ -302,17 +308,20 @@ def main():
             row["ratio_kernels_grpo_speed"] = row["composed"]["step_s"] / row["trainer"]["step_s"]
         if "trainer" in row and "flash" in row:
             row["ratio_flash_grpo_speed"] = row["trainer"]["step_s"] / row["flash"]["step_s"]
+        if "flash" in row and "flash-simt" in row:
+            row["ratio_flash_tensor_cores_grpo_speed"] = (
+                row["flash-simt"]["step_s"] / row["flash"]["step_s"])
         rows.append(row)
 
-    print(f"\n{'model':<22} {'impl':<8} {'gen tok/s':>10} {'decode tok/s':>13} "
+    print(f"\n{'model':<22} {'impl':<10} {'gen tok/s':>10} {'decode tok/s':>13} "
           f"{'% roofline':>10} {'GRPO step s':>12}", file=sys.stderr)
     for row in rows:
-        for impl in impls + ["composed", "flash"]:
+        for impl in impls + ["composed", "flash", "flash-simt"]:
             m = row.get(impl)
             if not m:
                 continue
             roof = m.get("decode_vs_roofline")
-            print(f"{row['model']:<22} {impl:<8} {m['tokens_per_s']:>10.1f} "
+            print(f"{row['model']:<22} {impl:<10} {m['tokens_per_s']:>10.1f} "
                   f"{m['decode_tokens_per_s']:>13.1f} "
                   f"{(100 * roof if roof else float('nan')):>10.1f} {m['step_s']:>12.3f}",
                   file=sys.stderr)
@@ -326,6 +335,9 @@ def main():
         if "ratio_flash_grpo_speed" in row:
             print(f"{'':<22} GRPO step with flash attention forced ÷ materialized scores: "
                   f"{row['ratio_flash_grpo_speed']:.2f}× faster", file=sys.stderr)
+        if "ratio_flash_tensor_cores_grpo_speed" in row:
+            print(f"{'':<22} GRPO step with flash attention on tensor cores ÷ on CUDA cores: "
+                  f"{row['ratio_flash_tensor_cores_grpo_speed']:.2f}× faster", file=sys.stderr)
     print(json.dumps({"summary": rows, "check_only": args.device == "cpu"}))
 
 

@@ -22,7 +22,9 @@ use common::{assert_central_differences, max_abs_diff, uniform, values};
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use trainer::kernels::flash_attention;
-use trainer::kernels::flash_attn::plan::{backward, forward, max_head_dim, FlashDims};
+use trainer::kernels::flash_attn::plan::{
+    backward, backward_on, forward, forward_on, max_head_dim, Cores, FlashDims,
+};
 use trainer::kernels::flash_attn::reference;
 use trainer::kernels::plan::acc_dtype;
 
@@ -263,12 +265,12 @@ fn reference_runs(x: &Inputs, fd: FlashDims, dtype: DType, scale: f64) -> (Tenso
     (packed_t, aux_t, tensor(grads, &[fd.grads_len()], dtype))
 }
 
-/// The forward and backward plans of `fd` on the emulator against the reference, within
-/// `(forward, backward)` tolerances relative to max(1, |reference|).
+/// The forward and backward plans of `fd` on `cores` on the emulator against the reference,
+/// within `(forward, backward)` tolerances relative to max(1, |reference|).
 fn assert_plans_match_reference(
     x: &Inputs,
     fd: FlashDims,
-    dtype: DType,
+    (dtype, cores): (DType, Cores),
     scale: f64,
     tol: (f64, f64),
 ) {
@@ -279,53 +281,80 @@ fn assert_plans_match_reference(
     );
     let kv = Tensor::cat(&[&x.k, &x.v], 0).expect("kv");
     let bias = x.bias.to_dtype(acc_dtype(dtype)).expect("bias");
-    let what = format!("{dtype:?} {fd:?}");
-    let f = forward(dtype, fd, scale).expect("forward plan");
+    let what = format!("{dtype:?} {cores:?} {fd:?}");
+    let f = forward_on(dtype, fd, scale, cores).expect("forward plan");
     let ins = [x.q.clone(), kv.clone(), bias];
     common::assert_emulated(&f, &ins, &packed, tol.0, &format!("{what} fwd"));
-    let b = backward(dtype, fd, scale).expect("backward plan");
+    let b = backward_on(dtype, fd, scale, cores).expect("backward plan");
     let ins = [x.q.clone(), kv, aux];
     common::assert_emulated(&b, &ins, &grads, tol.1, &format!("{what} bwd"));
 }
 
-/// Every plan (forward, backward; 4 dtypes) through the CPU emulation of CUDA against the CPU
-/// reference.
+/// Every plan (forward, backward; 4 dtypes on the CUDA cores, f16/bf16 on the tensor cores)
+/// through the CPU emulation of CUDA against the CPU reference.
 #[test]
 fn emulated_kernels_match_reference() {
-    // Forward (accumulator-dtype output): the kernel's online softmax in f32 (f64) against the
-    // reference's two passes in f64 — f32 rounding only, also for f16/bf16 inputs. Backward
-    // (element-dtype output): f32 accumulation, then one rounding to the dtype.
+    // CUDA cores. Forward (accumulator-dtype output): the kernel's online softmax in f32 (f64)
+    // against the reference's two passes in f64 — f32 rounding only, also for f16/bf16 inputs.
+    // Backward (element-dtype output): f32 accumulation, then one rounding to the dtype.
+    // Tensor cores: the probabilities (and ds) enter their products rounded to the dtype, so
+    // the forward also carries the dtype's rounding.
     let cases_by_dtype = [
-        (DType::F64, 1e-12, 1e-12),
-        (DType::F32, 2e-6, 2e-6),
-        (DType::F16, 2e-6, 1e-3),
-        (DType::BF16, 2e-6, 8e-3),
+        (DType::F64, Cores::Simt, 1e-12, 1e-12),
+        (DType::F32, Cores::Simt, 2e-6, 2e-6),
+        (DType::F16, Cores::Simt, 2e-6, 1e-3),
+        (DType::BF16, Cores::Simt, 2e-6, 8e-3),
+        (DType::F16, Cores::Tensor, TC_F16.0, TC_F16.1),
+        (DType::BF16, Cores::Tensor, TC_BF16.0, TC_BF16.1),
     ];
-    for (dtype, fwd_tol, bwd_tol) in cases_by_dtype {
+    for (dtype, cores, fwd_tol, bwd_tol) in cases_by_dtype {
         for (i, fd) in cases(dtype).into_iter().enumerate() {
             let x = inputs(fd, dtype, 60 + i as u64);
             let scale = 1.0 / (fd.d as f64).sqrt();
-            assert_plans_match_reference(&x, fd, dtype, scale, (fwd_tol, bwd_tol));
+            assert_plans_match_reference(&x, fd, (dtype, cores), scale, (fwd_tol, bwd_tol));
         }
     }
 }
 
-/// A copy of `kernels/flash_attn.cu` with `from` replaced by `to` (which must occur), next to a
-/// copy of `common.cuh`, under the target dir.
-fn mutated_source(name: &str, from: &str, to: &str) -> PathBuf {
+/// `(forward, backward)` tolerances of the tensor-core kernels (see
+/// `emulated_kernels_match_reference`).
+/// Measured worst cases (emulator, the shapes of `cases` and of the tile-edge test): f16 4.7e-5
+/// forward, 6.3e-4 backward; bf16 4.4e-4 and 6.1e-3 — the backward's is the final rounding of
+/// the gradients to the dtype plus ds rounded to it for its products.
+const TC_F16: (f64, f64) = (1.5e-4, 1.5e-3);
+const TC_BF16: (f64, f64) = (1.5e-3, 1.2e-2);
+
+/// The module's sources (`flash_attn.cu` and the headers it includes) copied under the target
+/// dir with `from` replaced by `to` in `file` (where it must occur once); returns the copy of
+/// `flash_attn.cu`.
+fn mutated_source(name: &str, file: &str, from: &str, to: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let src = std::fs::read_to_string(root.join("kernels/flash_attn.cu")).expect("source");
-    assert_eq!(
-        src.matches(from).count(),
-        1,
-        "mutation {name}: {from:?} must occur once"
-    );
     let dir = root.join("target/cuda-emu/mutants").join(name);
     std::fs::create_dir_all(&dir).expect("mutant dir");
-    std::fs::copy(root.join("kernels/common.cuh"), dir.join("common.cuh")).expect("common.cuh");
-    let path = dir.join("flash_attn.cu");
-    std::fs::write(&path, src.replace(from, to)).expect("mutant");
-    path
+    for f in ["flash_attn.cu", "flash_attn_tc.cuh", "common.cuh"] {
+        let src = std::fs::read_to_string(root.join("kernels").join(f)).expect("source");
+        let src = if f == file {
+            assert_eq!(
+                src.matches(from).count(),
+                1,
+                "mutation {name}: {from:?} must occur once in {file}"
+            );
+            src.replace(from, to)
+        } else {
+            src
+        };
+        std::fs::write(dir.join(f), src).expect("mutant");
+    }
+    dir.join("flash_attn.cu")
+}
+
+/// A mutant's result: it must run (a compile error would "catch" nothing) and differ from `want`
+/// by more than `min_diff`.
+fn assert_mismatch(got: Result<Vec<Tensor>, String>, want: &Tensor, min_diff: f64, what: &str) {
+    let out = got.unwrap_or_else(|e| panic!("{what}: the mutant did not run: {e}"));
+    let got = out[0].reshape(want.dims()).expect("shape");
+    let d = max_abs_diff(&got, want);
+    assert!(d > min_diff, "{what}: the mutant passed (max diff {d:e})");
 }
 
 /// The comparisons above can fail: a plan with a wrong argument and kernels with a dropped term
@@ -340,13 +369,7 @@ fn mutations_are_caught() {
     let kv = Tensor::cat(&[&x.k, &x.v], 0).expect("kv");
     let fwd_ins = [x.q.clone(), kv.clone(), x.bias.clone()];
     let bwd_ins = [x.q.clone(), kv, aux];
-    // A mutant must run (a compile error would "catch" nothing) and differ.
-    let mismatch = |got: Result<Vec<Tensor>, String>, want: &Tensor, what: &str| {
-        let out = got.unwrap_or_else(|e| panic!("{what}: the mutant did not run: {e}"));
-        let got = out[0].reshape(want.dims()).expect("shape");
-        let d = max_abs_diff(&got, want);
-        assert!(d > 1e-3, "{what}: the mutant passed (max diff {d:e})");
-    };
+    let mismatch = |got, want, what| assert_mismatch(got, want, 1e-3, what);
     // Plans: the scale, and heads ↔ KV heads swapped.
     let mut f = forward(dtype, fd, scale).expect("plan");
     let n = f.launches[0].args.len();
@@ -374,7 +397,7 @@ fn mutations_are_caught() {
         ),
     ];
     for (name, from, to, in_fwd) in kernel_mutants {
-        let src = mutated_source(name, from, to);
+        let src = mutated_source(name, "flash_attn.cu", from, to);
         if in_fwd {
             let f = forward(dtype, fd, scale).expect("plan");
             let got = common::cuda_emu::run_plan_with_source(&src, &f, &fwd_ins);
@@ -387,19 +410,108 @@ fn mutations_are_caught() {
     }
 }
 
+/// The tensor-core kernels' comparisons can fail too: each mutant misses the f16 tolerance by
+/// more than tenfold (or does not run).
+#[test]
+fn tensor_core_mutations_are_caught() {
+    let fd = dims(2, 4, 2, 21, 37, 24);
+    let dtype = DType::F16;
+    let x = inputs(fd, dtype, 91);
+    let scale = 0.2;
+    let (packed, aux, grads) = reference_runs(&x, fd, dtype, scale);
+    let kv = Tensor::cat(&[&x.k, &x.v], 0).expect("kv");
+    let fwd_ins = [x.q.clone(), kv.clone(), x.bias.clone()];
+    let bwd_ins = [x.q.clone(), kv, aux];
+    // (name, from, to, forward?): the row of the output's softmax correction, the causal bound,
+    // the orientation of K in S = Q K^T, the delta term of ds, the dk scale, the P^T used for dV.
+    let mutants: [(&str, &str, &str, bool); 6] = [
+        (
+            "tc-row-map",
+            "rows |= (unsigned)f.x[i] << (4 * i);",
+            "rows |= 0u << (4 * i);",
+            true,
+        ),
+        (
+            "tc-not-causal",
+            "return vis && i < t ? z : -INFINITY;",
+            "return i < t ? z : -INFINITY;",
+            true,
+        ),
+        (
+            "tc-k-not-transposed",
+            "ColB<T> bf;\n      wmma::load_matrix_sync(bf, &b[0][c * 16], TC_LD);\n      wmma::mma_sync(acc, a[c]",
+            "RowB<T> bf;\n      wmma::load_matrix_sync(bf, &b[0][c * 16], TC_LD);\n      wmma::mma_sync(acc, a[c]",
+            true,
+        ),
+        (
+            "tc-no-delta",
+            "(dpw[warp][r][col] - dlt)",
+            "(dpw[warp][r][col])",
+            false,
+        ),
+        (
+            "tc-dk-unscaled",
+            "store_rows(dkh, dk, nf, sc,",
+            "store_rows(dkh, dk, nf, 1.f,",
+            false,
+        ),
+        (
+            "tc-dv-from-ds",
+            "weighted_sum<T, TC_QT / 16, TC_PLD_Q>(dv, nf, pw[warp], gt);",
+            "weighted_sum<T, TC_QT / 16, TC_PLD_Q>(dv, nf, dsw[warp], gt);",
+            false,
+        ),
+    ];
+    for (name, from, to, in_fwd) in mutants {
+        let src = mutated_source(name, "flash_attn_tc.cuh", from, to);
+        if in_fwd {
+            let f = forward_on(dtype, fd, scale, Cores::Tensor).expect("plan");
+            let got = common::cuda_emu::run_plan_with_source(&src, &f, &fwd_ins);
+            let min = 10.0 * TC_F16.0 * common::max_abs(&packed).max(1.0);
+            assert_mismatch(got, &packed, min, name);
+        } else {
+            let b = backward_on(dtype, fd, scale, Cores::Tensor).expect("plan");
+            let got = common::cuda_emu::run_plan_with_source(&src, &b, &bwd_ins);
+            let min = 10.0 * TC_F16.1 * common::max_abs(&grads).max(1.0);
+            assert_mismatch(got, &grads, min, name);
+        }
+    }
+}
+
 /// The plans at the Qwen2.5-32B training shape (40 query heads on 8 KV heads, head dim 128,
 /// micro-batch 2 × 4096 tokens) stay within CUDA's limits, with the geometry worked out by hand.
 #[test]
 fn plans_at_production_sizes_stay_within_cuda_limits() {
     let fd = dims(2, 40, 8, 4096, 4096, 128);
-    let f = forward(DType::BF16, fd, 0.088).expect("forward");
-    f.validate().expect("forward within limits");
-    assert_eq!(f.launches[0].grid, (256, 40, 2));
-    assert_eq!(f.launches[0].block, (128, 1, 1));
-    let b = backward(DType::BF16, fd, 0.088).expect("backward");
-    b.validate().expect("backward within limits");
-    let grids: Vec<_> = b.launches.iter().map(|l| l.grid).collect();
-    assert_eq!(grids, [(81_920, 1, 1), (512, 40, 2), (512, 8, 2)]);
+    // Tensor cores (the default for bf16): 64 queries per forward / dq block, 64 keys per dk/dv
+    // block; CUDA cores: 16, 8 and 8.
+    for (cores, fwd_grid, bwd_grids) in [
+        (
+            Cores::Tensor,
+            (64, 40, 2),
+            [(81_920, 1, 1), (64, 40, 2), (64, 8, 2)],
+        ),
+        (
+            Cores::Simt,
+            (256, 40, 2),
+            [(81_920, 1, 1), (512, 40, 2), (512, 8, 2)],
+        ),
+    ] {
+        let f = forward_on(DType::BF16, fd, 0.088, cores).expect("forward");
+        f.validate().expect("forward within limits");
+        assert_eq!(f.launches[0].grid, fwd_grid);
+        assert_eq!(f.launches[0].block, (128, 1, 1));
+        let b = backward_on(DType::BF16, fd, 0.088, cores).expect("backward");
+        b.validate().expect("backward within limits");
+        let grids: Vec<_> = b.launches.iter().map(|l| l.grid).collect();
+        assert_eq!(grids, bwd_grids);
+    }
+    assert_eq!(
+        forward(DType::BF16, fd, 0.088).expect("default").launches[0].kernel,
+        "flash_attn_tc_fwd_bf16"
+    );
+    let e = forward_on(DType::F32, fd, 0.088, Cores::Tensor).expect_err("f32 on tensor cores");
+    assert!(e.to_string().contains("f16 or bf16"), "{e}");
     // 2^31 query rows overflow the kernels' int row count.
     let e = forward(
         DType::BF16,
@@ -459,14 +571,23 @@ fn cuda_kernels_match_cpu_reference() {
 /// Edge cases of the tiling on the emulator against the reference: five query heads per KV head,
 /// queries spanning several forward/dq blocks with a KV cache offset that is not a multiple of a
 /// key tile, a head dim that is neither below nor a multiple of 32, and rows whose whole first
-/// key tile (and more) is padding at `-inf` (every key of that tile invisible but the own slot).
+/// key tile (and more) is padding at `-inf` (every key of that tile invisible but the own slot);
+/// 70 queries over 100 slots span two tensor-core blocks of 64 queries and two of 64 keys.
 #[test]
 fn emulated_kernels_match_reference_on_tile_edges() {
-    for (dtype, fwd_tol, bwd_tol) in [(DType::F32, 2e-6, 2e-6), (DType::BF16, 2e-6, 8e-3)] {
-        for (i, fd) in [dims(2, 5, 1, 17, 50, 33), dims(1, 2, 2, 40, 73, 32)]
-            .into_iter()
-            .enumerate()
-        {
+    let variants = [
+        (DType::F32, Cores::Simt, (2e-6, 2e-6)),
+        (DType::BF16, Cores::Simt, (2e-6, 8e-3)),
+        (DType::BF16, Cores::Tensor, TC_BF16),
+        (DType::F16, Cores::Tensor, TC_F16),
+    ];
+    for (dtype, cores, tol) in variants {
+        let shapes = [
+            dims(2, 5, 1, 17, 50, 33),
+            dims(1, 2, 2, 40, 73, 32),
+            dims(1, 2, 1, 70, 100, 16),
+        ];
+        for (i, fd) in shapes.into_iter().enumerate() {
             let mut x = inputs(fd, dtype, 200 + i as u64);
             let mut bv = bias_values(fd.b, fd.s, 210 + i as u64);
             // Row 0: the first 45 key slots are padding at -inf (covering the first tile and
@@ -479,7 +600,7 @@ fn emulated_kernels_match_reference_on_tile_edges() {
             }
             x.bias = tensor(bv, &[fd.b, fd.s], DType::F32);
             let scale = 1.0 / (fd.d as f64).sqrt();
-            assert_plans_match_reference(&x, fd, dtype, scale, (fwd_tol, bwd_tol));
+            assert_plans_match_reference(&x, fd, (dtype, cores), scale, tol);
         }
     }
 }

@@ -104,10 +104,11 @@ pub enum FlashPolicy {
 /// Score elements (`b · H · T · S` of one layer) from which [`FlashPolicy::Auto`] switches the
 /// training attention to [`flash_attention`]: 2²⁸, i.e. 0.5 GiB per bf16 copy, ~1 GiB for the
 /// scores and probabilities a materialized layer keeps (Qwen2.5-32B: from ~2600 tokens at
-/// micro-batch 1). Below it the scores are small and cuBLAS's tensor-core products beat the flash
-/// kernels, which run on the CUDA cores (`kernels/flash_attn.cu`); above it the memory matters
-/// more (Qwen2.5-32B at 8192 tokens fits an 80 GB GPU only with flash attention: 79.4 GiB
-/// planned instead of 100).
+/// micro-batch 1). Below it the scores are small and cuBLAS's products on materialized scores are
+/// expected to be at least as fast as the flash kernels (which do not overlap their tile loads
+/// with their products; an estimate, not a measurement: `scripts/bench_gpu.sh` times both);
+/// above it the memory matters more (Qwen2.5-32B at 8192 tokens fits an 80 GB GPU only with
+/// flash attention: 79.4 GiB planned instead of 100).
 pub const FLASH_AUTO_MIN_SCORES: usize = 1 << 28;
 
 /// Test override of [`flash_policy`]: 0 none, 1 always, 2 never.
@@ -177,13 +178,36 @@ pub fn flash_attention_on(
 /// Whether the environment sets `TRAINER_CUDA_KERNELS=0` (read once per process).
 pub fn cuda_kernels_switched_off() -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OFF.get_or_init(|| match std::env::var("TRAINER_CUDA_KERNELS") {
-        Ok(v) if v.trim() == "0" => true,
-        Ok(v) if v.trim().is_empty() || v.trim() == "1" => false,
-        Ok(v) => {
-            tracing::warn!("TRAINER_CUDA_KERNELS={v:?} is not 0 or 1: the CUDA kernels stay on");
-            false
-        }
-        Err(_) => false,
+    *OFF.get_or_init(|| {
+        env_switch("TRAINER_CUDA_KERNELS", "the CUDA kernels stay on") == Some(false)
     })
+}
+
+/// Whether 16-bit flash attention runs its tensor-core kernels ([`flash_attn::plan::Cores`]):
+/// yes unless the environment sets `TRAINER_FLASH_TENSOR_CORES=0`, which runs the CUDA-core
+/// kernels instead (a switch for comparing the two on a GPU, or for working around a problem
+/// with the tensor-core ones). Read once per process.
+pub fn flash_tensor_cores() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        env_switch(
+            "TRAINER_FLASH_TENSOR_CORES",
+            "the tensor-core kernels stay on",
+        ) != Some(false)
+    })
+}
+
+/// An on/off environment variable: `Some(true)` for `1`, `Some(false)` for `0`, `None` when it
+/// is unset or empty, or (with a warning ending in `fallback`) any other value.
+fn env_switch(var: &str, fallback: &str) -> Option<bool> {
+    let v = std::env::var(var).ok()?;
+    match v.trim() {
+        "1" => Some(true),
+        "0" => Some(false),
+        "" => None,
+        other => {
+            tracing::warn!("{var}={other:?} is not 0 or 1: {fallback}");
+            None
+        }
+    }
 }

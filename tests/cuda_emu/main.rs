@@ -435,3 +435,78 @@ fn votes_and_integer_atomics() {
     let winner = out[2].to_vec1::<u32>().expect("cas")[0];
     assert!((1..=64).contains(&winner), "{winner}");
 }
+
+/// The warp matrix functions of `include/mma.h`: d = 2 (a b + c) against the CPU product for
+/// both layouts of a (small integers: every sum is exact), the fragment layout a bijection that
+/// is not the identity (a kernel that assumes one fails), and misaligned pointers or leading
+/// dimensions reported.
+#[test]
+fn warp_matrix_functions() {
+    let a: Vec<f32> = (0..256).map(|e| ((e * 7) % 11) as f32 - 5.0).collect();
+    let b: Vec<f32> = (0..256).map(|e| ((e * 5) % 9) as f32 - 4.0).collect();
+    let c: Vec<f32> = (0..256).map(|e| (e % 13) as f32).collect();
+    let at = |v: &[f32], r: usize, col: usize| v[r * 16 + col];
+    let half = |v: &[f32]| {
+        Tensor::from_vec(v.to_vec(), 256, &Device::Cpu)
+            .and_then(|t| t.to_dtype(DType::F16))
+            .expect("f16")
+    };
+    let tile = |a_col: i32, a_off: i32, ldm: i32| {
+        run(
+            "wmma_tile",
+            (1, 1, 1),
+            (32, 1, 1),
+            &[
+                half(&a),
+                half(&b),
+                Tensor::from_vec(c.clone(), 256, &Device::Cpu).expect("c"),
+            ],
+            &[(DType::F32, 256)],
+            &[Arg::I32(a_col), Arg::I32(a_off), Arg::I32(ldm)],
+        )
+    };
+    for a_col in [0, 1] {
+        let got = tile(a_col, 0, 16).unwrap_or_else(|e| panic!("{e}"));
+        let got = got[0].to_vec1::<f32>().expect("f32");
+        for r in 0..16 {
+            for n in 0..16 {
+                // a[r·16 + k] is A(r, k) row-major, A(k, r) column-major; b and c column-major.
+                let dot: f32 = (0..16)
+                    .map(|k| {
+                        let av = if a_col == 0 {
+                            at(&a, r, k)
+                        } else {
+                            at(&a, k, r)
+                        };
+                        av * at(&b, n, k)
+                    })
+                    .sum();
+                let want = 2.0 * (dot + at(&c, n, r));
+                assert_eq!(got[r * 16 + n], want, "a_col {a_col}: ({r}, {n})");
+            }
+        }
+    }
+    let layout = run(
+        "wmma_layout",
+        (1, 1, 1),
+        (32, 1, 1),
+        &[],
+        &[(DType::F32, 256)],
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut seen = layout[0].to_vec1::<f32>().expect("f32");
+    assert!(
+        seen.iter().enumerate().any(|(e, &v)| v != e as f32),
+        "the emulated fragment layout is the identity: layout assumptions would go unnoticed"
+    );
+    seen.sort_by(f32::total_cmp);
+    assert_eq!(seen, (0..256).map(|e| e as f32).collect::<Vec<_>>());
+    let e = tile(0, 1, 16).expect_err("misaligned");
+    assert!(
+        e.contains("wmma_tile") && e.contains("32-byte aligned"),
+        "{e}"
+    );
+    let e = tile(0, 0, 12).expect_err("ldm 12");
+    assert!(e.contains("ldm 12"), "{e}");
+}

@@ -120,3 +120,37 @@ extern "C" __global__ void votes(unsigned *out, unsigned *max_out, unsigned *cas
   atomicMax(max_out, (t * 7) % 32);
   atomicCAS(cas_winner, 0u, t + 1);
 }
+
+// Warp matrix functions (include/mma.h), one warp: d = 2 (a b + c) for 16 x 16 tiles with a
+// row-major (a_col = 0) or column-major a, a column-major b (b[n·16 + k] = B(k, n)) and a
+// column-major c; the doubling goes through the fragment's elements (x[i]), which is valid
+// whatever lane holds which element. `a_off` shifts a's pointer and `ldm` is a's leading
+// dimension (misuse tests).
+#include <mma.h>
+extern "C" __global__ void wmma_tile(const __half *a, const __half *b, const float *c, float *d,
+                                     int a_col, int a_off, int ldm) {
+  using namespace nvcuda;
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> fb;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+  wmma::load_matrix_sync(fb, b, 16);
+  wmma::load_matrix_sync(acc, c, 16, wmma::mem_col_major);
+  if (a_col) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::col_major> fa;
+    wmma::load_matrix_sync(fa, a + a_off, ldm);
+    wmma::mma_sync(acc, fa, fb, acc);
+  } else {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa;
+    wmma::load_matrix_sync(fa, a + a_off, ldm);
+    wmma::mma_sync(acc, fa, fb, acc);
+  }
+  for (int i = 0; i < acc.num_elements; ++i) acc.x[i] *= 2.0f;
+  wmma::store_matrix_sync(d, acc, 16, wmma::mem_row_major);
+}
+
+// Which element each lane's x[i] is: x[i] = 8·lane + i stored row-major.
+extern "C" __global__ void wmma_layout(float *out) {
+  using namespace nvcuda;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> f;
+  for (int i = 0; i < f.num_elements; ++i) f.x[i] = float(8 * (threadIdx.x % 32) + i);
+  wmma::store_matrix_sync(out, f, 16, wmma::mem_row_major);
+}

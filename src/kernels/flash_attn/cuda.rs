@@ -3,7 +3,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CudaStorage, Layout};
 
-use super::plan::FlashDims;
+use super::plan::{Cores, FlashDims};
 use crate::kernels::exec;
 
 type Input<'a> = (&'a CudaStorage, &'a Layout);
@@ -14,13 +14,23 @@ fn single(mut out: Vec<CudaStorage>) -> candle_core::Result<CudaStorage> {
     })
 }
 
+/// The kernels for `dtype`: tensor cores for f16/bf16 unless `TRAINER_FLASH_TENSOR_CORES=0`.
+fn cores(dtype: candle_core::DType) -> Cores {
+    if crate::kernels::flash_tensor_cores() {
+        Cores::default_for(dtype)
+    } else {
+        Cores::Simt
+    }
+}
+
 /// `[o | lse]` for `(q, kv, bias)`.
 pub(super) fn forward(
     inputs: [Input; 3],
     dims: FlashDims,
     scale: f64,
 ) -> candle_core::Result<CudaStorage> {
-    let plan = super::plan::forward(inputs[0].0.dtype(), dims, scale)?;
+    let dtype = inputs[0].0.dtype();
+    let plan = super::plan::forward_on(dtype, dims, scale, cores(dtype))?;
     single(exec::run(inputs[0].0.device(), &plan, &inputs)?)
 }
 
@@ -30,6 +40,7 @@ pub(super) fn backward(
     dims: FlashDims,
     scale: f64,
 ) -> candle_core::Result<CudaStorage> {
-    let plan = super::plan::backward(inputs[0].0.dtype(), dims, scale)?;
+    let dtype = inputs[0].0.dtype();
+    let plan = super::plan::backward_on(dtype, dims, scale, cores(dtype))?;
     single(exec::run(inputs[0].0.device(), &plan, &inputs)?)
 }

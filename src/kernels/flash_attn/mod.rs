@@ -11,7 +11,8 @@
 //! model's causal + padding mask (`model::batch`), with `bias` the per-key padding term.
 //!
 //! CPU: [`reference`]; CUDA: `kernels/flash_attn.cu` (f32, f64, f16, bf16; tiles and sums in
-//! f32, f64 for f64).
+//! f32, f64 for f64); f16/bf16 on the tensor cores (`kernels/flash_attn_tc.cuh`) unless
+//! `TRAINER_FLASH_TENSOR_CORES=0` ([`plan::Cores`]).
 
 #[cfg(feature = "cuda")]
 mod cuda;

@@ -1,6 +1,8 @@
-//! Launch plans of `kernels/flash_attn.cu` (see [`crate::kernels::plan`]): 128-thread blocks;
-//! the forward takes 16 queries of one head per block, the backward's dq kernel 8 queries, its
-//! dk/dv kernel 8 keys of one KV head (summing over that head's query heads).
+//! Launch plans of `kernels/flash_attn.cu` (see [`crate::kernels::plan`]): 128-thread blocks.
+//! The tensor-core kernels (f16/bf16, [`Cores::Tensor`]) take 64 queries of one head per
+//! forward and dq block and 64 keys of one KV head per dk/dv block; the CUDA-core kernels (every
+//! float dtype, [`Cores::Simt`]) 16 queries per forward block, 8 queries per dq block and 8 keys
+//! per dk/dv block. The dk/dv kernels sum over a KV head's query heads.
 
 use candle_core::DType;
 
@@ -13,12 +15,47 @@ const OP: &str = "flash_attention";
 /// Threads per block: `FA_THREADS` of `kernels/flash_attn.cu`, which declares it in every
 /// kernel's `__launch_bounds__` and sizes its tiles and per-warp buffers for it.
 const THREADS: u32 = 128;
-/// Queries per forward block (`FA_WARPS · FWD_RPW`).
-const FWD_ROWS: usize = 16;
-/// Queries per dq block and keys per dk/dv block (`FA_WARPS · BWD_RPW`).
-const BWD_ROWS: usize = 8;
 /// Rows per block of the `delta` kernel (one warp per row).
 const DELTA_ROWS: usize = 4;
+
+/// Which kernels compute an attention's products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cores {
+    /// The tensor cores (`kernels/flash_attn_tc.cuh`: warp matrix products of 16-bit tiles with
+    /// f32 sums; f16 and bf16 only, sm_80 and newer).
+    Tensor,
+    /// The CUDA cores (scalar FMAs in f32, f64 for f64; every float dtype).
+    Simt,
+}
+
+impl Cores {
+    /// The default for `dtype`: tensor cores for f16/bf16, CUDA cores otherwise.
+    pub fn default_for(dtype: DType) -> Cores {
+        if matches!(dtype, DType::F16 | DType::BF16) {
+            Cores::Tensor
+        } else {
+            Cores::Simt
+        }
+    }
+
+    /// The kernels' name prefix and `(forward, dq, dk/dv)` rows per block.
+    fn kernels(self) -> (&'static str, [usize; 3]) {
+        match self {
+            Cores::Tensor => ("flash_attn_tc", [64, 64, 64]),
+            Cores::Simt => ("flash_attn", [16, 8, 8]),
+        }
+    }
+
+    fn check(self, dtype: DType) -> Result<(), PlanError> {
+        if self == Cores::Tensor && !matches!(dtype, DType::F16 | DType::BF16) {
+            return Err(PlanError::Invalid {
+                op: OP,
+                msg: format!("the tensor-core kernels take f16 or bf16, not {dtype:?}"),
+            });
+        }
+        Ok(())
+    }
+}
 
 /// The largest head dim the kernels take for `dtype`: their tiles live in 48 KB of static shared
 /// memory (128 with f32 tiles, 64 with the f64 ones).
@@ -159,10 +196,22 @@ fn blocks(n: usize, per: usize) -> Result<u32, PlanError> {
 }
 
 /// `[o | lse]` (accumulator dtype) for `q`, `kv = [k; v]` (both `dtype`) and `bias` (accumulator
-/// dtype: f32, f64 for f64).
+/// dtype: f32, f64 for f64), on the default kernels of `dtype` ([`Cores::default_for`]).
 pub fn forward(dtype: DType, dims: FlashDims, scale: f64) -> Result<Plan, PlanError> {
+    forward_on(dtype, dims, scale, Cores::default_for(dtype))
+}
+
+/// [`forward`] on the given kernels.
+pub fn forward_on(
+    dtype: DType,
+    dims: FlashDims,
+    scale: f64,
+    cores: Cores,
+) -> Result<Plan, PlanError> {
     let sfx = float_suffix(OP, dtype)?;
     dims.check(dtype)?;
+    cores.check(dtype)?;
+    let (name, rows) = cores.kernels();
     let acc = acc_dtype(dtype);
     let mut p = Plan::new(
         "flash_attn",
@@ -174,8 +223,8 @@ pub fn forward(dtype: DType, dims: FlashDims, scale: f64) -> Result<Plan, PlanEr
     );
     let out = p.alloc(acc, dims.packed_len());
     p.launch(
-        format!("flash_attn_fwd_{sfx}"),
-        (blocks(dims.t, FWD_ROWS)?, dims.heads as u32, dims.b as u32),
+        format!("{name}_fwd_{sfx}"),
+        (blocks(dims.t, rows[0])?, dims.heads as u32, dims.b as u32),
         (THREADS, 1, 1),
         dims.args(&[0, 1, 2, out], scale)?,
     );
@@ -185,10 +234,23 @@ pub fn forward(dtype: DType, dims: FlashDims, scale: f64) -> Result<Plan, PlanEr
 
 /// `[dq | dk | dv]` (`dtype`) for `q`, `kv` and `aux = [o | lse | do | dlse | bias]`
 /// (accumulator dtype; `dlse` is ignored): a `delta = rowsum(do ⊙ o)` pass, then the dq and
-/// dk/dv kernels, which recompute the probabilities from `lse`.
+/// dk/dv kernels, which recompute the probabilities from `lse`; on the default kernels of
+/// `dtype` ([`Cores::default_for`]).
 pub fn backward(dtype: DType, dims: FlashDims, scale: f64) -> Result<Plan, PlanError> {
+    backward_on(dtype, dims, scale, Cores::default_for(dtype))
+}
+
+/// [`backward`] on the given kernels.
+pub fn backward_on(
+    dtype: DType,
+    dims: FlashDims,
+    scale: f64,
+    cores: Cores,
+) -> Result<Plan, PlanError> {
     let sfx = float_suffix(OP, dtype)?;
     dims.check(dtype)?;
+    cores.check(dtype)?;
+    let (name, rows) = cores.kernels();
     let acc = acc_dtype(dtype);
     let mut p = Plan::new(
         "flash_attn",
@@ -213,15 +275,15 @@ pub fn backward(dtype: DType, dims: FlashDims, scale: f64) -> Result<Plan, PlanE
     );
     let args = dims.args(&[0, 1, 2, delta, out], scale)?;
     p.launch(
-        format!("flash_attn_dq_{sfx}"),
-        (blocks(dims.t, BWD_ROWS)?, dims.heads as u32, dims.b as u32),
+        format!("{name}_dq_{sfx}"),
+        (blocks(dims.t, rows[1])?, dims.heads as u32, dims.b as u32),
         (THREADS, 1, 1),
         args.clone(),
     );
     p.launch(
-        format!("flash_attn_dkdv_{sfx}"),
+        format!("{name}_dkdv_{sfx}"),
         (
-            blocks(dims.s, BWD_ROWS)?,
+            blocks(dims.s, rows[2])?,
             dims.kv_heads as u32,
             dims.b as u32,
         ),

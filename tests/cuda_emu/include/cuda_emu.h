@@ -22,7 +22,9 @@
 // - __half / __nv_bfloat16 as 16-bit types with bit-exact round-to-nearest-even conversions from
 //   float and (one rounding) from double; NaN becomes the canonical 0x7fff as in NVIDIA's
 //   conversions; arithmetic operators round each result once;
-// - math functions with the CUDA overload set (sqrt(float) is the float sqrt, etc.).
+// - math functions with the CUDA overload set (sqrt(float) is the float sqrt, etc.);
+// - the warp matrix functions (`nvcuda::wmma`, m16n16k16, f16/bf16 inputs, f32 accumulators)
+//   in include/mma.h, with a deliberately scrambled fragment layout (see there).
 //
 // Not emulated (do not rely on the emulator for these):
 // - the memory model, warp-synchronous programming without __syncwarp/shuffles, races between
@@ -85,7 +87,7 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n)))
 #define __constant__
 #define __shared__ static
 // `__restrict__` is a g++ keyword already. `__noinline__` is left alone: libstdc++ uses it in
@@ -114,6 +116,7 @@ struct alignas(16) int4 {
 };
 inline float2 make_float2(float x, float y) { return {x, y}; }
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
 constexpr int warpSize = 32;
 
 namespace cuda_emu {
@@ -146,6 +149,9 @@ struct Warp {
   std::optional<std::barrier<Snapshot>> bar;
   /// Shuffle exchange slots, double-buffered by the lanes' shuffle parity.
   uint64_t slots[2][32];
+  /// The operands A and B of a `wmma::mma_sync` (include/mma.h), as floats in logical
+  /// row-major order.
+  float mma_ab[2][256];
   unsigned lanes = 32;
 };
 
