@@ -437,12 +437,9 @@ fn run_chunk(
     let mut logit_row: Vec<usize> = map.clone();
     let mut step = 0;
     loop {
+        let sampled = sample_rows(&mut rows, &logits, &logit_row, &cfg.sampling)?;
         let mut keep = Vec::with_capacity(rows.len());
-        for (a, row) in rows.iter_mut().enumerate() {
-            let lr = logits
-                .get(logit_row[a])
-                .ok_or_else(|| Error::Invalid("internal: logits row out of range".into()))?;
-            let s = sample(lr, &cfg.sampling, &mut row.rng)?;
+        for (a, (row, s)) in rows.iter().zip(sampled).enumerate() {
             let out = &mut outs[row.req];
             out.tokens.push(s.id);
             out.logprobs.push(s.logprob);
@@ -484,6 +481,29 @@ fn run_chunk(
         step += 1;
     }
     Ok(outs)
+}
+
+/// One token for each running row from its logits row (`logits[logit_row[a]]` for row `a`), the
+/// rows in parallel on rayon's pool: every pass over a row's vocabulary (max, exponentials,
+/// top-k/top-p) is host work that a GPU's decode step waits for (Qwen2.5's 152,064 logits:
+/// about a millisecond per row), and each row draws from its own stream, so the tokens do not
+/// depend on how the rows are split across threads.
+fn sample_rows(
+    rows: &mut [Row],
+    logits: &[Vec<f32>],
+    logit_row: &[usize],
+    params: &SamplingParams,
+) -> Result<Vec<super::Sampled>> {
+    use rayon::prelude::*;
+    rows.par_iter_mut()
+        .zip(logit_row.par_iter())
+        .map(|(row, &lr)| {
+            let lr = logits
+                .get(lr)
+                .ok_or_else(|| Error::Invalid("internal: logits row out of range".into()))?;
+            sample(lr, params, &mut row.rng)
+        })
+        .collect()
 }
 
 /// Feeds each running row's last token; returns the next-token logits `[rows, vocab]`.
