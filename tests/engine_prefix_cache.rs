@@ -150,7 +150,7 @@ fn adapter_and_base_entries_stay_apart() {
         seed: 0,
         adapter: false,
     };
-    run(&model, &[base.clone()], &gen, Some(&mut cache));
+    run(&model, std::slice::from_ref(&base), &gen, Some(&mut cache));
     assert_eq!(
         cache.stats().hits,
         0,

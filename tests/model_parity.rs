@@ -143,7 +143,12 @@ fn left_padding_is_invisible() {
             .unwrap();
         let alone_b = Batch::dense(&model, 1, 5, AdapterUse::On).unwrap();
         let alone = model
-            .forward(&ids_tensor(&[short.clone()]), &alone_b, None, mode)
+            .forward(
+                &ids_tensor(std::slice::from_ref(&short)),
+                &alone_b,
+                None,
+                mode,
+            )
             .unwrap();
         let got = both.narrow(0, 1, 1).unwrap().narrow(1, 3, 5).unwrap();
         let d = max_abs_diff(&got, &alone);

@@ -233,6 +233,8 @@ impl Config {
         if self.lora.r == 0 {
             return Err(invalid(path, "lora.r", 0, "must be > 0"));
         }
+        // `!(x > 0)` also rejects NaN.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !(self.lora.alpha > 0.0) {
             return Err(invalid(path, "lora.alpha", self.lora.alpha, "must be > 0"));
         }

@@ -77,8 +77,10 @@ mod tests {
         assert_eq!(m["irrelevance"], 1.0);
         assert_eq!(m["multi_step"], 1.0, "not measured");
         assert_eq!(m.len(), 8);
-        let mut cfgw = CategoryWeights::default();
-        cfgw.error_recovery = 0.0;
+        let cfgw = CategoryWeights {
+            error_recovery: 0.0,
+            ..Default::default()
+        };
         let w = weights(&m, &cfgw);
         assert_eq!(w.single, 0.1);
         assert_eq!(

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value as Json};
 
 use super::error::Result;
-use super::summary::{CategoryScore, HeldoutResult};
+use super::summary::HeldoutResult;
 use crate::backend::{ChatBackend, GenParams};
 use crate::config::Config;
 use crate::engine::SamplingParams;
@@ -31,7 +31,7 @@ pub struct Split {
 /// chosen by a seeded shuffle.
 pub fn split_toolsets(sets: &[Toolset], share: f64, seed: u64) -> Split {
     let mut order: Vec<usize> = (0..sets.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x4845_4C44_4F55_54));
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x0048_454C_444F_5554));
     let n_held = ((sets.len() as f64 * share).round() as usize)
         .max(1)
         .min(sets.len().saturating_sub(1));
@@ -59,7 +59,7 @@ pub fn plan_heldout(
 ) -> (Vec<Task>, BTreeMap<Category, usize>) {
     let s = &cfg.synth;
     let opts = PlanOptions {
-        seed: cfg.run.seed ^ 0x00E7_A1_5E7,
+        seed: cfg.run.seed ^ 0x0E7A_15E7,
         counts: Category::ALL.iter().map(|&c| (c, per_category)).collect(),
         optional_arg_prob: s.optional_arg_prob,
         max_parallel: s.max_parallel,
@@ -132,7 +132,7 @@ pub fn evaluate(
         let c = res
             .per_category
             .entry(ep.task.category.as_str().to_string())
-            .or_insert_with(CategoryScore::default);
+            .or_default();
         c.tasks += 1;
         c.mean_reward += reward;
         if verdict.is_ok() {

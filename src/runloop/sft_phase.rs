@@ -72,6 +72,7 @@ pub fn sequences(
 }
 
 /// Runs the SFT phase; returns its summary and one metrics line per step.
+#[allow(clippy::too_many_arguments)]
 pub fn run_sft(
     cfg: &Config,
     model: &Model,

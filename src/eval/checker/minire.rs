@@ -322,6 +322,9 @@ impl Regex {
                         && self.rep(inner, min, max, greedy, count + 1, s, p2, caps, k)
                 })
         };
+        // Not the same blocks (clippy reads `||` as commutative): the order decides which
+        // alternative is tried first, i.e. greedy or lazy captures.
+        #[allow(clippy::if_same_then_else)]
         if greedy {
             more(caps, k) || (count >= min && k(pos, caps))
         } else {

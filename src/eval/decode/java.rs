@@ -96,7 +96,7 @@ impl<'a> P<'a> {
         }
         let left = self.binary(0)?;
         if let Some(op) = ASSIGN_OPS.iter().find(|op| self.c.at(op)) {
-            let op = self.c.leaf(*op)?;
+            let op = self.c.leaf(op)?;
             let right = self.expr()?;
             return graft_assignment(
                 left,
