@@ -423,8 +423,9 @@ fn tensor_core_mutations_are_caught() {
     let fwd_ins = [x.q.clone(), kv.clone(), x.bias.clone()];
     let bwd_ins = [x.q.clone(), kv, aux];
     // (name, from, to, forward?): the row of the output's softmax correction, the causal bound,
-    // the orientation of K in S = Q K^T, the delta term of ds, the dk scale, the P^T used for dV.
-    let mutants: [(&str, &str, &str, bool); 6] = [
+    // the orientation of K in S = Q K^T, the delta term of ds, the dk scale, the P^T used for dV,
+    // the dO the delta kernel hands to the products.
+    let mutants: [(&str, &str, &str, bool); 7] = [
         (
             "tc-row-map",
             "rows |= (unsigned)f.x[i] << (4 * i);",
@@ -433,14 +434,14 @@ fn tensor_core_mutations_are_caught() {
         ),
         (
             "tc-not-causal",
-            "return vis && i < t ? z : -INFINITY;",
-            "return i < t ? z : -INFINITY;",
+            "z[4 * q4 + u] = vis && i < t ? zz : -INFINITY;",
+            "z[4 * q4 + u] = i < t ? zz : -INFINITY;",
             true,
         ),
         (
             "tc-k-not-transposed",
-            "ColB<T> bf;\n      wmma::load_matrix_sync(bf, &b[0][c * 16], TC_LD);\n      wmma::mma_sync(acc, a[c]",
-            "RowB<T> bf;\n      wmma::load_matrix_sync(bf, &b[0][c * 16], TC_LD);\n      wmma::mma_sync(acc, a[c]",
+            "ColB<T> bf;\n      ld(bf, &b[n * 16][c * 16], TC_LD);",
+            "RowB<T> bf;\n      ld(bf, &b[n * 16][c * 16], TC_LD);",
             true,
         ),
         (
@@ -451,14 +452,20 @@ fn tensor_core_mutations_are_caught() {
         ),
         (
             "tc-dk-unscaled",
-            "store_rows(dkh, dk, nf, sc,",
-            "store_rows(dkh, dk, nf, 1.f,",
+            "store_rows(dkh, dk, sc,",
+            "store_rows(dkh, dk, 1.f,",
             false,
         ),
         (
             "tc-dv-from-ds",
-            "weighted_sum<T, TC_QT / 16, TC_PLD_Q>(dv, nf, pw[warp], gt);",
-            "weighted_sum<T, TC_QT / 16, TC_PLD_Q>(dv, nf, dsw[warp], gt);",
+            "weighted_sum<T, NF, TC_QT / 16, TC_PLD_Q>(dv, pw[warp], gt);",
+            "weighted_sum<T, NF, TC_QT / 16, TC_PLD_Q>(dv, dsw[warp], gt);",
+            false,
+        ),
+        (
+            "tc-dout-from-o",
+            "dout[row * d + c] = from_acc<T, float>(g[c]);",
+            "dout[row * d + c] = from_acc<T, float>(o[c]);",
             false,
         ),
     ];
@@ -506,9 +513,32 @@ fn plans_at_production_sizes_stay_within_cuda_limits() {
         let grids: Vec<_> = b.launches.iter().map(|l| l.grid).collect();
         assert_eq!(grids, bwd_grids);
     }
+    // Defaults: tensor cores for bf16 both ways, for f16 only forward (its backward keeps dO
+    // and dS in f32); the kernel built for the smallest padded head dim (32, 64, 128) that fits.
+    let kernels = |p: trainer::kernels::plan::Plan| -> Vec<String> {
+        p.launches.into_iter().map(|l| l.kernel).collect()
+    };
+    let fwd = |dtype, d| kernels(forward(dtype, dims(1, 2, 1, 8, 8, d), 1.0).expect("forward"));
+    let bwd = |dtype, d| kernels(backward(dtype, dims(1, 2, 1, 8, 8, d), 1.0).expect("backward"));
+    assert_eq!(fwd(DType::BF16, 128), ["flash_attn_tc_fwd_bf16_d128"]);
+    assert_eq!(fwd(DType::F16, 40), ["flash_attn_tc_fwd_f16_d64"]);
+    assert_eq!(fwd(DType::BF16, 1), ["flash_attn_tc_fwd_bf16_d32"]);
+    assert_eq!(fwd(DType::F32, 64), ["flash_attn_fwd_f32"]);
     assert_eq!(
-        forward(DType::BF16, fd, 0.088).expect("default").launches[0].kernel,
-        "flash_attn_tc_fwd_bf16"
+        bwd(DType::BF16, 64),
+        [
+            "flash_attn_tc_delta_bf16",
+            "flash_attn_tc_dq_bf16_d64",
+            "flash_attn_tc_dkdv_bf16_d64"
+        ]
+    );
+    assert_eq!(
+        bwd(DType::F16, 64),
+        [
+            "flash_attn_delta_f32",
+            "flash_attn_dq_f16",
+            "flash_attn_dkdv_f16"
+        ]
     );
     let e = forward_on(DType::F32, fd, 0.088, Cores::Tensor).expect_err("f32 on tensor cores");
     assert!(e.to_string().contains("f16 or bf16"), "{e}");
@@ -536,7 +566,12 @@ fn cuda_kernels_match_cpu_reference() {
         (DType::BF16, 1.6e-2),
     ] {
         let mut shapes = cases(dtype);
+        // Several blocks each way, head dims 64 and 128 (the tensor-core kernels' production
+        // variants), a KV cache offset.
         shapes.push(dims(2, 8, 2, 300, 330, 64));
+        if max_head_dim(dtype) >= 128 {
+            shapes.push(dims(1, 4, 2, 200, 260, 128));
+        }
         for (i, fd) in shapes.into_iter().enumerate() {
             let x = inputs(fd, dtype, 100 + i as u64);
             let scale = 1.0 / (fd.d as f64).sqrt();

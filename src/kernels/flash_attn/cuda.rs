@@ -14,10 +14,11 @@ fn single(mut out: Vec<CudaStorage>) -> candle_core::Result<CudaStorage> {
     })
 }
 
-/// The kernels for `dtype`: tensor cores for f16/bf16 unless `TRAINER_FLASH_TENSOR_CORES=0`.
-fn cores(dtype: candle_core::DType) -> Cores {
+/// The kernels: the default for the pass and dtype, or the CUDA cores when
+/// `TRAINER_FLASH_TENSOR_CORES=0`.
+fn cores(default: Cores) -> Cores {
     if crate::kernels::flash_tensor_cores() {
-        Cores::default_for(dtype)
+        default
     } else {
         Cores::Simt
     }
@@ -30,7 +31,7 @@ pub(super) fn forward(
     scale: f64,
 ) -> candle_core::Result<CudaStorage> {
     let dtype = inputs[0].0.dtype();
-    let plan = super::plan::forward_on(dtype, dims, scale, cores(dtype))?;
+    let plan = super::plan::forward_on(dtype, dims, scale, cores(Cores::default_forward(dtype)))?;
     single(exec::run(inputs[0].0.device(), &plan, &inputs)?)
 }
 
@@ -41,6 +42,6 @@ pub(super) fn backward(
     scale: f64,
 ) -> candle_core::Result<CudaStorage> {
     let dtype = inputs[0].0.dtype();
-    let plan = super::plan::backward_on(dtype, dims, scale, cores(dtype))?;
+    let plan = super::plan::backward_on(dtype, dims, scale, cores(Cores::default_backward(dtype)))?;
     single(exec::run(inputs[0].0.device(), &plan, &inputs)?)
 }

@@ -29,8 +29,8 @@ pub enum Cores {
 }
 
 impl Cores {
-    /// The default for `dtype`: tensor cores for f16/bf16, CUDA cores otherwise.
-    pub fn default_for(dtype: DType) -> Cores {
+    /// The forward's default for `dtype`: tensor cores for f16/bf16, CUDA cores otherwise.
+    pub fn default_forward(dtype: DType) -> Cores {
         if matches!(dtype, DType::F16 | DType::BF16) {
             Cores::Tensor
         } else {
@@ -38,11 +38,30 @@ impl Cores {
         }
     }
 
-    /// The kernels' name prefix and `(forward, dq, dk/dv)` rows per block.
-    fn kernels(self) -> (&'static str, [usize; 3]) {
+    /// The backward's default for `dtype`: tensor cores for bf16 only. The tensor-core backward
+    /// rounds `dO` and `dS` to the element type for its products; in f16, without loss scaling,
+    /// gradients below 2⁻²⁴ (6e-8) would flush to zero, so f16 keeps them in f32 on the CUDA
+    /// cores (bf16 has f32's range).
+    pub fn default_backward(dtype: DType) -> Cores {
+        if dtype == DType::BF16 {
+            Cores::Tensor
+        } else {
+            Cores::Simt
+        }
+    }
+
+    /// The kernels' name prefix, the suffix after the dtype (tensor cores: the padded head dim
+    /// the kernel is built for, 32, 64 or 128) and `(forward, dq, dk/dv)` rows per block.
+    fn kernels(self, head_dim: usize) -> (&'static str, String, [usize; 3]) {
         match self {
-            Cores::Tensor => ("flash_attn_tc", [64, 64, 64]),
-            Cores::Simt => ("flash_attn", [16, 8, 8]),
+            Cores::Tensor => {
+                let padded = [32, 64, 128]
+                    .into_iter()
+                    .find(|&p| head_dim <= p)
+                    .unwrap_or(128);
+                ("flash_attn_tc", format!("_d{padded}"), [64, 64, 64])
+            }
+            Cores::Simt => ("flash_attn", String::new(), [16, 8, 8]),
         }
     }
 
@@ -196,9 +215,9 @@ fn blocks(n: usize, per: usize) -> Result<u32, PlanError> {
 }
 
 /// `[o | lse]` (accumulator dtype) for `q`, `kv = [k; v]` (both `dtype`) and `bias` (accumulator
-/// dtype: f32, f64 for f64), on the default kernels of `dtype` ([`Cores::default_for`]).
+/// dtype: f32, f64 for f64), on the default kernels of `dtype` ([`Cores::default_forward`]).
 pub fn forward(dtype: DType, dims: FlashDims, scale: f64) -> Result<Plan, PlanError> {
-    forward_on(dtype, dims, scale, Cores::default_for(dtype))
+    forward_on(dtype, dims, scale, Cores::default_forward(dtype))
 }
 
 /// [`forward`] on the given kernels.
@@ -211,7 +230,7 @@ pub fn forward_on(
     let sfx = float_suffix(OP, dtype)?;
     dims.check(dtype)?;
     cores.check(dtype)?;
-    let (name, rows) = cores.kernels();
+    let (name, dsfx, rows) = cores.kernels(dims.d);
     let acc = acc_dtype(dtype);
     let mut p = Plan::new(
         "flash_attn",
@@ -223,7 +242,7 @@ pub fn forward_on(
     );
     let out = p.alloc(acc, dims.packed_len());
     p.launch(
-        format!("{name}_fwd_{sfx}"),
+        format!("{name}_fwd_{sfx}{dsfx}"),
         (blocks(dims.t, rows[0])?, dims.heads as u32, dims.b as u32),
         (THREADS, 1, 1),
         dims.args(&[0, 1, 2, out], scale)?,
@@ -235,9 +254,9 @@ pub fn forward_on(
 /// `[dq | dk | dv]` (`dtype`) for `q`, `kv` and `aux = [o | lse | do | dlse | bias]`
 /// (accumulator dtype; `dlse` is ignored): a `delta = rowsum(do ⊙ o)` pass, then the dq and
 /// dk/dv kernels, which recompute the probabilities from `lse`; on the default kernels of
-/// `dtype` ([`Cores::default_for`]).
+/// `dtype` ([`Cores::default_backward`]).
 pub fn backward(dtype: DType, dims: FlashDims, scale: f64) -> Result<Plan, PlanError> {
-    backward_on(dtype, dims, scale, Cores::default_for(dtype))
+    backward_on(dtype, dims, scale, Cores::default_backward(dtype))
 }
 
 /// [`backward`] on the given kernels.
@@ -250,7 +269,7 @@ pub fn backward_on(
     let sfx = float_suffix(OP, dtype)?;
     dims.check(dtype)?;
     cores.check(dtype)?;
-    let (name, rows) = cores.kernels();
+    let (name, dsfx, rows) = cores.kernels(dims.d);
     let acc = acc_dtype(dtype);
     let mut p = Plan::new(
         "flash_attn",
@@ -262,26 +281,42 @@ pub fn backward_on(
     );
     let delta = p.alloc(acc, dims.rows());
     let out = p.alloc(dtype, dims.grads_len());
+    let ints = [
+        Arg::I32(int_arg(OP, "query rows", dims.rows())?),
+        Arg::I32(int_arg(OP, "head dim", dims.d)?),
+    ];
+    // delta = rowsum(do ⊙ o); the tensor-core kernels also get dO in the element type from it.
+    let (delta_kernel, mut delta_args, bufs) = match cores {
+        Cores::Simt => (
+            format!("flash_attn_delta_{}", float_suffix(OP, acc)?),
+            vec![Arg::Buf(2), Arg::Buf(delta)],
+            vec![0, 1, 2, delta, out],
+        ),
+        Cores::Tensor => {
+            let dout = p.alloc(dtype, dims.q_len());
+            (
+                format!("flash_attn_tc_delta_{sfx}"),
+                vec![Arg::Buf(2), Arg::Buf(delta), Arg::Buf(dout)],
+                vec![0, 1, 2, delta, dout, out],
+            )
+        }
+    };
+    delta_args.extend(ints);
     p.launch(
-        format!("flash_attn_delta_{}", float_suffix(OP, acc)?),
+        delta_kernel,
         (blocks(dims.rows(), DELTA_ROWS)?, 1, 1),
         (THREADS, 1, 1),
-        vec![
-            Arg::Buf(2),
-            Arg::Buf(delta),
-            Arg::I32(int_arg(OP, "query rows", dims.rows())?),
-            Arg::I32(int_arg(OP, "head dim", dims.d)?),
-        ],
+        delta_args,
     );
-    let args = dims.args(&[0, 1, 2, delta, out], scale)?;
+    let args = dims.args(&bufs, scale)?;
     p.launch(
-        format!("{name}_dq_{sfx}"),
+        format!("{name}_dq_{sfx}{dsfx}"),
         (blocks(dims.t, rows[1])?, dims.heads as u32, dims.b as u32),
         (THREADS, 1, 1),
         args.clone(),
     );
     p.launch(
-        format!("{name}_dkdv_{sfx}"),
+        format!("{name}_dkdv_{sfx}{dsfx}"),
         (
             blocks(dims.s, rows[2])?,
             dims.kv_heads as u32,
