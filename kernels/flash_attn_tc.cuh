@@ -19,7 +19,7 @@
 // tiles of 16 queries of each of its query heads. Each kernel exists for NF = 2, 4, 8 fragments
 // across the head dim (head dims up to 32, 64, 128, zero-padded; suffix _d32/_d64/_d128), so
 // every fragment loop is unrolled without run-time guards. Shared memory (head dim <= 128):
-// forward 32.1 KB, dq 41.1 KB, dkdv 41.9 KB — static, under the 48 KB limit. The backward reads
+// forward 32.1 KB, dq 41.1 KB, dkdv 42.6 KB — static, under the 48 KB limit. The backward reads
 // dO in the element type, written once by `flash_attn_tc_delta_*` next to delta.
 #include <mma.h>
 
@@ -207,6 +207,26 @@ __device__ __forceinline__ void weighted_sum(Acc (&acc)[NF], const T (*p)[PLD],
   }
 }
 
+// 8 consecutive floats of a shared-memory row (16-byte aligned) as two vector loads.
+__device__ __forceinline__ void load8(const float *p, float (&v)[8]) {
+  const float4 a = reinterpret_cast<const float4 *>(p)[0], b = reinterpret_cast<const float4 *>(p)[1];
+  v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+}
+
+// 8 values to a shared-memory row (16-byte aligned) in T: one 16-byte vector store.
+template <typename T> __device__ __forceinline__ void store8(T *p, const float (&v)[8]) {
+  __align__(16) T h[8];
+#pragma unroll
+  for (int u = 0; u < 8; ++u) h[u] = from_acc<T, float>(v[u]);
+  *reinterpret_cast<int4 *>(p) = *reinterpret_cast<const int4 *>(h);
+}
+
+// The same in f32: two vector stores.
+__device__ __forceinline__ void store8(float *p, const float (&v)[8]) {
+  reinterpret_cast<float4 *>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
+  reinterpret_cast<float4 *>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+
 template <int N> __device__ __forceinline__ void zero(Acc (&f)[N]) {
 #pragma unroll
   for (int c = 0; c < N; ++c) wmma::fill_fragment(f[c], 0.f);
@@ -272,16 +292,16 @@ __device__ void fwd(const T *q, const T *kv, const float *bias, float *out, int 
     // This lane's half row of scores, masked (-inf), read as 16-byte vectors.
     float z[HALF], mx = lowest<float>();
 #pragma unroll
-    for (int q4 = 0; q4 < HALF / 4; ++q4) {
-      const float4 s4 = *reinterpret_cast<const float4 *>(&sw[warp][r][h * HALF + 4 * q4]);
-      const float sv[4] = {s4.x, s4.y, s4.z, s4.w};
+    for (int q8 = 0; q8 < HALF / 8; ++q8) {
+      float sv[8];
+      load8(&sw[warp][r][h * HALF + 8 * q8], sv);
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        const int col = h * HALF + 4 * q4 + u;
+      for (int u = 0; u < 8; ++u) {
+        const int col = h * HALF + 8 * q8 + u;
         bool vis;
         const float zz = masked_score(sv[u], sc, k0 + col, qp, bs[col], vis);
-        z[4 * q4 + u] = vis && i < t ? zz : -INFINITY;
-        mx = max(mx, z[4 * q4 + u]);
+        z[8 * q8 + u] = vis && i < t ? zz : -INFINITY;
+        mx = max(mx, z[8 * q8 + u]);
       }
     }
     mx = max(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
@@ -290,15 +310,13 @@ __device__ void fwd(const T *q, const T *kv, const float *bias, float *out, int 
     // The probabilities, stored 8 at a time as one 16-byte vector.
 #pragma unroll
     for (int q8 = 0; q8 < HALF / 8; ++q8) {
-      __align__(16) T pv[8];
+      float pv[8];
 #pragma unroll
       for (int u = 0; u < 8; ++u) {
-        const float p = acc_exp(z[8 * q8 + u] - mn);
-        sum += p;
-        pv[u] = from_acc<T, float>(p);
+        pv[u] = acc_exp(z[8 * q8 + u] - mn);
+        sum += pv[u];
       }
-      *reinterpret_cast<int4 *>(&pw[warp][r][h * HALF + 8 * q8]) =
-          *reinterpret_cast<const int4 *>(pv);
+      store8(&pw[warp][r][h * HALF + 8 * q8], pv);
     }
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     l = l * alpha + sum;
@@ -389,13 +407,21 @@ __device__ void dq(const T *q, const T *kv, const float *aux, const float *dl, c
       }
     }
     __syncwarp();
+    // ds = p (dp - delta) for this lane's half row, 8 columns per vector pass.
 #pragma unroll
-    for (int jj = 0; jj < TC_KT / 2; ++jj) {
-      const int col = h * (TC_KT / 2) + jj;
-      bool vis;
-      const float z = masked_score(sw[warp][r][col], sc, k0 + col, qp, bs[col], vis);
-      const float p = vis && i < t ? acc_exp(z - lse) : 0.f;
-      dsw[warp][r][col] = from_acc<T, float>(p * (dpw[warp][r][col] - dlt));
+    for (int q8 = 0; q8 < TC_KT / 16; ++q8) {
+      const int c0 = h * (TC_KT / 2) + 8 * q8;
+      float sv[8], dp[8], ds[8];
+      load8(&sw[warp][r][c0], sv);
+      load8(&dpw[warp][r][c0], dp);
+#pragma unroll
+      for (int u = 0; u < 8; ++u) {
+        bool vis;
+        const float z = masked_score(sv[u], sc, k0 + c0 + u, qp, bs[c0 + u], vis);
+        const float p = vis && i < t ? acc_exp(z - lse) : 0.f;
+        ds[u] = p * (dp[u] - dlt);
+      }
+      store8(&dsw[warp][r][c0], ds);
     }
     __syncwarp();
     weighted_sum<T, NF, TC_KT / 16, TC_PLD>(acc, dsw[warp], tiles);
@@ -411,7 +437,7 @@ __device__ void dkdv(const T *q, const T *kv, const float *aux, const float *dl,
   __shared__ __align__(32) T qt[TC_QT][TC_LD];          // a query tile
   __shared__ __align__(32) T gt[TC_QT][TC_LD];          // its dO
   __shared__ __align__(32) float sw[FA_WARPS][TC_ROWS][TC_SLD_Q];  // S^T, dP^T; output staging
-  __shared__ float pf[FA_WARPS][TC_ROWS][TC_QT + 1];  // P^T in f32, for dS^T (+1: no bank conflicts)
+  __shared__ __align__(32) float pf[FA_WARPS][TC_ROWS][TC_SLD_Q];  // P^T in f32, for dS^T
   __shared__ __align__(32) T pw[FA_WARPS][TC_ROWS][TC_PLD_Q];      // P^T
   __shared__ __align__(32) T dsw[FA_WARPS][TC_ROWS][TC_PLD_Q];     // dS^T
   __shared__ float ls[TC_QT], dls[TC_QT];
@@ -457,14 +483,20 @@ __device__ void dkdv(const T *q, const T *kv, const float *aux, const float *dl,
       dot_tile_rows<T, NF>(st, &kt[warp * TC_ROWS], qt);
       wmma::store_matrix_sync(&sw[warp][0][0], st, TC_SLD_Q, wmma::mem_row_major);
       __syncwarp();
+      // This lane's 8 queries (h · 8 ..) of key r: one vector pass.
+      const int c0 = h * (TC_QT / 2);
+      {
+        float sv[8], p[8];
+        load8(&sw[warp][r][c0], sv);
 #pragma unroll
-      for (int ii = 0; ii < TC_QT / 2; ++ii) {
-        const int col = h * (TC_QT / 2) + ii, i = i0 + col;
-        bool vis;
-        const float z = masked_score(sw[warp][r][col], sc, j, off + i, bias_j, vis);
-        const float p = vis && i < t && j < s ? acc_exp(z - ls[col]) : 0.f;
-        pf[warp][r][col] = p;
-        pw[warp][r][col] = from_acc<T, float>(p);
+        for (int u = 0; u < 8; ++u) {
+          const int i = i0 + c0 + u;
+          bool vis;
+          const float z = masked_score(sv[u], sc, j, off + i, bias_j, vis);
+          p[u] = vis && i < t && j < s ? acc_exp(z - ls[c0 + u]) : 0.f;
+        }
+        store8(&pf[warp][r][c0], p);
+        store8(&pw[warp][r][c0], p);
       }
       __syncwarp();  // S^T is read before dP^T overwrites it
       {
@@ -482,10 +514,13 @@ __device__ void dkdv(const T *q, const T *kv, const float *aux, const float *dl,
         wmma::store_matrix_sync(&sw[warp][0][0], dpt[0], TC_SLD_Q, wmma::mem_row_major);
       }
       __syncwarp();
+      {
+        float dp[8], p[8], ds[8];
+        load8(&sw[warp][r][c0], dp);
+        load8(&pf[warp][r][c0], p);
 #pragma unroll
-      for (int ii = 0; ii < TC_QT / 2; ++ii) {
-        const int col = h * (TC_QT / 2) + ii;
-        dsw[warp][r][col] = from_acc<T, float>(pf[warp][r][col] * (sw[warp][r][col] - dls[col]));
+        for (int u = 0; u < 8; ++u) ds[u] = p[u] * (dp[u] - dls[c0 + u]);
+        store8(&dsw[warp][r][c0], ds);
       }
       __syncwarp();
       weighted_sum<T, NF, TC_QT / 16, TC_PLD_Q>(dv, pw[warp], gt);

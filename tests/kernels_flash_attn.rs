@@ -434,8 +434,8 @@ fn tensor_core_mutations_are_caught() {
         ),
         (
             "tc-not-causal",
-            "z[4 * q4 + u] = vis && i < t ? zz : -INFINITY;",
-            "z[4 * q4 + u] = i < t ? zz : -INFINITY;",
+            "z[8 * q8 + u] = vis && i < t ? zz : -INFINITY;",
+            "z[8 * q8 + u] = i < t ? zz : -INFINITY;",
             true,
         ),
         (
@@ -446,8 +446,8 @@ fn tensor_core_mutations_are_caught() {
         ),
         (
             "tc-no-delta",
-            "(dpw[warp][r][col] - dlt)",
-            "(dpw[warp][r][col])",
+            "ds[u] = p * (dp[u] - dlt);",
+            "ds[u] = p * dp[u];",
             false,
         ),
         (
