@@ -4,9 +4,11 @@
 //!   `candle_nn::ops::softmax`, `·v`, KV heads repeated for grouped-query attention): values and
 //!   autograd gradients w.r.t. `q`, `k` and `v`, f64 and f32, with a KV cache offset (`S > T`);
 //! - central finite differences of a scalar loss in f64;
-//! - every launch plan (forward, backward; 4 dtypes) run through the CPU emulation of CUDA
-//!   (`tests/common/cuda_emu.rs`, the real `kernels/flash_attn.cu` compiled by g++) against the
-//!   CPU reference, including the saved log-sum-exp; and mutated kernels or plans that must fail;
+//! - every launch plan (forward, backward; the CUDA-core kernels in 4 dtypes, the tensor-core
+//!   kernels in f16/bf16) run through the CPU emulation of CUDA (`tests/common/cuda_emu.rs`, the
+//!   real `kernels/flash_attn.cu` and `flash_attn_tc.cuh` compiled by g++, `nvcuda::wmma` from
+//!   `tests/cuda_emu/include/mma.h`) against the CPU reference, including the saved log-sum-exp;
+//!   and mutated kernels or plans that must fail;
 //! - on a CUDA device (`cargo test --features cuda --test kernels_flash_attn -- --ignored`), the
 //!   PTX kernels against the CPU reference.
 //!
