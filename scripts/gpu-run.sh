@@ -10,7 +10,9 @@
 # CUDA libraries (cuBLAS, cuRAND, cudart; the driver brings libcuda.so.1): $CUDA_LIBS, else the
 # wheel toolkit of scripts/build-cuda.sh, else the nvidia/cu13/lib of an installed PyTorch.
 # 32B step shape: GPU_RUN_PROMPT / GPU_RUN_NEW (tokens, default 1024 / 1024), GPU_RUN_G
-# (generations, default 8).
+# (generations, default 8). GPU_RUN_FLASH=1 repeats the 32B step with flash attention forced
+# (`TRAINER_FLASH_ATTENTION=1`: tensor-core kernels, no T x T scores) into peak32b-flash.*, for
+# its speed and peak against the default (materialized scores below 2^28 per layer).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -46,13 +48,19 @@ for xzf in "$bundle"/*.xz; do
   xz -dc "$xzf" > "$work/$name" && chmod +x "$work/$name"
   if [[ "$name" == bench_gpu ]]; then
     prompt="${GPU_RUN_PROMPT:-1024}"; new="${GPU_RUN_NEW:-1024}"; g="${GPU_RUN_G:-8}"
-    echo "== bench_gpu: Qwen2.5-32B shape, GRPO step, $g × ($prompt + $new) tokens"
-    "$work/$name" --device cuda --dtype bf16 --model-name qwen2.5-32b \
-      --hf-config tests/fixtures/plan/qwen2.5-32b/config.json --benches grpo --reps 1 \
-      --checkpointing --micro-batch 1 --generations "$g" --prompt-len "$prompt" \
-      --new-tokens "$new" > "$out/peak32b.jsonl" 2> "$out/peak32b.err"
-    rc=$?
-    python3 - "$out/peak32b.jsonl" <<'PY' || true
+    variants=(default)
+    [[ "${GPU_RUN_FLASH:-0}" == 1 ]] && variants+=(flash)
+    rc=0
+    for variant in "${variants[@]}"; do
+      tag=peak32b; flash=""
+      [[ $variant == flash ]] && { tag=peak32b-flash; flash=1; }
+      echo "== bench_gpu: Qwen2.5-32B shape, GRPO step, $g × ($prompt + $new) tokens ($variant)"
+      TRAINER_FLASH_ATTENTION="${flash:-${TRAINER_FLASH_ATTENTION:-auto}}" "$work/$name" \
+        --device cuda --dtype bf16 --model-name qwen2.5-32b \
+        --hf-config tests/fixtures/plan/qwen2.5-32b/config.json --benches grpo --reps 1 \
+        --checkpointing --micro-batch 1 --generations "$g" --prompt-len "$prompt" \
+        --new-tokens "$new" > "$out/$tag.jsonl" 2> "$out/$tag.err" || rc=$?
+      python3 - "$out/$tag.jsonl" <<'PY' || true
 import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
@@ -60,6 +68,7 @@ for line in open(sys.argv[1]):
         print(f"rep {r['rep']}: step {r['step_s']:.1f} s, GPU peak {r.get('gpu_peak_gib', float('nan')):.2f} GiB"
               f" (before load {r.get('gpu_base_gib', float('nan')):.2f}), plan {r['plan_total_gib']:.2f} GiB")
 PY
+    done
   else
     echo "== $name --ignored"
     "$work/$name" --ignored --test-threads 1 > "$out/$name.log" 2>&1
