@@ -189,14 +189,20 @@ __device__ void fwd(const T *q, const T *kv, const A *bias, A *out, int nb, int 
 }
 
 // delta_i = do_i . o_i, one warp per row. aux = [o | lse | do | ...] with `rows` rows of d.
-template <typename A> __device__ void delta(const A *aux, A *dl, int rows, int d) {
+// With `dout`, also dO rounded to the element type T (dout[row · d + c]), for the tensor-core
+// kernels' products.
+template <typename A, typename T = A>
+__device__ void delta(const A *aux, A *dl, T *dout, int rows, int d) {
   const size_t row = (size_t)blockIdx.x * FA_WARPS + threadIdx.x / WARP;
   if (row >= (size_t)rows) return;
   const int lane = threadIdx.x % WARP;
   const A *o = aux + row * d;
   const A *g = aux + (size_t)rows * d + rows + row * d;
   A acc = 0;
-  for (int c = lane; c < d; c += WARP) acc += o[c] * g[c];
+  for (int c = lane; c < d; c += WARP) {
+    acc += o[c] * g[c];
+    if (dout) dout[row * d + c] = from_acc<T, A>(g[c]);
+  }
   acc = warp_sum(acc);
   if (lane == 0) dl[row] = acc;
 }
@@ -424,11 +430,11 @@ FLASH_OPS(__nv_bfloat16, float, bf16)
 
 extern "C" __global__ void __launch_bounds__(FA_THREADS)
     flash_attn_delta_f32(const float *aux, float *dl, int rows, int d) {
-  delta<float>(aux, dl, rows, d);
+  delta<float>(aux, dl, (float *)nullptr, rows, d);
 }
 extern "C" __global__ void __launch_bounds__(FA_THREADS)
     flash_attn_delta_f64(const double *aux, double *dl, int rows, int d) {
-  delta<double>(aux, dl, rows, d);
+  delta<double>(aux, dl, (double *)nullptr, rows, d);
 }
 
 // The tensor-core kernels for f16 / bf16 (sm_80+).

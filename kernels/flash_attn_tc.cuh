@@ -20,7 +20,7 @@
 // across the head dim (head dims up to 32, 64, 128, zero-padded; suffix _d32/_d64/_d128), so
 // every fragment loop is unrolled without run-time guards. Shared memory (head dim <= 128):
 // forward 32.1 KB, dq 41.1 KB, dkdv 42.6 KB — static, under the 48 KB limit. The backward reads
-// dO in the element type, written once by `flash_attn_tc_delta_*` next to delta.
+// dO in the element type, written once by `flash_attn_tc_delta_*` (flash_attn.cu's `delta`).
 #include <mma.h>
 
 #define TC_ROWS 16                            // rows per warp: one wmma tile
@@ -334,24 +334,6 @@ __device__ void fwd(const T *q, const T *kv, const float *bias, float *out, int 
   if (h == 0 && i < t) out[(size_t)nb * nh * t * d + row0 + i] = m + acc_log(l);
 }
 
-// delta_i = do_i . o_i (one warp per row, as `delta` of flash_attn.cu), and dO rounded to the
-// element type once for the dq and dkdv kernels' products: dout[row · d + c].
-template <typename T>
-__device__ void delta_tc(const float *aux, float *dl, T *dout, int rows, int d) {
-  const size_t row = (size_t)blockIdx.x * FA_WARPS + threadIdx.x / WARP;
-  if (row >= (size_t)rows) return;
-  const int lane = threadIdx.x % WARP;
-  const float *o = aux + row * d;
-  const float *g = aux + (size_t)rows * d + rows + row * d;
-  float acc = 0.f;
-  for (int c = lane; c < d; c += WARP) {
-    acc += o[c] * g[c];
-    dout[row * d + c] = from_acc<T, float>(g[c]);
-  }
-  acc = warp_sum(acc);
-  if (lane == 0) dl[row] = acc;
-}
-
 template <typename T, int NF>
 __device__ void dq(const T *q, const T *kv, const float *aux, const float *dl, const T *dout,
                    T *out, int nb, int nh, int nkv, int t, int s, int d, double scale) {
@@ -562,7 +544,7 @@ __device__ void dkdv(const T *q, const T *kv, const float *aux, const float *dl,
 #define FLASH_TC_OPS(T, SUFFIX)                                                                   \
   extern "C" __global__ void __launch_bounds__(FA_THREADS)                                        \
       flash_attn_tc_delta_##SUFFIX(const float *aux, float *dl, T *dout, int rows, int d) {      \
-    tc::delta_tc<T>(aux, dl, dout, rows, d);                                                      \
+    delta<float, T>(aux, dl, dout, rows, d);                                                      \
   }                                                                                               \
   FLASH_TC_OPS_D(T, SUFFIX, 2, 32)                                                                \
   FLASH_TC_OPS_D(T, SUFFIX, 4, 64)                                                                \

@@ -359,6 +359,38 @@ fn assert_mismatch(got: Result<Vec<Tensor>, String>, want: &Tensor, min_diff: f6
     assert!(d > min_diff, "{what}: the mutant passed (max diff {d:e})");
 }
 
+/// A kernel mutant: `(name, from, to, forward?)` — `from` replaced by `to` in the source; its
+/// forward or its backward plan is run.
+type Mutant<'a> = (&'a str, &'a str, &'a str, bool);
+
+/// Runs each mutant of `file` with the plans of `cores` on `x` (`fd`, `dtype`, `scale`): each must
+/// run and differ from the reference by more than `min_rel · max(1, |reference|)` (forward,
+/// backward).
+fn assert_mutants_caught(
+    file: &str,
+    mutants: &[Mutant],
+    (x, fd, dtype, scale): (&Inputs, FlashDims, DType, f64),
+    cores: Cores,
+    min_rel: (f64, f64),
+) {
+    let (packed, aux, grads) = reference_runs(x, fd, dtype, scale);
+    let kv = Tensor::cat(&[&x.k, &x.v], 0).expect("kv");
+    let fwd_ins = [x.q.clone(), kv.clone(), x.bias.clone()];
+    let bwd_ins = [x.q.clone(), kv, aux];
+    for &(name, from, to, in_fwd) in mutants {
+        let src = mutated_source(name, file, from, to);
+        let (plan, ins, want, rel) = if in_fwd {
+            let f = forward_on(dtype, fd, scale, cores).expect("plan");
+            (f, &fwd_ins, &packed, min_rel.0)
+        } else {
+            let b = backward_on(dtype, fd, scale, cores).expect("plan");
+            (b, &bwd_ins, &grads, min_rel.1)
+        };
+        let got = common::cuda_emu::run_plan_with_source(&src, &plan, ins);
+        assert_mismatch(got, want, rel * common::max_abs(want).max(1.0), name);
+    }
+}
+
 /// The comparisons above can fail: a plan with a wrong argument and kernels with a dropped term
 /// each give a mismatch (or an emulator error), never a pass.
 #[test]
@@ -367,10 +399,9 @@ fn mutations_are_caught() {
     let dtype = DType::F32;
     let x = inputs(fd, dtype, 90);
     let scale = 0.2;
-    let (packed, aux, grads) = reference_runs(&x, fd, dtype, scale);
+    let (packed, _, _) = reference_runs(&x, fd, dtype, scale);
     let kv = Tensor::cat(&[&x.k, &x.v], 0).expect("kv");
-    let fwd_ins = [x.q.clone(), kv.clone(), x.bias.clone()];
-    let bwd_ins = [x.q.clone(), kv, aux];
+    let fwd_ins = [x.q.clone(), kv, x.bias.clone()];
     let mismatch = |got, want, what| assert_mismatch(got, want, 1e-3, what);
     // Plans: the scale, and heads ↔ KV heads swapped.
     let mut f = forward(dtype, fd, scale).expect("plan");
@@ -382,7 +413,7 @@ fn mutations_are_caught() {
     let e = common::cuda_emu::run_plan(&f, &fwd_ins).expect_err("heads swapped: 4 / (2 / 4)");
     assert!(e.contains("division by zero"), "{e}");
     // Kernels: the bias, the causal bound, the dk scale, the delta term.
-    let kernel_mutants: [(&str, &str, &str, bool); 4] = [
+    let kernel_mutants: [Mutant; 4] = [
         ("no-bias", "if (j < qp) z += bias_j;", "", true),
         ("not-causal", "vis = j <= qp;", "vis = true;", true),
         (
@@ -398,18 +429,14 @@ fn mutations_are_caught() {
             false,
         ),
     ];
-    for (name, from, to, in_fwd) in kernel_mutants {
-        let src = mutated_source(name, "flash_attn.cu", from, to);
-        if in_fwd {
-            let f = forward(dtype, fd, scale).expect("plan");
-            let got = common::cuda_emu::run_plan_with_source(&src, &f, &fwd_ins);
-            mismatch(got, &packed, name);
-        } else {
-            let b = backward(dtype, fd, scale).expect("plan");
-            let got = common::cuda_emu::run_plan_with_source(&src, &b, &bwd_ins);
-            mismatch(got, &grads, name);
-        }
-    }
+    let case = (&x, fd, dtype, scale);
+    assert_mutants_caught(
+        "flash_attn.cu",
+        &kernel_mutants,
+        case,
+        Cores::Simt,
+        (1e-3, 1e-3),
+    );
 }
 
 /// The tensor-core kernels' comparisons can fail too: each mutant misses the f16 tolerance by
@@ -419,15 +446,10 @@ fn tensor_core_mutations_are_caught() {
     let fd = dims(2, 4, 2, 21, 37, 24);
     let dtype = DType::F16;
     let x = inputs(fd, dtype, 91);
-    let scale = 0.2;
-    let (packed, aux, grads) = reference_runs(&x, fd, dtype, scale);
-    let kv = Tensor::cat(&[&x.k, &x.v], 0).expect("kv");
-    let fwd_ins = [x.q.clone(), kv.clone(), x.bias.clone()];
-    let bwd_ins = [x.q.clone(), kv, aux];
     // (name, from, to, forward?): the row of the output's softmax correction, the causal bound,
     // the orientation of K in S = Q K^T, the delta term of ds, the dk scale, the P^T used for dV,
     // the dO the delta kernel hands to the products.
-    let mutants: [(&str, &str, &str, bool); 7] = [
+    let mutants: [Mutant; 7] = [
         (
             "tc-row-map",
             "rows |= (unsigned)f.x[i] << (4 * i);",
@@ -466,25 +488,18 @@ fn tensor_core_mutations_are_caught() {
         ),
         (
             "tc-dout-from-o",
-            "dout[row * d + c] = from_acc<T, float>(g[c]);",
-            "dout[row * d + c] = from_acc<T, float>(o[c]);",
+            "if (dout) dout[row * d + c] = from_acc<T, A>(g[c]);",
+            "if (dout) dout[row * d + c] = from_acc<T, A>(o[c]);",
             false,
         ),
     ];
-    for (name, from, to, in_fwd) in mutants {
-        let src = mutated_source(name, "flash_attn_tc.cuh", from, to);
-        if in_fwd {
-            let f = forward_on(dtype, fd, scale, Cores::Tensor).expect("plan");
-            let got = common::cuda_emu::run_plan_with_source(&src, &f, &fwd_ins);
-            let min = 10.0 * TC_F16.0 * common::max_abs(&packed).max(1.0);
-            assert_mismatch(got, &packed, min, name);
-        } else {
-            let b = backward_on(dtype, fd, scale, Cores::Tensor).expect("plan");
-            let got = common::cuda_emu::run_plan_with_source(&src, &b, &bwd_ins);
-            let min = 10.0 * TC_F16.1 * common::max_abs(&grads).max(1.0);
-            assert_mismatch(got, &grads, min, name);
-        }
-    }
+    // All in flash_attn_tc.cuh but the delta kernel's, which is flash_attn.cu's.
+    let (delta, tc): (Vec<Mutant>, Vec<Mutant>) =
+        mutants.into_iter().partition(|m| m.0 == "tc-dout-from-o");
+    let case = (&x, fd, dtype, 0.2);
+    let min = (10.0 * TC_F16.0, 10.0 * TC_F16.1);
+    assert_mutants_caught("flash_attn_tc.cuh", &tc, case, Cores::Tensor, min);
+    assert_mutants_caught("flash_attn.cu", &delta, case, Cores::Tensor, min);
 }
 
 /// The plans at the Qwen2.5-32B training shape (40 query heads on 8 KV heads, head dim 128,
