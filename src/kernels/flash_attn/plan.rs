@@ -214,6 +214,50 @@ fn blocks(n: usize, per: usize) -> Result<u32, PlanError> {
     crate::kernels::plan::grid_x(OP, "blocks", n.div_ceil(per))
 }
 
+/// The kernel names of a plan on `cores` (`{prefix}_{pass}_{dtype}{head-dim variant}`) and its
+/// rows per block.
+struct Kernels {
+    prefix: &'static str,
+    dtype: &'static str,
+    variant: String,
+    rows: [usize; 3],
+}
+
+impl Kernels {
+    fn name(&self, pass: &str) -> String {
+        format!("{}_{pass}_{}{}", self.prefix, self.dtype, self.variant)
+    }
+}
+
+/// Checks `dims` and `cores` for `dtype` and starts a plan over `q`, `kv` (`dtype`) and a third
+/// input of `third` accumulator-dtype elements.
+fn start(
+    dtype: DType,
+    dims: FlashDims,
+    cores: Cores,
+    third: usize,
+) -> Result<(Plan, Kernels), PlanError> {
+    let sfx = float_suffix(OP, dtype)?;
+    dims.check(dtype)?;
+    cores.check(dtype)?;
+    let (prefix, variant, rows) = cores.kernels(dims.d);
+    let plan = Plan::new(
+        "flash_attn",
+        &[
+            BufSpec::new(dtype, dims.q_len()),
+            BufSpec::new(dtype, dims.kv_len()),
+            BufSpec::new(acc_dtype(dtype), third),
+        ],
+    );
+    let kernels = Kernels {
+        prefix,
+        dtype: sfx,
+        variant,
+        rows,
+    };
+    Ok((plan, kernels))
+}
+
 /// `[o | lse]` (accumulator dtype) for `q`, `kv = [k; v]` (both `dtype`) and `bias` (accumulator
 /// dtype: f32, f64 for f64), on the default kernels of `dtype` ([`Cores::default_forward`]).
 pub fn forward(dtype: DType, dims: FlashDims, scale: f64) -> Result<Plan, PlanError> {
@@ -227,23 +271,11 @@ pub fn forward_on(
     scale: f64,
     cores: Cores,
 ) -> Result<Plan, PlanError> {
-    let sfx = float_suffix(OP, dtype)?;
-    dims.check(dtype)?;
-    cores.check(dtype)?;
-    let (name, dsfx, rows) = cores.kernels(dims.d);
-    let acc = acc_dtype(dtype);
-    let mut p = Plan::new(
-        "flash_attn",
-        &[
-            BufSpec::new(dtype, dims.q_len()),
-            BufSpec::new(dtype, dims.kv_len()),
-            BufSpec::new(acc, dims.bias_len()),
-        ],
-    );
-    let out = p.alloc(acc, dims.packed_len());
+    let (mut p, k) = start(dtype, dims, cores, dims.bias_len())?;
+    let out = p.alloc(acc_dtype(dtype), dims.packed_len());
     p.launch(
-        format!("{name}_fwd_{sfx}{dsfx}"),
-        (blocks(dims.t, rows[0])?, dims.heads as u32, dims.b as u32),
+        k.name("fwd"),
+        (blocks(dims.t, k.rows[0])?, dims.heads as u32, dims.b as u32),
         (THREADS, 1, 1),
         dims.args(&[0, 1, 2, out], scale)?,
     );
@@ -266,19 +298,8 @@ pub fn backward_on(
     scale: f64,
     cores: Cores,
 ) -> Result<Plan, PlanError> {
-    let sfx = float_suffix(OP, dtype)?;
-    dims.check(dtype)?;
-    cores.check(dtype)?;
-    let (name, dsfx, rows) = cores.kernels(dims.d);
+    let (mut p, k) = start(dtype, dims, cores, dims.aux_len())?;
     let acc = acc_dtype(dtype);
-    let mut p = Plan::new(
-        "flash_attn",
-        &[
-            BufSpec::new(dtype, dims.q_len()),
-            BufSpec::new(dtype, dims.kv_len()),
-            BufSpec::new(acc, dims.aux_len()),
-        ],
-    );
     let delta = p.alloc(acc, dims.rows());
     let out = p.alloc(dtype, dims.grads_len());
     let ints = [
@@ -295,7 +316,7 @@ pub fn backward_on(
         Cores::Tensor => {
             let dout = p.alloc(dtype, dims.q_len());
             (
-                format!("flash_attn_tc_delta_{sfx}"),
+                format!("flash_attn_tc_delta_{}", k.dtype),
                 vec![Arg::Buf(2), Arg::Buf(delta), Arg::Buf(dout)],
                 vec![0, 1, 2, delta, dout, out],
             )
@@ -310,15 +331,15 @@ pub fn backward_on(
     );
     let args = dims.args(&bufs, scale)?;
     p.launch(
-        format!("{name}_dq_{sfx}{dsfx}"),
-        (blocks(dims.t, rows[1])?, dims.heads as u32, dims.b as u32),
+        k.name("dq"),
+        (blocks(dims.t, k.rows[1])?, dims.heads as u32, dims.b as u32),
         (THREADS, 1, 1),
         args.clone(),
     );
     p.launch(
-        format!("{name}_dkdv_{sfx}{dsfx}"),
+        k.name("dkdv"),
         (
-            blocks(dims.s, rows[2])?,
+            blocks(dims.s, k.rows[2])?,
             dims.kv_heads as u32,
             dims.b as u32,
         ),
