@@ -50,10 +50,10 @@ impl Cores {
         }
     }
 
-    /// The kernels' name prefix, the suffix after the dtype (tensor cores: the padded head dim
-    /// the kernel is built for, 32, 64 or 128) and `(forward, dq, dk/dv)` rows per block.
-    fn kernels(self, head_dim: usize) -> (&'static str, String, [usize; 3]) {
-        match self {
+    /// The kernels for dtype suffix `dtype` and `head_dim` (tensor cores: those built for the
+    /// smallest padded head dim that fits, 32, 64 or 128).
+    fn kernels(self, dtype: &'static str, head_dim: usize) -> Kernels {
+        let (prefix, variant, rows) = match self {
             Cores::Tensor => {
                 let padded = [32, 64, 128]
                     .into_iter()
@@ -62,6 +62,12 @@ impl Cores {
                 ("flash_attn_tc", format!("_d{padded}"), [64, 64, 64])
             }
             Cores::Simt => ("flash_attn", String::new(), [16, 8, 8]),
+        };
+        Kernels {
+            prefix,
+            dtype,
+            variant,
+            rows,
         }
     }
 
@@ -214,8 +220,8 @@ fn blocks(n: usize, per: usize) -> Result<u32, PlanError> {
     crate::kernels::plan::grid_x(OP, "blocks", n.div_ceil(per))
 }
 
-/// The kernel names of a plan on `cores` (`{prefix}_{pass}_{dtype}{head-dim variant}`) and its
-/// rows per block.
+/// The kernels of a plan: names `{prefix}_{pass}_{dtype}{variant}` (variant: the tensor-core
+/// kernels' head dim, e.g. `_d128`) and `(forward, dq, dk/dv)` rows per block.
 struct Kernels {
     prefix: &'static str,
     dtype: &'static str,
@@ -240,7 +246,6 @@ fn start(
     let sfx = float_suffix(OP, dtype)?;
     dims.check(dtype)?;
     cores.check(dtype)?;
-    let (prefix, variant, rows) = cores.kernels(dims.d);
     let plan = Plan::new(
         "flash_attn",
         &[
@@ -249,13 +254,7 @@ fn start(
             BufSpec::new(acc_dtype(dtype), third),
         ],
     );
-    let kernels = Kernels {
-        prefix,
-        dtype: sfx,
-        variant,
-        rows,
-    };
-    Ok((plan, kernels))
+    Ok((plan, cores.kernels(sfx, dims.d)))
 }
 
 /// `[o | lse]` (accumulator dtype) for `q`, `kv = [k; v]` (both `dtype`) and `bias` (accumulator
