@@ -69,7 +69,7 @@ TC_LD_BF16(matrix_b, col_major, "b", "col")
 #endif
 
 // Rows first..first+n of a [rows, d] matrix into a 16-bit tile [n][TC_LD], zero past `rows`
-// and in columns d..dp (dp = d rounded up to 16), converted to T. Each thread moves chunks of 8
+// and in columns d..dp (dp: the kernel's padded head dim 16·NF), converted to T. Each thread moves chunks of 8
 // columns (one 16-byte vector when the source is T, d a multiple of 8 and `src` 16-byte
 // aligned; else 8 scalar loads), consecutive threads consecutive chunks of a row; the thread's
 // first row and column are worked out once (no division per element).
