@@ -624,7 +624,8 @@ fn cuda_kernels_match_cpu_reference() {
 /// queries spanning several forward/dq blocks with a KV cache offset that is not a multiple of a
 /// key tile, a head dim that is neither below nor a multiple of 32, and rows whose whole first
 /// key tile (and more) is padding at `-inf` (every key of that tile invisible but the own slot);
-/// 70 queries over 100 slots span two tensor-core blocks of 64 queries and two of 64 keys.
+/// 70 queries over 100 slots span two tensor-core blocks of 64 queries and two of 64 keys (head
+/// dims 16 and 128: the smallest and the production kernel variants).
 #[test]
 fn emulated_kernels_match_reference_on_tile_edges() {
     let variants = [
@@ -638,6 +639,7 @@ fn emulated_kernels_match_reference_on_tile_edges() {
             dims(2, 5, 1, 17, 50, 33),
             dims(1, 2, 2, 40, 73, 32),
             dims(1, 2, 1, 70, 100, 16),
+            dims(1, 2, 1, 70, 100, 128),
         ];
         for (i, fd) in shapes.into_iter().enumerate() {
             let mut x = inputs(fd, dtype, 200 + i as u64);
