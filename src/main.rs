@@ -7,12 +7,23 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use trainer::config::{Config, DEFAULT_TOML};
 
+/// The environment variables the program reads, for `--help`.
+const ENVIRONMENT: &str = "\
+Environment:
+  TRAINER_CACHE                  asset cache (default: <repo>/.cache/assets): tokenizer, models, BFCL data
+  RUST_LOG                       log filter (default: info), e.g. RUST_LOG=trainer=debug
+  RAYON_NUM_THREADS              CPU threads (default: run.threads of the config, else all cores)
+  TRAINER_CUDA_KERNELS=0         CUDA: candle's composed ops instead of the kernels/*.cu kernels
+  TRAINER_FLASH_ATTENTION=1|0    CUDA training attention: always / never flash (default: auto, from 2^28 scores per layer)
+  TRAINER_FLASH_TENSOR_CORES=0   CUDA: flash attention on the CUDA cores instead of the tensor cores (bf16/f16)";
+
 #[derive(Parser)]
 #[command(
     name = "trainer",
     version,
     about = "InfTool in Rust: synthesize verified tool-use data from API specs and train a tool-calling LLM (SFT + GRPO with LoRA) on candle",
-    long_about = None
+    long_about = None,
+    after_help = ENVIRONMENT
 )]
 struct Cli {
     #[command(subcommand)]

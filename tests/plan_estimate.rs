@@ -458,3 +458,53 @@ fn training_activations_bound_every_shorter_sequence() {
         }
     }
 }
+
+/// `trainer --help` lists every `TRAINER_*` environment variable the library reads (found by
+/// scanning `src/` for quoted names; the test suite's own switches excepted), so a new switch
+/// cannot go undocumented.
+#[test]
+fn help_lists_the_environment_switches() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .arg("--help")
+        .output()
+        .expect("trainer --help");
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut names = std::collections::BTreeSet::new();
+    let mut dirs = vec![std::path::PathBuf::from("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("source");
+                for piece in text.split("\"TRAINER_").skip(1) {
+                    let name: String = piece
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                        .collect();
+                    if piece[name.len()..].starts_with('"') {
+                        names.insert(format!("TRAINER_{name}"));
+                    }
+                }
+            }
+        }
+    }
+    let suite_only = ["TRAINER_SKIP_REAL_ASSETS"];
+    names.retain(|n| !n.starts_with("TRAINER_TEST_") && !suite_only.contains(&n.as_str()));
+    for want in [
+        "TRAINER_CACHE",
+        "TRAINER_CUDA_KERNELS",
+        "TRAINER_FLASH_ATTENTION",
+        "TRAINER_FLASH_TENSOR_CORES",
+    ] {
+        assert!(names.contains(want), "the scan missed {want}: {names:?}");
+    }
+    for name in &names {
+        assert!(
+            help.contains(name.as_str()),
+            "--help does not list {name}:\n{help}"
+        );
+    }
+}
