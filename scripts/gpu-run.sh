@@ -12,7 +12,8 @@
 # 32B step shape: GPU_RUN_PROMPT / GPU_RUN_NEW (tokens, default 1024 / 1024), GPU_RUN_G
 # (generations, default 8). GPU_RUN_FLASH=1 repeats the 32B step with flash attention forced
 # (`TRAINER_FLASH_ATTENTION=1`: tensor-core kernels, no T x T scores) into peak32b-flash.*, for
-# its speed and peak against the default (materialized scores below 2^28 per layer).
+# its speed and peak against the default (materialized scores below 2^28 per layer). Stops at once
+# when the NVIDIA driver is older than 580 (CUDA 13.0 code; GPU_RUN_SKIP_DRIVER_CHECK=1 skips).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -40,6 +41,22 @@ fi
   echo "libs: ${libs:-none}"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || echo "no nvidia-smi"
 } | tee "$out/env.txt"
+
+# CUDA 13.0 code (the kernels' PTX, candle's, cuBLAS 13) needs driver >= 580: stop here with one
+# clear message rather than let every binary fail the same way (GPU_RUN_SKIP_DRIVER_CHECK=1 skips).
+driver="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1 || true)"
+if [[ "${GPU_RUN_SKIP_DRIVER_CHECK:-0}" != 1 ]]; then
+  major="${driver%%.*}"
+  if [[ ! "$major" =~ ^[0-9]+$ ]]; then
+    echo "gpu-run: cannot read the NVIDIA driver version (nvidia-smi: '${driver}'); is this a GPU host?" >&2
+    exit 2
+  fi
+  if (( major < 580 )); then
+    echo "gpu-run: NVIDIA driver $driver is older than 580, which CUDA 13.0 code needs;" \
+      "update the driver or build with a CUDA 12 toolkit (scripts/build-cuda.sh uses a system one)" >&2
+    exit 2
+  fi
+fi
 
 status=0
 for xzf in "$bundle"/*.xz; do

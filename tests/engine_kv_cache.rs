@@ -180,3 +180,73 @@ fn gradients_flow_through_a_cached_train_forward() {
     }
     assert_eq!(checked, 2 * 7 * cfg.num_hidden_layers);
 }
+
+/// `extract_row` copies exactly the listed slots, in order, whether they form one run, two runs
+/// around a gap, or many runs (the index path); `from_prefixes` right-aligns the prefixes (a
+/// `take` of 0 is a row of padding only); `retain_rows` keeps the valid slots with the spare
+/// capacity (the gather of valid slots only) and without it (whole rows).
+#[test]
+fn extract_assemble_and_retain_rows() {
+    let x = kv(3, 5, 11);
+    let x2 = (&x * 2.0).unwrap();
+    let y = kv(1, 1, 12);
+    for reserve in [0, 12] {
+        let mut c = KvCache::new(2);
+        c.reserve(reserve);
+        c.append(0, &x, &x2).unwrap();
+        c.append(1, &x2, &x).unwrap();
+        let row = 1;
+        let runs: [&[u32]; 5] = [
+            &[0, 1, 2, 3, 4],
+            &[2],
+            &[0, 1, 3, 4],
+            &[4, 0, 3, 1, 2, 0, 4, 1, 3, 2, 0],
+            &[1, 2, 4],
+        ];
+        for slots in runs {
+            let s = c.extract_row(row, slots).unwrap();
+            let n = slots.len();
+            assert_eq!(s.len(), n);
+            let idx = Tensor::new(slots, &Device::Cpu).unwrap();
+            let want = x.narrow(0, row, 1).unwrap().index_select(&idx, 2).unwrap();
+            // Read the copy back through a cache assembled from it (one more slot appended).
+            let t = n.min(2);
+            let mut a = KvCache::from_prefixes(&[(&s, n), (&s, 0), (&s, t)], n, n + 1).unwrap();
+            let y3 = Tensor::cat(&[&y, &y, &y], 0).unwrap();
+            let (k, v) = a.append(0, &y3, &y3).unwrap();
+            assert!(same(
+                &k.narrow(0, 0, 1).unwrap(),
+                &Tensor::cat(&[&want, &y], 2).unwrap()
+            ));
+            assert!(same(
+                &v.narrow(0, 0, 1).unwrap(),
+                &Tensor::cat(&[&(&want * 2.0).unwrap(), &y], 2).unwrap()
+            ));
+            let pad = Tensor::zeros((1, 2, n, 3), DType::F32, &Device::Cpu).unwrap();
+            assert!(same(
+                &k.narrow(0, 1, 1).unwrap(),
+                &Tensor::cat(&[&pad, &y], 2).unwrap()
+            ));
+            let head = want.narrow(2, 0, t).unwrap();
+            let pad = pad.narrow(2, 0, n - t).unwrap();
+            assert!(same(
+                &k.narrow(0, 2, 1).unwrap(),
+                &Tensor::cat(&[&pad, &head, &y], 2).unwrap()
+            ));
+        }
+        assert!(c.extract_row(row, &[]).is_err());
+        assert!(c.extract_row(row, &[5]).is_err());
+        let mut r = c.clone();
+        r.retain_rows(&[2, 0, 2]).unwrap();
+        assert!(r.retain_rows(&[3]).is_err());
+        let y3 = kv(3, 1, 13);
+        let (k, v) = r.append(1, &y3, &y3).unwrap();
+        let idx = Tensor::new(&[2u32, 0, 2], &Device::Cpu).unwrap();
+        let want = x.index_select(&idx, 0).unwrap();
+        assert!(same(
+            &k,
+            &Tensor::cat(&[&(&want * 2.0).unwrap(), &y3], 2).unwrap()
+        ));
+        assert!(same(&v, &Tensor::cat(&[&want, &y3], 2).unwrap()));
+    }
+}

@@ -5,12 +5,14 @@
 
 mod common;
 
-use candle_core::DType;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
 use common::*;
 use trainer::engine::{
     generate_cached, GenConfig, GenOutput, GenRequest, PrefixCache, SamplingParams,
 };
-use trainer::model::{Arch, LoraConfig, LoraTarget, Model};
+use trainer::model::{Arch, LoraConfig, LoraTarget, Model, ModelConfig, RopeScaling, TensorMap};
 
 const ARCHS: [Arch; 3] = [Arch::Qwen2, Arch::Qwen3, Arch::Llama];
 
@@ -212,4 +214,208 @@ fn budget_and_eviction() {
     let mut off = PrefixCache::new(0);
     run(&model, &[GenRequest::new(last, 0)], &gen, Some(&mut off));
     assert_eq!((off.len(), off.used_bytes()), (0, 0));
+}
+
+/// A LoRA on every linear with a non-zero B, so that adapter-on and adapter-off rows differ.
+fn attach_active_lora(model: &mut Model) {
+    model
+        .attach_lora(&LoraConfig {
+            r: 2,
+            alpha: 4.0,
+            targets: LoraTarget::ALL.to_vec(),
+            seed: 3,
+            ..LoraConfig::default()
+        })
+        .expect("attach");
+    for (name, var) in model.lora_vars() {
+        if name.ends_with("lora_B.weight") {
+            let (o, r) = var.as_tensor().dims2().unwrap();
+            let data: Vec<f32> = ids(1, o * r, 1000, 7 * o as u32 + r as u32)[0]
+                .iter()
+                .map(|&x| (x as f32 / 1000.0 - 0.5) * 1.5)
+                .collect();
+            var.set(&Tensor::from_vec(data, (o, r), &Device::Cpu).unwrap())
+                .unwrap();
+        }
+    }
+}
+
+/// Several prompts extend cached sequences by different amounts, so the hits are prefilled in
+/// batches whose rows reuse different numbers of slots (a gap of padding between each row's
+/// reused slots and the rest of its prompt; one long rest gets a batch of its own together with
+/// the next longest), next to brand-new prompts, a prompt that shares only
+/// part of a cached sequence, a group of samples of one hit prompt, and the adapter on for some
+/// rows and off for others: the same tokens and log-probs as without the cache.
+#[test]
+fn batched_hits_of_different_reuse_lengths_match_no_cache() {
+    for arch in ARCHS {
+        let (cfg, _, mut model) = tiny_model(arch, DType::F32);
+        attach_active_lora(&mut model);
+        let v = cfg.vocab_size;
+        let turn1: Vec<GenRequest> = [4usize, 13, 7, 2, 9]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| GenRequest {
+                prompt: ids(1, n, v, 30 + i as u32).remove(0),
+                seed: i as u64,
+                adapter: i % 2 == 0,
+            })
+            .collect();
+        for temperature in [0.0, 1.0] {
+            let what = format!("{arch:?} T={temperature}");
+            let gen = config(temperature, 6);
+            let mut cache = PrefixCache::new(64 << 20);
+            let out1 = run(&model, &turn1, &gen, Some(&mut cache));
+            let mut turn2: Vec<GenRequest> = turn1
+                .iter()
+                .zip(&out1)
+                .enumerate()
+                .map(|(i, (r, o))| {
+                    let mut p = r.prompt.clone();
+                    p.extend(&o.tokens);
+                    // One long continuation: the hits need two prefill batches.
+                    let extra = if i == 4 { 40 } else { 1 + 3 * i };
+                    p.extend(ids(1, extra, v, 60 + i as u32).remove(0));
+                    GenRequest {
+                        prompt: p,
+                        seed: 100 + i as u64,
+                        adapter: r.adapter,
+                    }
+                })
+                .collect();
+            // The first 6 tokens of a cached prompt, then something else.
+            let mut partial = turn1[1].prompt[..6].to_vec();
+            partial.extend(ids(1, 5, v, 91).remove(0));
+            assert_ne!(partial[6], turn1[1].prompt[6]);
+            turn2.push(GenRequest {
+                prompt: partial,
+                seed: 7,
+                adapter: turn1[1].adapter,
+            });
+            // Brand-new prompts, adapter on and off.
+            turn2.insert(2, GenRequest::new(ids(1, 11, v, 1077).remove(0), 8));
+            turn2.push(GenRequest {
+                prompt: ids(1, 3, v, 1078).remove(0),
+                seed: 9,
+                adapter: false,
+            });
+            // Two more samples of a hit prompt.
+            for s in 0..2 {
+                turn2.push(GenRequest {
+                    seed: 55 + s,
+                    ..turn2[0].clone()
+                });
+            }
+            let before = cache.stats();
+            let cached = run(&model, &turn2, &gen, Some(&mut cache));
+            let fresh = run(&model, &turn2, &gen, None);
+            assert_same(&cached, &fresh, 1e-5, &what);
+            for (i, (x, y)) in cached.iter().zip(&fresh).enumerate() {
+                for (p, q) in x.processed_logprobs.iter().zip(&y.processed_logprobs) {
+                    assert!(
+                        (p - q).abs() <= 1e-5,
+                        "{what}: row {i} processed {p} vs {q}"
+                    );
+                }
+            }
+            // Exactly the continued rows and the partial one hit, reusing what was cached.
+            let reuse: Vec<usize> = turn1
+                .iter()
+                .zip(&out1)
+                .map(|(r, o)| r.prompt.len() + o.tokens.len() - 1)
+                .chain([6])
+                .collect();
+            let mut lengths = reuse.clone();
+            lengths.sort_unstable();
+            lengths.dedup();
+            assert!(lengths.len() >= 4, "{what}: reuse lengths {reuse:?}");
+            let stats = cache.stats();
+            assert_eq!(stats.hits - before.hits, reuse.len(), "{what}: hits");
+            assert_eq!(
+                stats.reused_tokens - before.reused_tokens,
+                reuse.iter().sum::<usize>(),
+                "{what}: reused tokens"
+            );
+            let adapters: Vec<bool> = turn2.iter().map(|r| r.adapter).collect();
+            assert!(adapters.contains(&true) && adapters.contains(&false));
+        }
+    }
+}
+
+/// Wall time of a multi-turn workload (16 conversations × 4 turns on a small random f32 model):
+/// each turn re-sends the conversation plus a tool result. Per turn it prints the time to the
+/// first token (a `max_new_tokens = 1` call: the prefill, with the prefix cache serving the
+/// earlier turns) and the time of the whole turn, with and without the cache.
+/// `cargo test --release --test engine_prefix_cache -- --ignored --nocapture multi_turn_timing`
+#[test]
+#[ignore = "timing, not a check"]
+fn multi_turn_timing() {
+    let cfg = ModelConfig {
+        arch: Arch::Qwen2,
+        vocab_size: 8000,
+        hidden_size: 512,
+        intermediate_size: 1408,
+        num_hidden_layers: 8,
+        num_attention_heads: 8,
+        num_key_value_heads: 2,
+        head_dim: 64,
+        rope_theta: 10_000.0,
+        rope_scaling: RopeScaling::None,
+        rms_norm_eps: 1e-6,
+        tie_word_embeddings: true,
+        attention_bias: true,
+        max_position_embeddings: 4096,
+        bos_token_id: None,
+        eos_token_ids: vec![],
+    };
+    let w = TensorMap::random(&cfg, 1, 0.05).expect("weights");
+    let model = Model::load(&cfg, &w, DType::F32, &Device::Cpu).expect("model");
+    let v = cfg.vocab_size;
+    let system = ids(1, 300, v, 1).remove(0);
+    let gen = GenConfig {
+        sampling: SamplingParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+        },
+        max_new_tokens: 24,
+        prefill_chunk: 512,
+        ..GenConfig::default()
+    };
+    let first = GenConfig {
+        max_new_tokens: 1,
+        ..gen.clone()
+    };
+    for use_cache in [false, true] {
+        let mut cache = PrefixCache::new(if use_cache { 1 << 30 } else { 0 });
+        let mut convs: Vec<Vec<u32>> = (0..16)
+            .map(|i| {
+                let mut p = system.clone();
+                p.extend(ids(1, 20 + 7 * i, v, 100 + i as u32).remove(0));
+                p
+            })
+            .collect();
+        for turn in 0..4 {
+            let reqs: Vec<GenRequest> = convs
+                .iter()
+                .enumerate()
+                .map(|(i, p)| GenRequest::new(p.clone(), (turn * 16 + i) as u64))
+                .collect();
+            let t0 = Instant::now();
+            run(&model, &reqs, &first, Some(&mut cache));
+            let ttft = t0.elapsed().as_secs_f64();
+            let t0 = Instant::now();
+            let out = run(&model, &reqs, &gen, Some(&mut cache));
+            let whole = t0.elapsed().as_secs_f64();
+            let prompt: usize = reqs.iter().map(|r| r.prompt.len()).sum();
+            println!(
+                "cache={use_cache} turn={turn} prompt_tokens={prompt} first_token_s={ttft:.3} \
+                 turn_s={whole:.3}"
+            );
+            for (i, (c, o)) in convs.iter_mut().zip(&out).enumerate() {
+                c.extend(&o.tokens);
+                c.extend(ids(1, 10 + 5 * i, v, (1000 * turn + i) as u32).remove(0));
+            }
+        }
+    }
 }

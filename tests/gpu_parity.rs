@@ -11,7 +11,12 @@
 //! - the training path on CUDA — frozen-linear backward, layer-wise recompute, recomputed
 //!   log-prob chunks, and the kernels of `kernels/*.cu` (or candle's composed ops instead) —
 //!   gives the CPU's loss and LoRA gradients in f32 (≤ 1e-3 of their scale), and stays within
-//!   10 % of them in bf16.
+//!   10 % of them in bf16;
+//! - greedy generation on CUDA (KV cache, left padding, finished rows leaving the batch, the
+//!   adapter snapshot with per-row switching, a prefix-cache continuation) gives the CPU's tokens
+//!   in f32 (up to a near-tie of the CPU's two best logits) and runs in bf16;
+//! - the SFT gradients (loss positions gathered with `index_select`, whose backward is
+//!   `index_add`) on CUDA equal the CPU's in f32 and stay within bf16's precision.
 #![cfg(feature = "cuda")]
 
 mod common;
@@ -19,8 +24,12 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use common::train_path::{adapted, loss_and_grads, scalar};
 use common::*;
+use trainer::engine::{
+    generate_cached, GenConfig, GenOutput, GenRequest, PrefixCache, SamplingParams,
+};
 use trainer::kernels;
 use trainer::model::{AdapterUse, Arch, Batch, Mode, Model};
+use trainer::train::{sft_gradients, AdamW, AdamWConfig, SftStepOptions, TokenSequence};
 
 fn gpu() -> Device {
     Device::new_cuda(0).expect("this test needs a CUDA device (cuda:0)")
@@ -117,4 +126,190 @@ fn training_path_on_cuda_matches_cpu() {
         }
     }
     kernels::override_kernels(None);
+}
+
+/// Two turns of greedy generation: four prompts of different lengths (left padding), the
+/// adapter on for rows 0 and 2 only, stop tokens so that rows finish at different steps; then
+/// each conversation continued (prompt + completion + 3 new tokens) through `cache`.
+fn two_turns(model: &Model, vocab: usize, cache: &mut PrefixCache) -> Vec<GenOutput> {
+    let cfg = GenConfig {
+        sampling: SamplingParams::greedy(),
+        max_new_tokens: 12,
+        stop_ids: vec![7, 11, 19, 23, 31, 42],
+        prefill_chunk: 5,
+        ..GenConfig::default()
+    };
+    let turn1: Vec<GenRequest> = [6usize, 13, 2, 9]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| GenRequest {
+            adapter: i % 2 == 0,
+            ..GenRequest::new(ids(1, n, vocab, 60 + i as u32).remove(0), i as u64)
+        })
+        .collect();
+    let mut out = generate_cached(model, &turn1, &cfg, Some(&mut *cache), &mut |_| {}).unwrap();
+    let turn2: Vec<GenRequest> = turn1
+        .iter()
+        .zip(&out)
+        .enumerate()
+        .map(|(i, (r, o))| {
+            let mut prompt = r.prompt.clone();
+            prompt.extend(&o.tokens);
+            prompt.extend(ids(1, 3, vocab, 80 + i as u32).remove(0));
+            GenRequest {
+                prompt,
+                ..r.clone()
+            }
+        })
+        .collect();
+    out.extend(generate_cached(model, &turn2, &cfg, Some(cache), &mut |_| {}).unwrap());
+    out
+}
+
+/// The prompts of [`two_turns`]' second turn are built from the first turn's completions, so
+/// CPU and CUDA are compared on the CUDA run's own inputs: every CUDA token must be the CPU's
+/// greedy choice for the same prefix, unless the CPU's two best logits there are within `tie`.
+fn assert_greedy_on_cpu(cpu: &Model, prompts_and_tokens: &[(Vec<u32>, Vec<u32>, bool)], tie: f32) {
+    for (row, (prompt, tokens, adapter)) in prompts_and_tokens.iter().enumerate() {
+        let mut seq = prompt.clone();
+        for (j, &tok) in tokens.iter().enumerate() {
+            let x = ids_tensor(&[seq.clone()]);
+            let use_adapter = if *adapter {
+                AdapterUse::On
+            } else {
+                AdapterUse::Off
+            };
+            let batch = Batch::dense(cpu, 1, seq.len(), use_adapter).unwrap();
+            let h = cpu.forward(&x, &batch, None, Mode::Infer).unwrap();
+            let last = h.narrow(1, seq.len() - 1, 1).unwrap();
+            let l = cpu
+                .logits(&last)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let best = l.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let got = l[tok as usize];
+            assert!(
+                best - got <= tie,
+                "row {row} token {j}: CUDA chose {tok} (logit {got}), the CPU's best is {best}"
+            );
+            seq.push(tok);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA device: cargo test --features cuda --test gpu_parity -- --ignored"]
+fn greedy_generation_with_prefix_cache_on_cuda_matches_cpu() {
+    let gpu = gpu();
+    for arch in [Arch::Qwen2, Arch::Qwen3, Arch::Llama] {
+        let (vocab, cpu) = adapted(arch, DType::F32, &Device::Cpu, false);
+        let mut cpu_cache = PrefixCache::new(64 << 20);
+        let want = two_turns(&cpu, vocab, &mut cpu_cache);
+        for dtype in [DType::F32, DType::BF16] {
+            let (_, cuda) = adapted(arch, dtype, &gpu, false);
+            let mut cache = PrefixCache::new(64 << 20);
+            let got = two_turns(&cuda, vocab, &mut cache);
+            assert_eq!(got.len(), want.len());
+            assert!(
+                cache.stats().reused_tokens > 0,
+                "{arch:?} {dtype:?}: no prefix reuse"
+            );
+            if dtype == DType::F32 {
+                // The CUDA run's own prompts (turn 2 continues its own completions).
+                let mut rows = Vec::new();
+                for (i, o) in got.iter().enumerate() {
+                    let k = i % 4;
+                    let first = ids(1, [6usize, 13, 2, 9][k], vocab, 60 + k as u32).remove(0);
+                    let prompt = if i < 4 {
+                        first
+                    } else {
+                        let mut p = first;
+                        p.extend(&got[k].tokens);
+                        p.extend(ids(1, 3, vocab, 80 + k as u32).remove(0));
+                        p
+                    };
+                    rows.push((prompt, o.tokens.clone(), k % 2 == 0));
+                }
+                assert_greedy_on_cpu(&cpu, &rows, 1e-3);
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .filter(|(a, b)| a.tokens == b.tokens)
+                    .count();
+                println!(
+                    "{arch:?} f32: {same}/{} rows token-identical to the CPU",
+                    got.len()
+                );
+            } else {
+                for o in &got {
+                    assert!(!o.tokens.is_empty() && o.tokens.iter().all(|&t| (t as usize) < vocab));
+                }
+            }
+        }
+    }
+}
+
+/// The SFT dataset shape of `trainer sft`: a no-loss prompt, then loss tokens, one with a masked
+/// span, different lengths (padding).
+fn sft_data(vocab: usize) -> Vec<TokenSequence> {
+    [9usize, 12, 7]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let mut loss_mask: Vec<bool> = (0..n).map(|p| p >= 3).collect();
+            if i == 1 {
+                loss_mask[5] = false;
+                loss_mask[6] = false;
+            }
+            TokenSequence {
+                ids: ids(1, n, vocab, 90 + i as u32).remove(0),
+                loss_mask,
+            }
+        })
+        .collect()
+}
+
+fn sft_loss_and_grads(model: &Model, vocab: usize) -> (f64, Vec<(String, Tensor)>) {
+    let names: Vec<String> = model.lora_vars().into_iter().map(|(n, _)| n).collect();
+    let opt = AdamW::new(model.lora_vars(), AdamWConfig::with_lr(1e-3)).unwrap();
+    let opts = SftStepOptions {
+        micro_batch_size: 2,
+        pad_id: 0,
+        chunk_size: 4,
+    };
+    let (loss, _, grads) = sft_gradients(model, &opt, &sft_data(vocab), &opts).unwrap();
+    let grads = (0..names.len())
+        .map(|i| {
+            let g = grads.get(i).expect("every adapter tensor has a gradient");
+            (
+                names[i].clone(),
+                g.to_dtype(DType::F32)
+                    .unwrap()
+                    .to_device(&Device::Cpu)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    (loss, grads)
+}
+
+#[test]
+#[ignore = "needs a CUDA device: cargo test --features cuda --test gpu_parity -- --ignored"]
+fn sft_gradients_on_cuda_match_cpu() {
+    let gpu = gpu();
+    for arch in [Arch::Qwen2, Arch::Llama] {
+        let (vocab, cpu) = adapted(arch, DType::F32, &Device::Cpu, false);
+        let want = sft_loss_and_grads(&cpu, vocab);
+        for checkpointing in [false, true] {
+            let (_, cuda) = adapted(arch, DType::F32, &gpu, checkpointing);
+            let what = format!("{arch:?} SFT f32 checkpointing={checkpointing}");
+            assert_same_training(&what, &sft_loss_and_grads(&cuda, vocab), &want, 1e-3);
+            let (_, cuda) = adapted(arch, DType::BF16, &gpu, checkpointing);
+            let what = format!("{arch:?} SFT bf16 checkpointing={checkpointing}");
+            assert_same_training(&what, &sft_loss_and_grads(&cuda, vocab), &want, 0.1);
+        }
+    }
 }

@@ -292,3 +292,63 @@ fn inference_forward_records_no_graph_through_the_adapter() {
         assert!(d < 1e-5, "{arch:?}: inference vs training forward {d}");
     }
 }
+
+/// A generation call's adapter snapshot (the adapters cast once to the model dtype, a
+/// power-of-two scale folded into B) gives bit-identically the inference forward that reads the
+/// f32 parameters — in f32 and in bf16 (where the casts happen), for a folded (2) and an unfolded
+/// (1.5) scale, with the adapter on, off and switched per row; after the adapters change, a new
+/// snapshot follows them (the engine takes one per call).
+#[test]
+fn adapter_snapshot_is_bit_identical_to_the_parameters() {
+    for arch in [Arch::Qwen2, Arch::Llama] {
+        for dtype in [DType::F32, DType::BF16] {
+            for alpha in [4.0, 3.0] {
+                let (cfg, _, mut model) = tiny_model(arch, dtype);
+                model
+                    .attach_lora(&LoraConfig {
+                        r: 2,
+                        alpha,
+                        targets: LoraTarget::ALL.to_vec(),
+                        use_rslora: false,
+                        seed: 5,
+                        layers: None,
+                    })
+                    .unwrap();
+                randomize_b(&model, 9);
+                let x = ids_tensor(&ids(3, 6, cfg.vocab_size, 17));
+                let snapshot = model.adapter_snapshot().unwrap();
+                assert!(snapshot.is_some(), "active adapters give a snapshot");
+                let adapters = [
+                    AdapterUse::On,
+                    AdapterUse::Off,
+                    AdapterUse::Rows(vec![true, false, true]),
+                ];
+                for adapter in adapters {
+                    let plain = Batch::dense(&model, 3, 6, adapter.clone()).unwrap();
+                    let snap = plain.clone().with_adapters(snapshot.clone());
+                    let want = model.forward(&x, &plain, None, Mode::Infer).unwrap();
+                    let got = model.forward(&x, &snap, None, Mode::Infer).unwrap();
+                    let what = format!("{arch:?} {dtype:?} alpha {alpha} {adapter:?}");
+                    assert_eq!(max_abs_diff(&want, &got), 0.0, "{what}");
+                    // Training forwards ignore the snapshot and read the parameters.
+                    let train = model.forward(&x, &snap, None, Mode::Train).unwrap();
+                    assert!(
+                        adapter == AdapterUse::Off || train.track_op(),
+                        "{what}: training must reach the parameters"
+                    );
+                }
+                let on = Batch::dense(&model, 3, 6, AdapterUse::On).unwrap();
+                let before = model.forward(&x, &on, None, Mode::Infer).unwrap();
+                randomize_b(&model, 21);
+                let now = model.forward(&x, &on, None, Mode::Infer).unwrap();
+                let fresh = on.with_adapters(model.adapter_snapshot().unwrap());
+                let fresh = model.forward(&x, &fresh, None, Mode::Infer).unwrap();
+                assert!(max_abs_diff(&before, &now) > 0.0, "the change matters");
+                assert_eq!(max_abs_diff(&now, &fresh), 0.0);
+            }
+        }
+    }
+    // No adapter, no snapshot.
+    let (_, _, model) = tiny_model(Arch::Qwen3, DType::F32);
+    assert!(model.adapter_snapshot().unwrap().is_none());
+}

@@ -7,13 +7,15 @@
 //! influence the others. Each row samples from its own seeded stream (see [`super::sampler`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use candle_core::{Tensor, D};
+use candle_core::{CpuStorage, DType, Device, Storage, Tensor, D};
+use half::slice::HalfFloatSliceExt;
 
 use super::error::{Error, Result};
 use super::prefix_cache::PrefixCache;
-use super::sampler::{sample, RowRng, SamplingParams};
-use crate::model::{AdapterUse, Batch, KvCache, Mode, Model, SeqKv};
+use super::sampler::{sample_with, RowRng, SampleScratch, SamplingParams};
+use crate::model::{AdapterSnapshot, AdapterUse, Batch, KvCache, Mode, Model, SeqKv};
 
 /// One sequence to continue.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,10 +154,13 @@ pub fn generate_cached(
         total_rows: requests.len(),
         generated_tokens: 0,
     };
+    // The adapters as compute-dtype constants for the whole call (no per-step casts).
+    let adapters = model.adapter_snapshot()?;
+    let m = Infer { model, adapters };
     let mut out = Vec::with_capacity(requests.len());
     for part in requests.chunks(chunk) {
         out.extend(run_chunk(
-            model,
+            &m,
             part,
             cfg,
             prefix.as_deref_mut(),
@@ -170,7 +175,9 @@ fn validate(model: &Model, requests: &[GenRequest], cfg: &GenConfig) -> Result<(
     let vocab = model.config().vocab_size;
     for (i, r) in requests.iter().enumerate() {
         if r.prompt.is_empty() {
-            return Err(Error::Invalid(format!("request {i}: empty prompt")));
+            return Err(Error::Invalid(format!(
+                "request {i}: empty prompt (generation needs at least one prompt token)"
+            )));
         }
         if let Some(bad) = r.prompt.iter().find(|&&t| t as usize >= vocab) {
             return Err(Error::Invalid(format!(
@@ -200,6 +207,10 @@ struct Row {
     /// Rotary position of the next token fed to the model.
     next_pos: u32,
     adapter: bool,
+    /// The sampler's buffers, reused at every step.
+    scratch: SampleScratch,
+    /// This row's logits widened to f32 (half-precision models), reused at every step.
+    widened: Vec<f32>,
 }
 
 /// Distinct `(prompt, adapter)` pairs in first-seen order, and each request's index among them.
@@ -229,44 +240,86 @@ fn adapter_use(flags: Vec<bool>) -> AdapterUse {
     }
 }
 
-/// Runs the prompts of `reqs` (distinct ones) through the model with left padding, appending to
-/// `cache`, whose first `cached` slots (valid for every row) precede the prompts: the prompts'
-/// rotary positions start at `cached`. Returns the last-position logits `[U, vocab]` and each
-/// prompt's padding.
-fn prefill(
-    model: &Model,
-    reqs: &[&GenRequest],
+/// The model with the adapter snapshot of one `generate` call.
+struct Infer<'a> {
+    model: &'a Model,
+    adapters: Option<Arc<AdapterSnapshot>>,
+}
+
+impl Infer<'_> {
+    /// The geometry of one forward of this call.
+    fn batch(
+        &self,
+        key_valid: &[Vec<bool>],
+        positions: &[Vec<u32>],
+        adapter: AdapterUse,
+    ) -> Result<Batch> {
+        Ok(Batch::new(self.model, key_valid, positions, adapter)?
+            .with_adapters(self.adapters.clone()))
+    }
+}
+
+/// One row of a prefill: the tokens to feed, after `cached` slots of its own already in the cache.
+struct Feed<'a> {
+    tokens: &'a [u32],
     cached: usize,
+    adapter: bool,
+}
+
+impl<'a> Feed<'a> {
+    /// `r`'s prompt after its first `cached` tokens.
+    fn from(r: &'a GenRequest, cached: usize) -> Self {
+        Feed {
+            tokens: &r.prompt[cached..],
+            cached,
+            adapter: r.adapter,
+        }
+    }
+}
+
+/// Feeds every row's tokens, left-padded to the longest, after the `width` slots already in
+/// `cache`, in forwards of at most `chunk` positions. Row `i` owns the last `cached` of those
+/// `width` slots (the others are padding, masked like the left padding of the fed part, so rows
+/// with different cached lengths share the forward with a gap of padding in between); its
+/// tokens' rotary positions start at `cached`. Returns the final hidden state of each row's last
+/// token `[rows, 1, hidden]` and each row's padding within the fed part.
+fn prefill(
+    m: &Infer,
+    rows: &[Feed],
+    width: usize,
     cache: &mut KvCache,
     chunk: usize,
 ) -> Result<(Tensor, Vec<usize>)> {
-    let len = reqs.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
-    let pads: Vec<usize> = reqs.iter().map(|r| len - r.prompt.len()).collect();
+    let len = rows.iter().map(|r| r.tokens.len()).max().unwrap_or(0);
+    let pads: Vec<usize> = rows.iter().map(|r| len - r.tokens.len()).collect();
     let chunk = if chunk == 0 { len } else { chunk };
-    let adapter = adapter_use(reqs.iter().map(|r| r.adapter).collect());
+    let adapter = adapter_use(rows.iter().map(|r| r.adapter).collect());
+    let model = m.model;
     let device = model.device();
     let mut last = None;
     let mut start = 0;
     while start < len {
         let end = (start + chunk).min(len);
-        let mut ids = Vec::with_capacity(reqs.len() * (end - start));
-        let mut positions = Vec::with_capacity(reqs.len());
-        let mut key_valid = Vec::with_capacity(reqs.len());
-        for (r, &pad) in reqs.iter().zip(&pads) {
-            ids.extend((start..end).map(|s| if s < pad { 0 } else { r.prompt[s - pad] }));
+        let mut ids = Vec::with_capacity(rows.len() * (end - start));
+        let mut positions = Vec::with_capacity(rows.len());
+        let mut key_valid = Vec::with_capacity(rows.len());
+        for (r, &pad) in rows.iter().zip(&pads) {
+            ids.extend((start..end).map(|s| if s < pad { 0 } else { r.tokens[s - pad] }));
             positions.push(
                 (start..end)
-                    .map(|s| (cached + s.saturating_sub(pad)) as u32)
+                    .map(|s| (r.cached + s.saturating_sub(pad)) as u32)
                     .collect::<Vec<_>>(),
             );
+            let own = width.saturating_sub(r.cached);
             key_valid.push(
-                std::iter::repeat_n(true, cached)
+                (0..width)
+                    .map(|s| s >= own)
                     .chain((0..end).map(|s| s >= pad))
                     .collect::<Vec<_>>(),
             );
         }
-        let ids = Tensor::from_vec(ids, (reqs.len(), end - start), device)?;
-        let batch = Batch::new(model, &key_valid, &positions, adapter.clone())?;
+        let ids = Tensor::from_vec(ids, (rows.len(), end - start), device)?;
+        let batch = m.batch(&key_valid, &positions, adapter.clone())?;
         let hidden = model.forward(&ids, &batch, Some(cache), Mode::Infer)?;
         if end == len {
             last = Some(hidden.narrow(1, end - start - 1, 1)?);
@@ -274,58 +327,104 @@ fn prefill(
         start = end;
     }
     let last = last.ok_or_else(|| Error::Invalid("prefill of an empty prompt".into()))?;
-    let logits = model.logits(&last)?.squeeze(1)?;
-    Ok((logits, pads))
+    Ok((last, pads))
 }
 
-/// [`prefill`] with a prefix cache. Prompts without a cached prefix are prefilled together
-/// (left-padded); each prompt with one starts from the cached keys/values and feeds only the rest.
-/// The rows are then assembled into one left-padded cache with room for `reserve` slots.
+/// The prefilled prompts of a chunk: their left-padded cache, the next-token logits, and where
+/// each prompt's logits row is.
+struct Prefilled {
+    cache: KvCache,
+    /// `[n, vocab]` in the model's dtype ([`Model::logits_raw`]).
+    logits: Tensor,
+    /// Per distinct prompt: its row of `logits`.
+    logit_row: Vec<usize>,
+    /// Per distinct prompt: left-padding slots in `cache`.
+    pads: Vec<usize>,
+}
+
+/// Prefills the distinct prompts into one left-padded cache with room for `reserve` slots,
+/// using the prefix cache: prompts without a cached prefix are prefilled together (left-padded),
+/// and the prompts with one together too (in more than one batch only when their rests differ
+/// a lot, see [`hit_batches`]), each starting from its cached keys/values and feeding only the
+/// rest. The rows are then assembled into one left-padded cache.
 fn prefill_reusing(
-    model: &Model,
+    m: &Infer,
     distinct: &[&GenRequest],
     cfg: &GenConfig,
     pc: &mut PrefixCache,
     reserve: usize,
-) -> Result<(KvCache, Tensor, Vec<usize>)> {
+) -> Result<Prefilled> {
     let hits: Vec<Option<(SeqKv, usize)>> = distinct
         .iter()
         .map(|r| pc.lookup(&r.prompt, r.adapter))
         .collect();
+    let model = m.model;
     if hits.iter().all(Option::is_none) {
         let mut cache = model.new_cache();
         cache.reserve(reserve);
-        let (logits, pads) = prefill(model, distinct, 0, &mut cache, cfg.prefill_chunk)?;
-        return Ok((cache, logits, pads));
+        let rows: Vec<Feed> = distinct.iter().map(|r| Feed::from(r, 0)).collect();
+        let (last, pads) = prefill(m, &rows, 0, &mut cache, cfg.prefill_chunk)?;
+        return Ok(Prefilled {
+            cache,
+            logits: model.logits_raw(&last)?.squeeze(1)?,
+            logit_row: (0..distinct.len()).collect(),
+            pads,
+        });
     }
     let n = distinct.len();
     let mut seqs: Vec<Option<SeqKv>> = vec![None; n];
-    let mut last: Vec<Option<Tensor>> = vec![None; n];
+    let mut lasts = Vec::with_capacity(2);
+    let mut logit_row = vec![0; n];
+    let mut rows_done = 0;
     let cold: Vec<usize> = (0..n).filter(|&u| hits[u].is_none()).collect();
     if !cold.is_empty() {
-        let reqs: Vec<&GenRequest> = cold.iter().map(|&u| distinct[u]).collect();
+        let rows: Vec<Feed> = cold.iter().map(|&u| Feed::from(distinct[u], 0)).collect();
         let mut cache = model.new_cache();
-        let (logits, pads) = prefill(model, &reqs, 0, &mut cache, cfg.prefill_chunk)?;
+        cache.reserve(rows.iter().map(|r| r.tokens.len()).max().unwrap_or(0));
+        let (last, pads) = prefill(m, &rows, 0, &mut cache, cfg.prefill_chunk)?;
         let width = cache.seq_len() as u32;
         for (k, (&u, &pad)) in cold.iter().zip(&pads).enumerate() {
             let slots: Vec<u32> = (pad as u32..width).collect();
             seqs[u] = Some(cache.extract_row(k, &slots)?);
-            last[u] = Some(logits.get(k)?);
+            logit_row[u] = rows_done + k;
         }
+        rows_done += cold.len();
+        lasts.push(last);
     }
-    for (u, hit) in hits.into_iter().enumerate() {
-        let Some((kv, reuse)) = hit else { continue };
-        let r = distinct[u];
-        let mut cache = KvCache::from_prefixes(&[(&kv, reuse)], reuse, r.prompt.len())?;
-        let rest = GenRequest {
-            prompt: r.prompt[reuse..].to_vec(),
-            seed: r.seed,
-            adapter: r.adapter,
-        };
-        let (logits, _) = prefill(model, &[&rest], reuse, &mut cache, cfg.prefill_chunk)?;
-        let slots: Vec<u32> = (0..r.prompt.len() as u32).collect();
-        seqs[u] = Some(cache.extract_row(0, &slots)?);
-        last[u] = Some(logits.get(0)?);
+    // The prompts with a cached prefix in one batch (see `hit_batches` for the exception): each
+    // row's reused slots right-aligned to the batch's longest reuse, then the rest of its
+    // prompt left-padded to the longest rest.
+    let warm: Vec<(usize, &SeqKv, usize)> = hits
+        .iter()
+        .enumerate()
+        .filter_map(|(u, h)| h.as_ref().map(|(kv, reuse)| (u, kv, *reuse)))
+        .collect();
+    let rests: Vec<usize> = warm
+        .iter()
+        .map(|&(u, _, reuse)| distinct[u].prompt.len() - reuse)
+        .collect();
+    for batch in hit_batches(&rests) {
+        let warm: Vec<(usize, &SeqKv, usize)> = batch.iter().map(|&i| warm[i]).collect();
+        let parts: Vec<(&SeqKv, usize)> = warm.iter().map(|&(_, kv, r)| (kv, r)).collect();
+        let rows: Vec<Feed> = warm
+            .iter()
+            .map(|&(u, _, r)| Feed::from(distinct[u], r))
+            .collect();
+        let width = warm.iter().map(|&(_, _, r)| r).max().unwrap_or(0);
+        let rest = rows.iter().map(|r| r.tokens.len()).max().unwrap_or(0);
+        let mut cache = KvCache::from_prefixes(&parts, width, width + rest)?;
+        let (last, pads) = prefill(m, &rows, width, &mut cache, cfg.prefill_chunk)?;
+        let total = cache.seq_len();
+        for (k, (&(u, _, reuse), &pad)) in warm.iter().zip(&pads).enumerate() {
+            let slots: Vec<u32> = (width - reuse..width)
+                .chain(width + pad..total)
+                .map(|s| s as u32)
+                .collect();
+            seqs[u] = Some(cache.extract_row(k, &slots)?);
+            logit_row[u] = rows_done + k;
+        }
+        rows_done += warm.len();
+        lasts.push(last);
     }
     let internal = || Error::Invalid("internal: a prompt was not prefilled".into());
     let parts = seqs
@@ -333,14 +432,53 @@ fn prefill_reusing(
         .map(|s| s.as_ref().map(|s| (s, s.len())))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(internal)?;
-    let last = last
-        .into_iter()
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(internal)?;
     let width = distinct.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
     let cache = KvCache::from_prefixes(&parts, width, reserve)?;
     let pads = distinct.iter().map(|r| width - r.prompt.len()).collect();
-    Ok((cache, Tensor::stack(&last, 0)?, pads))
+    let last = Tensor::cat(&lasts, 0)?;
+    Ok(Prefilled {
+        cache,
+        logits: model.logits_raw(&last)?.squeeze(1)?,
+        logit_row,
+        pads,
+    })
+}
+
+/// A batch of prompt rests may hold at most this many times its real tokens once padded to
+/// its longest rest.
+const MAX_PADDED_FACTOR: usize = 2;
+
+/// Splits the prefix-cache hits (the lengths of their rests) into prefill batches: one batch,
+/// unless padding every rest to the longest would more than double the tokens fed (say one long
+/// rest among many short ones), which costs compute on any device; then the rests, longest
+/// first, fill batches greedily within that bound.
+fn hit_batches(rests: &[usize]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..rests.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(rests[i]));
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut longest = 0;
+    let mut real = 0;
+    for i in order {
+        let fits = batches
+            .last()
+            .is_some_and(|b| (b.len() + 1) * longest <= MAX_PADDED_FACTOR * (real + rests[i]));
+        match batches.last_mut() {
+            Some(b) if fits => {
+                b.push(i);
+                real += rests[i];
+            }
+            _ => {
+                batches.push(vec![i]);
+                longest = rests[i];
+                real = rests[i];
+            }
+        }
+    }
+    // Request order within a batch.
+    for b in &mut batches {
+        b.sort_unstable();
+    }
+    batches
 }
 
 /// Stores the rows that just finished (those not in `keep`) in the prefix cache: their valid
@@ -385,7 +523,7 @@ fn store_finished(
 const RESERVE_NEW: usize = 1024;
 
 fn run_chunk(
-    model: &Model,
+    m: &Infer,
     reqs: &[GenRequest],
     cfg: &GenConfig,
     mut prefix: Option<&mut PrefixCache>,
@@ -414,7 +552,12 @@ fn run_chunk(
     let reserve = prompt_slots + cfg.max_new_tokens.min(RESERVE_NEW);
     let mut off = PrefixCache::new(0);
     let pc = prefix.as_deref_mut().unwrap_or(&mut off);
-    let (mut cache, first_logits, pads) = prefill_reusing(model, &distinct, cfg, pc, reserve)?;
+    let Prefilled {
+        mut cache,
+        logits: first_logits,
+        logit_row: first_rows,
+        pads,
+    } = prefill_reusing(m, &distinct, cfg, pc, reserve)?;
     let identity = map.iter().enumerate().all(|(i, &u)| i == u);
     if !identity {
         let idx: Vec<u32> = map.iter().map(|&u| u as u32).collect();
@@ -430,11 +573,13 @@ fn run_chunk(
             pad: pads[u],
             next_pos: r.prompt.len() as u32,
             adapter: r.adapter,
+            scratch: SampleScratch::default(),
+            widened: Vec::new(),
         })
         .collect();
     // Logits of each running row: initially the prefill row of its prompt.
-    let mut logits = first_logits.to_vec2::<f32>()?;
-    let mut logit_row: Vec<usize> = map.clone();
+    let mut logits = HostLogits::download(&first_logits)?;
+    let mut logit_row: Vec<usize> = map.iter().map(|&u| first_rows[u]).collect();
     let mut step = 0;
     loop {
         let sampled = sample_rows(&mut rows, &logits, &logit_row, &cfg.sampling)?;
@@ -473,7 +618,7 @@ fn run_chunk(
             let mut old: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
             rows = keep.iter().filter_map(|&a| old[a].take()).collect();
         }
-        logits = decode_step(model, &rows, &outs, &mut cache)?;
+        logits = decode_step(m, &rows, &outs, &mut cache)?;
         logit_row = (0..rows.len()).collect();
         for row in &mut rows {
             row.next_pos += 1;
@@ -483,36 +628,110 @@ fn run_chunk(
     Ok(outs)
 }
 
-/// One token for each running row from its logits row (`logits[logit_row[a]]` for row `a`), the
+/// Next-token logits `[rows, vocab]` on the host, downloaded once as one flat buffer in the
+/// model's dtype: a bf16 or f16 model's LM head outputs half-precision values, so widening them
+/// per row on the host gives exactly the f32 logits (at half the transfer), and f32 rows are read
+/// in place (no per-row copies).
+struct HostLogits {
+    t: Tensor,
+    vocab: usize,
+}
+
+impl HostLogits {
+    fn download(logits: &Tensor) -> Result<Self> {
+        let (_, vocab) = logits.dims2()?;
+        let logits = match logits.dtype() {
+            DType::F32 | DType::BF16 | DType::F16 => logits.contiguous()?,
+            _ => logits.to_dtype(DType::F32)?,
+        };
+        Ok(HostLogits {
+            t: logits.to_device(&Device::Cpu)?,
+            vocab,
+        })
+    }
+}
+
+/// The host buffer of [`HostLogits`], by dtype.
+#[derive(Clone, Copy)]
+enum Flat<'a> {
+    F32(&'a [f32]),
+    Bf16(&'a [half::bf16]),
+    F16(&'a [half::f16]),
+}
+
+impl<'a> Flat<'a> {
+    /// Row `i` as f32: in place for f32, else widened into `buf`.
+    fn row<'b>(self, i: usize, vocab: usize, buf: &'b mut Vec<f32>) -> Option<&'b [f32]>
+    where
+        'a: 'b,
+    {
+        let range = i * vocab..(i + 1) * vocab;
+        match self {
+            Flat::F32(x) => x.get(range),
+            Flat::Bf16(x) => {
+                let src = x.get(range)?;
+                buf.resize(vocab, 0.0);
+                src.convert_to_f32_slice(buf);
+                Some(buf)
+            }
+            Flat::F16(x) => {
+                let src = x.get(range)?;
+                buf.resize(vocab, 0.0);
+                src.convert_to_f32_slice(buf);
+                Some(buf)
+            }
+        }
+    }
+}
+
+/// One token for each running row from its logits row (row `logit_row[a]` for row `a`), the
 /// rows in parallel on rayon's pool: every pass over a row's vocabulary (max, exponentials,
 /// top-k/top-p) is host work that a GPU's decode step waits for (Qwen2.5's 152,064 logits:
 /// about a millisecond per row), and each row draws from its own stream, so the tokens do not
 /// depend on how the rows are split across threads.
 fn sample_rows(
     rows: &mut [Row],
-    logits: &[Vec<f32>],
+    logits: &HostLogits,
     logit_row: &[usize],
     params: &SamplingParams,
 ) -> Result<Vec<super::Sampled>> {
     use rayon::prelude::*;
+    let internal = |what: &str| Error::Invalid(format!("internal: {what}"));
+    let (storage, layout) = logits.t.storage_and_layout();
+    let (o1, o2) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| internal("logits are not contiguous"))?;
+    let flat = match &*storage {
+        Storage::Cpu(CpuStorage::F32(x)) => Flat::F32(&x[o1..o2]),
+        Storage::Cpu(CpuStorage::BF16(x)) => Flat::Bf16(&x[o1..o2]),
+        Storage::Cpu(CpuStorage::F16(x)) => Flat::F16(&x[o1..o2]),
+        _ => return Err(internal("logits are not f32/bf16/f16 host data")),
+    };
+    let vocab = logits.vocab;
     rows.par_iter_mut()
         .zip(logit_row.par_iter())
         .map(|(row, &lr)| {
-            let lr = logits
-                .get(lr)
-                .ok_or_else(|| Error::Invalid("internal: logits row out of range".into()))?;
-            sample(lr, params, &mut row.rng)
+            let Row {
+                rng,
+                scratch,
+                widened,
+                ..
+            } = row;
+            let x = flat
+                .row(lr, vocab, widened)
+                .ok_or_else(|| internal("logits row out of range"))?;
+            sample_with(x, params, rng, scratch)
         })
         .collect()
 }
 
 /// Feeds each running row's last token; returns the next-token logits `[rows, vocab]`.
 fn decode_step(
-    model: &Model,
+    m: &Infer,
     rows: &[Row],
     outs: &[GenOutput],
     cache: &mut KvCache,
-) -> Result<Vec<Vec<f32>>> {
+) -> Result<HostLogits> {
     let slots = cache.seq_len() + 1;
     let mut ids = Vec::with_capacity(rows.len());
     for row in rows {
@@ -529,14 +748,36 @@ fn decode_step(
         .collect();
     let positions: Vec<Vec<u32>> = rows.iter().map(|r| vec![r.next_pos]).collect();
     let adapter = adapter_use(rows.iter().map(|r| r.adapter).collect());
-    let batch = Batch::new(model, &key_valid, &positions, adapter)?;
+    let batch = m.batch(&key_valid, &positions, adapter)?;
+    let model = m.model;
     let ids = Tensor::from_vec(ids, (rows.len(), 1), model.device())?;
     let hidden = model.forward(&ids, &batch, Some(cache), Mode::Infer)?;
-    let logits = model.logits(&hidden)?.squeeze(D::Minus2)?;
-    Ok(logits.to_vec2::<f32>()?)
+    let logits = model.logits_raw(&hidden)?.squeeze(D::Minus2)?;
+    HostLogits::download(&logits)
 }
 
 fn is_stop(tokens: &[u32], cfg: &GenConfig) -> bool {
     tokens.last().is_some_and(|t| cfg.stop_ids.contains(t))
         || cfg.stop_sequences.iter().any(|s| tokens.ends_with(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hit_batches;
+
+    #[test]
+    fn hit_batches_bound_the_padding() {
+        assert!(hit_batches(&[]).is_empty());
+        assert_eq!(hit_batches(&[7]), vec![vec![0]]);
+        // Padded to 40: 160 fed for 100 real tokens.
+        assert_eq!(hit_batches(&[30, 40, 10, 20]), vec![vec![0, 1, 2, 3]]);
+        // One long rest among short ones: 2 × 100 fed for 105 real fits, a third row does not;
+        // the other short ones go together.
+        assert_eq!(
+            hit_batches(&[3, 100, 4, 3, 5]),
+            vec![vec![1, 4], vec![0, 2, 3]]
+        );
+        // 2 × 10 fed for 11 real tokens fits; a third row of 1 would make 30 for 12.
+        assert_eq!(hit_batches(&[1, 10, 1]), vec![vec![0, 1], vec![2]]);
+    }
 }

@@ -1,10 +1,14 @@
 //! Per-forward batch geometry: attention bias, rotary tables for per-row positions, and which rows
 //! see the adapter.
 
-use candle_core::{DType, Tensor};
+use std::sync::Arc;
+
+use candle_core::Tensor;
 
 use super::decoder::Model;
 use super::error::{Error, Result};
+use super::layers::Mode;
+use super::lora::{AdapterSnapshot, LoraLinear, LoraTarget};
 
 /// Finite "minus infinity": a fully masked row must not turn into NaN or a uniform distribution
 /// over future keys (DESIGN.md §5), so every query always sees at least its own slot.
@@ -34,12 +38,14 @@ pub struct Batch {
     /// slot): with the causal rule and "a query always sees its own slot", it is `mask` again —
     /// the form [`crate::kernels::flash_attention`] takes.
     pub(crate) key_bias: Tensor,
-    /// `[B, 1, 1]` 0/1 switch, when the adapter is on for some rows only.
+    /// `[B, 1, 1]` 0/1 switch in the model's dtype, when the adapter is on for some rows only.
     pub(crate) rows: Option<Tensor>,
     pub(crate) use_adapter: bool,
     /// Run the adapters as constants (no graph through them): the value pass of a checkpointed
     /// layer.
     pub(crate) detach_adapters: bool,
+    /// The adapters as constants in the compute dtype (inference forwards only).
+    pub(crate) adapters: Option<Arc<AdapterSnapshot>>,
     pub(crate) b: usize,
     pub(crate) t: usize,
 }
@@ -112,7 +118,8 @@ impl Batch {
                 } else {
                     let v: Vec<f32> = r.iter().map(|&x| if x { 1.0 } else { 0.0 }).collect();
                     (
-                        Some(Tensor::from_vec(v, (b, 1, 1), device)?.to_dtype(DType::F32)?),
+                        // In the compute dtype (0/1 are exact): no cast per adapted linear.
+                        Some(Tensor::from_vec(v, (b, 1, 1), device)?.to_dtype(model.dtype())?),
                         true,
                     )
                 }
@@ -126,9 +133,41 @@ impl Batch {
             rows,
             use_adapter,
             detach_adapters: false,
+            adapters: None,
             b,
             t,
         })
+    }
+
+    /// Uses `snapshot` (from [`Model::adapter_snapshot`]) for the adapters of this batch's
+    /// inference forwards ([`Mode::Infer`]); training forwards keep using the parameters.
+    pub fn with_adapters(mut self, snapshot: Option<Arc<AdapterSnapshot>>) -> Self {
+        self.adapters = snapshot;
+        self
+    }
+
+    /// `l`'s output for `x` in this batch. In [`Mode::Infer`] ([`Model::forward`] then sets
+    /// `detach_adapters`) the adapter enters as a constant, from the snapshot when there is one.
+    pub(crate) fn linear(
+        &self,
+        l: &LoraLinear,
+        target: LoraTarget,
+        layer: usize,
+        mode: Mode,
+        x: &Tensor,
+    ) -> Result<Tensor> {
+        let infer = mode == Mode::Infer;
+        let fixed = match (&self.adapters, infer) {
+            (Some(s), true) => s.get(layer, target),
+            _ => None,
+        };
+        l.forward_opt(
+            x,
+            self.rows.as_ref(),
+            self.use_adapter,
+            self.detach_adapters,
+            fixed,
+        )
     }
 
     /// A padded batch with no cache: `attention_mask[b][t]` is true for real tokens (left or right

@@ -7,8 +7,8 @@
 //!
 //! candle's custom ops return gradients for their tensor arguments only, so the layer's LoRA
 //! tensors reach the outer gradient store through "carriers": each adapter tensor `v` enters the
-//! graph as `c_v = carrier(v)` (the scalar 0), and the layer input becomes `x + Σ c_v` (the same
-//! values). The carriers are ancestors of the checkpoint node, so candle's topological backward
+//! graph as `c_v = carrier(v)` (the scalar 0), and the layer input becomes `x` with `Σ c_v`
+//! attached as a second input (the same values). The carriers are ancestors of the checkpoint node, so candle's topological backward
 //! visits them after it: the checkpoint's backward leaves each `∂L/∂v` in a shared stash and the
 //! carrier hands it on as its own input gradient. Gradients are exactly those of the plain graph.
 //!
@@ -20,7 +20,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use candle_core::backend::{BackendDevice, BackendStorage};
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Storage, Tensor, TensorId, Var};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Storage, Tensor, TensorId, Var,
+};
 
 use super::batch::Batch;
 use super::decoder::DecoderLayer;
@@ -44,7 +46,7 @@ pub(crate) fn checkpointed_layer(
     let mut input = x.clone();
     let mut zero: Option<Tensor> = None;
     for v in &vars {
-        let c = v.as_tensor().apply_op1(GradCarrier {
+        let c = v.as_tensor().apply_op1(GradCarrier::Stashed {
             stash: stash.clone(),
             id: v.as_tensor().id(),
         })?;
@@ -54,7 +56,7 @@ pub(crate) fn checkpointed_layer(
         });
     }
     if let Some(z) = zero {
-        input = input.broadcast_add(&z.to_dtype(x.dtype())?)?;
+        input = input.apply_op2(&z, AttachCarriers)?;
     }
     Ok(input.apply_op1(LayerCheckpoint {
         layer: layer.clone(),
@@ -105,7 +107,9 @@ impl CustomOp1 for LayerCheckpoint {
             .layer
             .forward(leaf.as_tensor(), &self.batch, self.index, None, Mode::Train)
             .map_err(|e| candle_core::Error::Msg(format!("layer-checkpoint recompute: {e}")))?;
-        let grads = (y * grad_res.detach())?.sum_all()?.backward()?;
+        let grads = y
+            .apply_op1(GradCarrier::Given(grad_res.detach()))?
+            .backward()?;
         let mut stash = self.stash.lock().unwrap_or_else(PoisonError::into_inner);
         for v in &self.vars {
             let g = match grads.get(v.as_tensor()) {
@@ -118,16 +122,25 @@ impl CustomOp1 for LayerCheckpoint {
     }
 }
 
-/// The scalar 0 in the forward; in the backward, the gradient of its adapter tensor that the
-/// layer checkpoint left in the stash.
-struct GradCarrier {
-    stash: Stash,
-    id: TensorId,
+/// The scalar 0 in the forward; in the backward, a gradient for its input that does not depend
+/// on the incoming one (used where the backward's own seed carries no information).
+enum GradCarrier {
+    /// The gradient of an adapter tensor that the layer checkpoint left in the stash: the
+    /// carrier `c_v` of the module docs.
+    Stashed { stash: Stash, id: TensorId },
+    /// A given gradient, as the root of a backward: `seed.backward()` with `seed =
+    /// Given(g)` applied to `y` gives the gradients of `Σ y ⊙ g` (the vector-Jacobian product of
+    /// `y` with `g`) without computing that product, its sum, or their backward — elementwise
+    /// passes and a one-block reduction over the layer's whole output per recomputed layer.
+    Given(Tensor),
 }
 
 impl CustomOp1 for GradCarrier {
     fn name(&self) -> &'static str {
-        "checkpoint-grad-carrier"
+        match self {
+            GradCarrier::Stashed { .. } => "checkpoint-grad-carrier",
+            GradCarrier::Given(_) => "checkpoint-seed-grad",
+        }
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
@@ -144,17 +157,63 @@ impl CustomOp1 for GradCarrier {
     }
 
     fn bwd(&self, _: &Tensor, _: &Tensor, _: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let g = self
-            .stash
+        let (stash, id) = match self {
+            GradCarrier::Given(g) => return Ok(Some(g.clone())),
+            GradCarrier::Stashed { stash, id } => (stash, id),
+        };
+        let g = stash
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.id);
+            .remove(id);
         match g {
             Some(g) => Ok(Some(g)),
             None => candle_core::bail!(
                 "checkpoint-grad-carrier: the layer's recompute has not produced this adapter's gradient"
             ),
         }
+    }
+}
+
+/// `x` with the carriers' scalar sum `z` attached as a second input, so that the carriers are
+/// ancestors of the checkpoint: the value is a copy of `x` (as `x + z` with `z = 0` was); the
+/// backward passes the gradient to `x` and a scalar 0 to `z` (the carriers ignore it), instead of
+/// the broadcast-add's reduction of the whole gradient to a scalar.
+struct AttachCarriers;
+
+impl CustomOp2 for AttachCarriers {
+    fn name(&self) -> &'static str {
+        "checkpoint-attach-carriers"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s: &CpuStorage,
+        l: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        copy_storage(s, l)
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        copy_storage(s, l)
+    }
+
+    fn bwd(
+        &self,
+        _: &Tensor,
+        z: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad.clone()), Some(z.zeros_like()?)))
     }
 }
 
@@ -210,6 +269,14 @@ where
             t.device().location()
         );
     };
+    copy_storage(src, l)
+}
+
+/// A fresh contiguous copy of the elements of `src` that layout `l` addresses.
+fn copy_storage<S: BackendStorage>(src: &S, l: &Layout) -> candle_core::Result<(S, Shape)>
+where
+    S::Device: BackendDevice<Storage = S>,
+{
     // SAFETY: `copy_strided_src` writes every element of the contiguous `dst` (same shape) before
     // anything reads it, so no uninitialized memory is observed.
     let mut dst = unsafe { src.device().alloc_uninit(l.shape(), src.dtype())? };

@@ -1,5 +1,7 @@
 //! The decoder: embeddings → N × (attention + SwiGLU MLP, pre-norm residuals) → final norm → LM head.
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Tensor, Var};
 
 use super::batch::Batch;
@@ -7,7 +9,7 @@ use super::config::{Arch, ModelConfig};
 use super::error::{Error, Result};
 use super::kv_cache::KvCache;
 use super::layers::{acc_dtype, linear, softmax_last, Mode, RmsNorm, Rotary};
-use super::lora::{LoraConfig, LoraLinear, LoraTarget};
+use super::lora::{AdapterSnapshot, LoraConfig, LoraConst, LoraLinear, LoraTarget};
 use super::weights::{get_checked, TensorSource};
 
 #[derive(Debug, Clone)]
@@ -91,9 +93,9 @@ impl Attention {
         mode: Mode,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
-        let rows = batch.rows.as_ref();
-        let on = batch.use_adapter;
-        let det = batch.detach_adapters;
+        let lin = |l: &LoraLinear, target: LoraTarget, x: &Tensor| {
+            batch.linear(l, target, layer, mode, x)
+        };
         let heads = |y: Tensor, n: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
             let y = y.reshape((b, t, n, self.head_dim))?;
             let y = match norm {
@@ -103,17 +105,17 @@ impl Attention {
             Ok(y.transpose(1, 2)?.contiguous()?)
         };
         let q = heads(
-            self.q_proj.forward_opt(x, rows, on, det)?,
+            lin(&self.q_proj, LoraTarget::QProj, x)?,
             self.n_heads,
             self.q_norm.as_ref(),
         )?;
         let k = heads(
-            self.k_proj.forward_opt(x, rows, on, det)?,
+            lin(&self.k_proj, LoraTarget::KProj, x)?,
             self.n_kv_heads,
             self.k_norm.as_ref(),
         )?;
         let v = heads(
-            self.v_proj.forward_opt(x, rows, on, det)?,
+            lin(&self.v_proj, LoraTarget::VProj, x)?,
             self.n_kv_heads,
             None,
         )?;
@@ -134,7 +136,7 @@ impl Attention {
             let out = crate::kernels::flash_attention(&q, &k, &v, &batch.key_bias, scale)?
                 .transpose(1, 2)?
                 .reshape((b, t, self.n_heads * self.head_dim))?;
-            return self.o_proj.forward_opt(&out, rows, on, det);
+            return lin(&self.o_proj, LoraTarget::OProj, &out);
         }
         let s = k.dim(2)?;
         // Grouped-query attention without copying K/V per query head: the n_rep query heads of
@@ -163,7 +165,16 @@ impl Attention {
                 .reshape((b, self.n_heads, t, self.head_dim))?
                 .transpose(1, 2)?
                 .reshape((b, t, self.n_heads * self.head_dim))?;
-            return self.o_proj.forward_opt(&out, rows, on, det);
+            return lin(&self.o_proj, LoraTarget::OProj, &out);
+        }
+        if q.device().is_cuda() && score_elems >= CANDLE_CUDA_MAX_ELEMS {
+            return Err(Error::Invalid(format!(
+                "attention scores of {score_elems} elements in one layer ({b} rows × {} heads × \
+                 {t} queries × {s} keys) exceed what candle's CUDA kernels index (2^31 \
+                 elements); keep the project's CUDA kernels on (TRAINER_CUDA_KERNELS unset) or \
+                 use shorter sequences or smaller batches",
+                self.n_heads
+            )));
         }
         let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(acc)?.reshape((
             b,
@@ -185,18 +196,22 @@ impl Attention {
             .reshape((b, self.n_heads, t, self.head_dim))?
             .transpose(1, 2)?
             .reshape((b, t, self.n_heads * self.head_dim))?;
-        self.o_proj.forward_opt(&out, rows, on, det)
+        lin(&self.o_proj, LoraTarget::OProj, &out)
     }
 }
 
+/// Element count from which candle's own CUDA kernels (32-bit element indices; `int` in its
+/// softmax) would address a tensor wrongly: the composed attention refuses such scores on CUDA.
+const CANDLE_CUDA_MAX_ELEMS: usize = 1 << 31;
+
 impl Mlp {
-    fn forward(&self, x: &Tensor, batch: &Batch) -> Result<Tensor> {
-        let rows = batch.rows.as_ref();
-        let on = batch.use_adapter;
-        let det = batch.detach_adapters;
-        let g = self.gate_proj.forward_opt(x, rows, on, det)?.silu()?;
-        let u = self.up_proj.forward_opt(x, rows, on, det)?;
-        self.down_proj.forward_opt(&(g * u)?, rows, on, det)
+    fn forward(&self, x: &Tensor, batch: &Batch, layer: usize, mode: Mode) -> Result<Tensor> {
+        let lin = |l: &LoraLinear, target: LoraTarget, x: &Tensor| {
+            batch.linear(l, target, layer, mode, x)
+        };
+        let g = lin(&self.gate_proj, LoraTarget::GateProj, x)?.silu()?;
+        let u = lin(&self.up_proj, LoraTarget::UpProj, x)?;
+        lin(&self.down_proj, LoraTarget::DownProj, &(g * u)?)
     }
 }
 
@@ -217,9 +232,12 @@ impl DecoderLayer {
             mode,
         )?;
         let x = (x + h)?;
-        let h = self
-            .mlp
-            .forward(&self.post_attention_layernorm.forward(&x, mode)?, batch)?;
+        let h = self.mlp.forward(
+            &self.post_attention_layernorm.forward(&x, mode)?,
+            batch,
+            layer,
+            mode,
+        )?;
         Ok((x + h)?)
     }
 
@@ -467,6 +485,13 @@ impl Model {
         Ok(linear(&hidden.contiguous()?, &self.lm_head)?.to_dtype(acc_dtype(self.dtype))?)
     }
 
+    /// [`Model::logits`] before the cast: the LM head's output in the model's dtype (bf16 for a
+    /// bf16 model). Casting these to f32 gives exactly [`Model::logits`]; generation downloads
+    /// them as they are (half the bytes) and widens each row on the host.
+    pub fn logits_raw(&self, hidden: &Tensor) -> Result<Tensor> {
+        linear(&hidden.contiguous()?, &self.lm_head)
+    }
+
     /// Turns layer-wise activation recompute (gradient checkpointing) on or off for
     /// [`Mode::Train`] forwards: each decoder layer then keeps only its input, and its activations
     /// are recomputed during the backward pass (less memory, about one more forward of compute).
@@ -530,6 +555,24 @@ impl Model {
             }
         }
         out
+    }
+
+    /// The active adapters as constants in the model's dtype, for a run of inference forwards
+    /// over batches made [`with_adapters`](Batch::with_adapters) (see `model::lora::LoraConst`);
+    /// `None` when no adapter is active. Take a new one after the adapters change.
+    pub fn adapter_snapshot(&self) -> Result<Option<Arc<AdapterSnapshot>>> {
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let mut consts: [Option<LoraConst>; 7] = Default::default();
+            for (target, lin) in layer.linears() {
+                if let Some(i) = LoraTarget::ALL.iter().position(|&t| t == target) {
+                    consts[i] = lin.snapshot()?;
+                }
+            }
+            layers.push(consts);
+        }
+        let snapshot = AdapterSnapshot::new(layers);
+        Ok((!snapshot.is_empty()).then(|| Arc::new(snapshot)))
     }
 
     pub fn merge_lora(&mut self) -> Result<()> {

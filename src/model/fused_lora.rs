@@ -58,7 +58,12 @@ pub(crate) fn delta(x: &Tensor, a: &Tensor, b: &Tensor, spec: &LoraSpec) -> Resu
         .matmul(&a.t()?)?
         .matmul(&b.t()?)?
         .reshape(out_dims)?;
-    let d = (d * spec.scale)?;
+    // A scale folded into `b` (model::lora::LoraConst) leaves 1.0: skip the op (×1 is exact).
+    let d = if spec.scale == 1.0 {
+        d
+    } else {
+        (d * spec.scale)?
+    };
     Ok(match spec.rows {
         Some(r) => d.broadcast_mul(&r.to_dtype(dt)?)?,
         None => d,

@@ -225,6 +225,12 @@ impl KvCache {
     /// [`KvCache::select_rows`] in place, one layer at a time: each layer's old buffers are freed
     /// (unless a clone still holds them) as soon as its gather exists, so dropping finished rows
     /// peaks at the cache plus one layer's gather instead of two whole caches.
+    ///
+    /// The gather keeps the capacity but reads only the `len` valid slots of each kept row: one
+    /// `index_select` over `(row, head, slot)` vectors of the flattened buffer, with one index
+    /// (uploaded once, shared by all layers) whose slots beyond `len` all repeat the row's slot 0
+    /// (those slots are never read before they are written). `index_select` needs a contiguous
+    /// source on CUDA, so the valid slots cannot be narrowed out first.
     pub fn retain_rows(&mut self, rows: &[u32]) -> Result<()> {
         let Some(device) = self
             .layers
@@ -235,10 +241,43 @@ impl KvCache {
         else {
             return Ok(());
         };
-        let idx = Tensor::from_slice(rows, rows.len(), &device)?;
+        let mut row_idx: Option<Tensor> = None;
+        // (rows, heads, capacity, len) of the last flat index built.
+        let mut flat: Option<((usize, usize, usize, usize), Tensor)> = None;
         for l in self.layers.iter_mut().flatten() {
-            l.k = l.k.index_select(&idx, 0)?;
-            l.v = l.v.index_select(&idx, 0)?;
+            let (b, h, cap, _) = l.k.dims4()?;
+            if let Some(&bad) = rows.iter().find(|&&r| r as usize >= b) {
+                return Err(Error::Invalid(format!(
+                    "KV cache row {bad} is out of range (the cache has {b} rows)"
+                )));
+            }
+            let plain = !l.k.track_op()
+                && !l.v.track_op()
+                && l.k.is_contiguous()
+                && l.v.is_contiguous()
+                && l.v.dims()[..3] == l.k.dims()[..3]
+                && l.len < cap;
+            let geometry = (b, h, cap, l.len);
+            let idx = match &flat {
+                Some((g, idx)) if plain && *g == geometry => Some(idx.clone()),
+                _ if plain => valid_slot_index(rows, h, cap, l.len)
+                    .map(|ids| Tensor::from_vec(ids, rows.len() * h * cap, &device))
+                    .transpose()?,
+                _ => None,
+            };
+            if let Some(idx) = idx {
+                l.k = gather_vectors(&l.k, &idx, rows.len())?;
+                l.v = gather_vectors(&l.v, &idx, rows.len())?;
+                flat = Some((geometry, idx));
+            } else {
+                let idx = match &row_idx {
+                    Some(i) => i.clone(),
+                    None => Tensor::from_slice(rows, rows.len(), &device)?,
+                };
+                l.k = l.k.index_select(&idx, 0)?;
+                l.v = l.v.index_select(&idx, 0)?;
+                row_idx = Some(idx);
+            }
             // A fresh gather, unless it carries a gradient graph.
             l.shared = l.k.track_op() || l.v.track_op();
         }
@@ -246,8 +285,17 @@ impl KvCache {
     }
 
     /// Copies the given slots (in order) of `row` out of the cache: the valid slots of one
-    /// sequence, e.g. everything after its left padding.
+    /// sequence, e.g. everything after its left padding (possibly with a gap).
+    ///
+    /// Slots that form a few ascending runs (what the engine passes) are copied as narrowed views
+    /// with candle's 2-D copy, which uploads nothing to a GPU; other lists go through one
+    /// `index_select` index shared by all layers.
     pub fn extract_row(&self, row: usize, slots: &[u32]) -> Result<SeqKv> {
+        if slots.is_empty() {
+            return Err(Error::Invalid("KV cache: no slots to extract".into()));
+        }
+        let runs = slot_runs(slots);
+        let mut idx: Option<Tensor> = None;
         let mut layers = Vec::with_capacity(self.layers.len());
         for (i, l) in self.layers.iter().enumerate() {
             let l = l
@@ -259,9 +307,18 @@ impl KvCache {
                     l.len
                 )));
             }
-            let idx = Tensor::from_slice(slots, slots.len(), l.k.device())?;
-            let k = l.k.narrow(0, row, 1)?.index_select(&idx, 2)?;
-            let v = l.v.narrow(0, row, 1)?.index_select(&idx, 2)?;
+            let (k, v) = if runs.len() <= MAX_COPY_RUNS {
+                (copy_runs(&l.k, row, &runs)?, copy_runs(&l.v, row, &runs)?)
+            } else {
+                let ids = match &idx {
+                    Some(i) => i.clone(),
+                    None => Tensor::from_slice(slots, slots.len(), l.k.device())?,
+                };
+                let k = l.k.narrow(0, row, 1)?.index_select(&ids, 2)?;
+                let v = l.v.narrow(0, row, 1)?.index_select(&ids, 2)?;
+                idx = Some(ids);
+                (k, v)
+            };
             layers.push((k.detach(), v.detach()));
         }
         Ok(SeqKv {
@@ -272,7 +329,7 @@ impl KvCache {
 
     /// A cache of `width` slots whose row `i` holds the first `take` slots of `parts[i]`,
     /// right-aligned (left padding of zeros, which the caller masks), with room for `reserve`
-    /// slots in total.
+    /// slots in total. A `take` of 0 gives a row of padding only.
     pub fn from_prefixes(
         parts: &[(&SeqKv, usize)],
         width: usize,
@@ -294,18 +351,26 @@ impl KvCache {
         let cap = reserve.max(width);
         let mut layers = Vec::with_capacity(n_layers);
         for layer in 0..n_layers {
-            let mut ks = Vec::with_capacity(parts.len());
-            let mut vs = Vec::with_capacity(parts.len());
-            for (seq, take) in parts {
-                let (k, v) = &seq.layers[layer];
-                ks.push(left_pad(&k.narrow(2, 0, *take)?, width)?);
-                vs.push(left_pad(&v.narrow(2, 0, *take)?, width)?);
+            let (k0, v0) = &first.layers[layer];
+            let (_, h, _, dk) = k0.dims4()?;
+            let (_, hv, _, dv) = v0.dims4()?;
+            // One zeroed buffer per layer; each row's prefix is copied once, into place.
+            let k = Tensor::zeros((parts.len(), h, cap, dk), k0.dtype(), k0.device())?;
+            let v = Tensor::zeros((parts.len(), hv, cap, dv), v0.dtype(), v0.device())?;
+            for (i, (seq, take)) in parts.iter().enumerate() {
+                if *take == 0 {
+                    continue;
+                }
+                let (sk, sv) = &seq.layers[layer];
+                let at = width - take;
+                k.narrow(0, i, 1)?
+                    .slice_set(&sk.narrow(2, 0, *take)?.contiguous()?, 2, at)?;
+                v.narrow(0, i, 1)?
+                    .slice_set(&sv.narrow(2, 0, *take)?.contiguous()?, 2, at)?;
             }
-            let k = Tensor::cat(&ks, 0)?;
-            let v = Tensor::cat(&vs, 0)?;
             layers.push(Some(LayerKv {
-                k: with_room(&[&k], cap)?,
-                v: with_room(&[&v], cap)?,
+                k,
+                v,
                 len: width,
                 shared: false,
             }));
@@ -317,12 +382,67 @@ impl KvCache {
     }
 }
 
-/// `[zeros ; x]` along dim 2 so that the result has `width` slots.
-fn left_pad(x: &Tensor, width: usize) -> Result<Tensor> {
-    let (b, h, t, d) = x.dims4()?;
-    if t >= width {
-        return Ok(x.clone());
+/// Above this many runs of consecutive slots, [`KvCache::extract_row`] gathers by index.
+const MAX_COPY_RUNS: usize = 8;
+
+/// `slots` as maximal runs `(start, len)` of consecutive ascending slots.
+fn slot_runs(slots: &[u32]) -> Vec<(usize, usize)> {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for &s in slots {
+        let s = s as usize;
+        match runs.last_mut() {
+            Some((start, len)) if *start + *len == s => *len += 1,
+            _ => runs.push((s, 1)),
+        }
     }
-    let zeros = Tensor::zeros((b, h, width - t, d), x.dtype(), x.device())?;
-    Ok(Tensor::cat(&[&zeros, x], 2)?)
+    runs
+}
+
+/// A fresh `[1, H, Σ len, D]` copy of the slot runs of `row` of a `[B, H, S, D]` buffer. The
+/// runs are narrowed views concatenated along the slot axis, which candle copies with its 2-D
+/// copy (a strided `contiguous()` would upload the layout to a GPU on every call); a single run
+/// is split in two so that `cat` copies it too instead of returning the view.
+fn copy_runs(t: &Tensor, row: usize, runs: &[(usize, usize)]) -> Result<Tensor> {
+    let r = t.narrow(0, row, 1)?;
+    let mut views = Vec::with_capacity(runs.len().max(2));
+    match runs {
+        [(start, 1)] => return Ok(r.narrow(2, *start, 1)?.force_contiguous()?),
+        [(start, len)] => {
+            let half = len / 2;
+            views.push(r.narrow(2, *start, half)?);
+            views.push(r.narrow(2, start + half, len - half)?);
+        }
+        _ => {
+            for &(start, len) in runs {
+                views.push(r.narrow(2, start, len)?);
+            }
+        }
+    }
+    Ok(Tensor::cat(&views, 2)?)
+}
+
+/// Flat source index of every `(kept row, head, slot)` of a `[B, H, cap, D]` buffer viewed as
+/// `[B·H·cap, D]`: slot `s < len` reads itself, every later slot reads the same row's slot 0.
+/// `None` when it does not fit `u32`.
+fn valid_slot_index(rows: &[u32], h: usize, cap: usize, len: usize) -> Option<Vec<u32>> {
+    let mut ids = Vec::with_capacity(rows.len() * h * cap);
+    for &r in rows {
+        for g in 0..h {
+            let base = u32::try_from((r as usize * h + g) * cap).ok()?;
+            let last = u32::try_from(cap - 1).ok()?;
+            base.checked_add(last)?;
+            ids.extend((0..len as u32).map(|s| base + s));
+            ids.extend(std::iter::repeat_n(base, cap - len));
+        }
+    }
+    Some(ids)
+}
+
+/// Rows `[B', H, cap, D]` of `t: [B, H, cap, D]` (contiguous) gathered with `idx` from
+/// [`valid_slot_index`].
+fn gather_vectors(t: &Tensor, idx: &Tensor, rows: usize) -> Result<Tensor> {
+    let (b, h, cap, d) = t.dims4()?;
+    Ok(t.reshape((b * h * cap, d))?
+        .index_select(idx, 0)?
+        .reshape((rows, h, cap, d))?)
 }

@@ -152,7 +152,8 @@ const FEW_ROWS: usize = 32;
 /// With few rows (decoding) candle's `x · wᵀ` makes gemm repack the whole weight on every call,
 /// which costs more than the product itself; `(w · xᵀ)ᵀ` reads the weight in place and only
 /// packs the small `x` (≈2–6× faster at 1–8 rows on CPU, bit-identical results). Many rows
-/// (prefill, training) keep the usual form, where the packing is amortized. Differentiable.
+/// (prefill, training) keep the usual form, where the packing is amortized, and so does every
+/// non-CPU device. Differentiable.
 pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let dims = x.dims();
     let (Some(&k), Ok(out)) = (dims.last(), w.dim(0)) else {
@@ -166,7 +167,9 @@ pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     if let Some(last) = out_dims.last_mut() {
         *last = out;
     }
-    if rows > FEW_ROWS {
+    // The transposed form is a CPU gemm optimization; cuBLAS takes `x · wᵀ` directly, where the
+    // transposed form would only add a copy of the output per linear.
+    if rows > FEW_ROWS || !x.device().is_cpu() {
         // One 2-D product over all rows: a batched product against a broadcast weight would
         // make gemm repack the weight once per batch entry.
         let y = x.reshape((rows, k))?.matmul(&w.t()?)?;

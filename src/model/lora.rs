@@ -114,6 +114,52 @@ pub struct LoraPair {
     pub scale: f64,
 }
 
+/// An adapter's matrices as constants in the compute dtype, made once for a run of inference
+/// forwards (one `generate` call) instead of casting the f32 parameters on every forward: at
+/// Qwen2.5-32B with all seven linears adapted a decode step would otherwise cast 896 matrices
+/// (0.8 GB of traffic and as many kernels per token). When the scale is a power of two it is
+/// folded into `B` (exact: scaling by 2ᵏ commutes with rounding), saving one more op per linear;
+/// either way the forward is bit-identical to the one with the parameters.
+#[derive(Debug, Clone)]
+pub(crate) struct LoraConst {
+    pub a: Tensor,
+    pub b: Tensor,
+    /// 1.0 when folded into `b`.
+    pub scale: f64,
+}
+
+/// Whether multiplying by `x` is exact in every binary floating-point format (a power of two,
+/// either sign, in the normal range).
+fn is_power_of_two(x: f64) -> bool {
+    x.is_normal() && x.to_bits() & ((1u64 << 52) - 1) == 0
+}
+
+/// Every active adapter of a model as [`LoraConst`]s: per layer, per [`LoraTarget::ALL`] index.
+/// Valid while the adapter parameters do not change: where no cast or scaling is needed it shares
+/// their storage, elsewhere it is a copy. The engine takes one per `generate` call, so an
+/// optimizer step between two calls is picked up by the next snapshot.
+#[derive(Debug)]
+pub struct AdapterSnapshot {
+    layers: Vec<[Option<LoraConst>; 7]>,
+}
+
+impl AdapterSnapshot {
+    pub(crate) fn new(layers: Vec<[Option<LoraConst>; 7]>) -> Self {
+        AdapterSnapshot { layers }
+    }
+
+    /// The constants of layer `layer`'s `target` linear, if it has an active adapter.
+    pub(crate) fn get(&self, layer: usize, target: LoraTarget) -> Option<&LoraConst> {
+        let i = LoraTarget::ALL.iter().position(|&t| t == target)?;
+        self.layers.get(layer)?.get(i)?.as_ref()
+    }
+
+    /// Whether no linear has an active adapter.
+    pub fn is_empty(&self) -> bool {
+        self.layers.iter().flatten().all(Option::is_none)
+    }
+}
+
 /// A frozen linear layer (`weight: [out, in]`, optional bias) with an optional LoRA adapter.
 #[derive(Debug, Clone)]
 pub struct LoraLinear {
@@ -201,6 +247,29 @@ impl LoraLinear {
         Ok(())
     }
 
+    /// The adapter as constants in the base dtype (see [`LoraConst`]), if one is active.
+    pub(crate) fn snapshot(&self) -> Result<Option<LoraConst>> {
+        let (Some(l), false) = (&self.lora, self.merged) else {
+            return Ok(None);
+        };
+        let dt = self.weight.dtype();
+        let a = l.a.as_tensor().detach().to_dtype(dt)?;
+        let b = l.b.as_tensor().detach();
+        Ok(Some(if is_power_of_two(l.scale) {
+            LoraConst {
+                a,
+                b: (b * l.scale)?.to_dtype(dt)?,
+                scale: 1.0,
+            }
+        } else {
+            LoraConst {
+                a,
+                b: b.to_dtype(dt)?,
+                scale: l.scale,
+            }
+        }))
+    }
+
     /// `ΔW = s · B A` in the base dtype.
     fn delta(&self, l: &LoraPair) -> Result<Tensor> {
         Ok((l.b.as_tensor().matmul(l.a.as_tensor())? * l.scale)?.to_dtype(self.weight.dtype())?)
@@ -227,7 +296,7 @@ impl LoraLinear {
     /// `x: [B, T, in]` → `[B, T, out]`. `rows: [B, 1, 1]` (1.0 = adapter on) or `None` (on for all).
     /// `use_adapter = false` skips the adapter for the whole batch (the reference policy).
     pub fn forward(&self, x: &Tensor, rows: Option<&Tensor>, use_adapter: bool) -> Result<Tensor> {
-        self.forward_opt(x, rows, use_adapter, false)
+        self.forward_opt(x, rows, use_adapter, false, None)
     }
 
     /// Whether a forward with `use_adapter` runs an (unmerged) adapter, i.e. depends on `A`, `B`.
@@ -236,13 +305,14 @@ impl LoraLinear {
     }
 
     /// [`forward`](Self::forward); with `detach_adapter`, `A` and `B` enter as constants (no
-    /// gradient graph).
+    /// gradient graph), taken from `fixed` when given (this linear's [`LoraConst`]).
     pub(crate) fn forward_opt(
         &self,
         x: &Tensor,
         rows: Option<&Tensor>,
         use_adapter: bool,
         detach_adapter: bool,
+        fixed: Option<&LoraConst>,
     ) -> Result<Tensor> {
         let spec = super::fused_lora::LoraSpec {
             w: &self.weight,
@@ -266,6 +336,14 @@ impl LoraLinear {
             (Some(_), false) if !use_adapter => return super::fused_lora::base(x, &spec),
             (Some(l), false) => l,
         };
+        if let (true, Some(c)) = (detach_adapter, fixed) {
+            let spec = super::fused_lora::LoraSpec {
+                scale: c.scale,
+                ..spec
+            };
+            let d = super::fused_lora::delta(x, &c.a, &c.b, &spec)?;
+            return Ok((super::fused_lora::base(x, &spec)? + d)?);
+        }
         let (a, b) = (lora.a.as_tensor(), lora.b.as_tensor());
         if detach_adapter {
             // A and B as constants: no graph through the adapter.

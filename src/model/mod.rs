@@ -28,7 +28,7 @@ pub use error::{Error, Result};
 pub use kv_cache::{KvCache, SeqKv};
 pub use layers::{acc_dtype, Mode, RmsNorm, Rotary};
 pub use logprobs::{token_logprobs, LogprobOptions};
-pub use lora::{parse_targets, LoraConfig, LoraLinear, LoraPair, LoraTarget};
+pub use lora::{parse_targets, AdapterSnapshot, LoraConfig, LoraLinear, LoraPair, LoraTarget};
 pub use mem::{current_rss_mb, peak_rss_mb};
 pub use selected_logsoftmax::selected_log_softmax;
 pub use weights::{RandomWeights, TensorMap, TensorSource};

@@ -353,6 +353,8 @@ pub fn grpo_update(
             sums.entropy += out.tokens * out.metrics.entropy.unwrap_or(0.0);
         }
     }
+    // On CUDA the last backward may still be queued: wait for it, so that the time is the work's.
+    model.device().synchronize()?;
     let forward_backward_s = t1.elapsed().as_secs_f64();
     let outcome = if total_tokens > 0 {
         Some(opt.step(loss_sum, &grads)?)
