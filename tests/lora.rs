@@ -294,14 +294,15 @@ fn inference_forward_records_no_graph_through_the_adapter() {
 }
 
 /// A generation call's adapter snapshot (the adapters cast once to the model dtype, a
-/// power-of-two scale folded into B) gives bit-identically the inference forward that reads the
-/// f32 parameters — in f32 and in bf16 (where the casts happen), for a folded (2) and an unfolded
+/// power-of-two scale folded into B, except in f16) gives bit-identically the inference forward
+/// that reads the f32 parameters — in f32, bf16 and f16 (where the casts happen), for a folded (2) and an unfolded
 /// (1.5) scale, with the adapter on, off and switched per row; after the adapters change, a new
-/// snapshot follows them (the engine takes one per call).
+/// snapshot follows them (the engine takes one per call) while an old half-precision one (a copy) does not —
+/// which shows the forward reads the snapshot.
 #[test]
 fn adapter_snapshot_is_bit_identical_to_the_parameters() {
     for arch in [Arch::Qwen2, Arch::Llama] {
-        for dtype in [DType::F32, DType::BF16] {
+        for dtype in [DType::F32, DType::BF16, DType::F16] {
             for alpha in [4.0, 3.0] {
                 let (cfg, _, mut model) = tiny_model(arch, dtype);
                 model
@@ -341,10 +342,16 @@ fn adapter_snapshot_is_bit_identical_to_the_parameters() {
                 let before = model.forward(&x, &on, None, Mode::Infer).unwrap();
                 randomize_b(&model, 21);
                 let now = model.forward(&x, &on, None, Mode::Infer).unwrap();
+                let old = on.clone().with_adapters(snapshot.clone());
+                let old = model.forward(&x, &old, None, Mode::Infer).unwrap();
                 let fresh = on.with_adapters(model.adapter_snapshot().unwrap());
                 let fresh = model.forward(&x, &fresh, None, Mode::Infer).unwrap();
                 assert!(max_abs_diff(&before, &now) > 0.0, "the change matters");
                 assert_eq!(max_abs_diff(&now, &fresh), 0.0);
+                if dtype != DType::F32 {
+                    // A half-precision snapshot is a copy: the forward really reads it.
+                    assert_eq!(max_abs_diff(&before, &old), 0.0, "{arch:?} alpha {alpha}");
+                }
             }
         }
     }

@@ -154,8 +154,13 @@ pub fn generate_cached(
         total_rows: requests.len(),
         generated_tokens: 0,
     };
-    // The adapters as compute-dtype constants for the whole call (no per-step casts).
-    let adapters = model.adapter_snapshot()?;
+    // The adapters as compute-dtype constants for the whole call (no per-step casts); none when
+    // no request uses them (the base model as reference or simulator).
+    let adapters = if requests.iter().any(|r| r.adapter) {
+        model.adapter_snapshot()?
+    } else {
+        None
+    };
     let m = Infer { model, adapters };
     let mut out = Vec::with_capacity(requests.len());
     for part in requests.chunks(chunk) {
@@ -399,6 +404,16 @@ fn prefill_reusing(
         .enumerate()
         .filter_map(|(u, h)| h.as_ref().map(|(kv, reuse)| (u, kv, *reuse)))
         .collect();
+    // The prefix cache leaves at least the last prompt token to feed (its logits are needed).
+    if let Some(&(u, _, reuse)) = warm
+        .iter()
+        .find(|&&(u, _, reuse)| reuse == 0 || reuse >= distinct[u].prompt.len())
+    {
+        return Err(Error::Invalid(format!(
+            "internal: prefix-cache hit reuses {reuse} of {} prompt tokens",
+            distinct[u].prompt.len()
+        )));
+    }
     let rests: Vec<usize> = warm
         .iter()
         .map(|&(u, _, reuse)| distinct[u].prompt.len() - reuse)
@@ -763,7 +778,43 @@ fn is_stop(tokens: &[u32], cfg: &GenConfig) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::hit_batches;
+    use super::{hit_batches, Flat};
+
+    /// Half-precision logits widened per row equal the device-side cast to f32, row by row.
+    #[test]
+    fn widened_rows_equal_the_f32_cast() {
+        use candle_core::{DType, Device, Tensor};
+        let (rows, vocab) = (3, 37);
+        let v: Vec<f32> = (0..rows * vocab)
+            .map(|i| ((i * 7919 % 1013) as f32 - 500.0) * 0.0173)
+            .collect();
+        let t = Tensor::from_vec(v, (rows, vocab), &Device::Cpu).unwrap();
+        for dtype in [DType::BF16, DType::F16] {
+            let half = t.to_dtype(dtype).unwrap();
+            let want = half.to_dtype(DType::F32).unwrap().to_vec2::<f32>().unwrap();
+            let mut buf = Vec::new();
+            for (i, want) in want.iter().enumerate() {
+                let got = match dtype {
+                    DType::BF16 => {
+                        let h = half.flatten_all().unwrap().to_vec1::<half::bf16>().unwrap();
+                        Flat::Bf16(&h).row(i, vocab, &mut buf).map(<[f32]>::to_vec)
+                    }
+                    _ => {
+                        let h = half.flatten_all().unwrap().to_vec1::<half::f16>().unwrap();
+                        Flat::F16(&h).row(i, vocab, &mut buf).map(<[f32]>::to_vec)
+                    }
+                };
+                assert_eq!(got.as_ref(), Some(want), "{dtype:?} row {i}");
+            }
+            if dtype == DType::BF16 {
+                let h = half.flatten_all().unwrap().to_vec1::<half::bf16>().unwrap();
+                assert!(
+                    Flat::Bf16(&h).row(rows, vocab, &mut buf).is_none(),
+                    "row past the end"
+                );
+            }
+        }
+    }
 
     #[test]
     fn hit_batches_bound_the_padding() {

@@ -15,5 +15,5 @@ pub use generate::{
     GenRequest, Progress,
 };
 pub use prefix_cache::{PrefixCache, PrefixStats};
-pub use sampler::{sample, RowRng, Sampled, SamplingParams};
+pub use sampler::{sample, sample_with, RowRng, SampleScratch, Sampled, SamplingParams};
 pub use threads::{cpu_threads, set_cpu_threads};

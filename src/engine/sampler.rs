@@ -318,6 +318,36 @@ fn truncate_into<'a>(
 mod tests {
     use super::*;
 
+    /// The 8-lane max pass against a plain scan: the maximum, the greedy first maximum with ties
+    /// in different lanes and in the remainder, and the non-finite values it must reject
+    /// wherever they sit (lanes, remainder).
+    #[test]
+    fn lane_max_pass_equals_a_plain_scan() {
+        let n = 8 * 5 + 3;
+        let base: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32) * 0.5 - 3.0).collect();
+        for top in [0, 5, 11, 39, 41, 42] {
+            let mut x = base.clone();
+            x[top] = 20.0;
+            // A tie at a later position in another lane: the first one wins.
+            x[(top + 13) % n] = 20.0;
+            let first = x.iter().position(|&v| v == 20.0).unwrap_or(0);
+            assert_eq!(checked_max(&x).unwrap(), 20.0, "max at {top}");
+            let mut rng = RowRng::new(0);
+            let s = sample(&x, &SamplingParams::greedy(), &mut rng).unwrap();
+            assert_eq!(s.id as usize, first, "greedy with the max at {top}");
+        }
+        let all_neg = vec![f32::NEG_INFINITY; n];
+        assert_eq!(checked_max(&all_neg).unwrap(), f32::NEG_INFINITY);
+        for bad_at in [0, 7, 8, 23, 40, 42] {
+            for bad in [f32::NAN, f32::INFINITY] {
+                let mut x = base.clone();
+                x[bad_at] = bad;
+                let e = checked_max(&x).unwrap_err().to_string();
+                assert!(e.contains("non-finite"), "{bad} at {bad_at}: {e}");
+            }
+        }
+    }
+
     fn params(t: f64, k: usize, p: f64) -> SamplingParams {
         SamplingParams {
             temperature: t,

@@ -4,10 +4,9 @@
 //! base output, `(x Aᵀ) Bᵀ`, its scaled copy, the row-switched copy and the sum — three or four
 //! tensors of the output's size per adapted linear, more than half of a layer's activation memory
 //! when all seven linears are adapted. This node keeps only its output `y` (and references to
-//! `x`, `A`, `B`, which exist anyway). Its forward runs the composed ops without a graph (on CPU
-//! bit-identical to the composed path with a graph; on CUDA the base product of ≤ 32 rows may
-//! take cuBLAS's other operand order, as every no-graph forward does) and its backward is four
-//! small products and one large one, recomputing `x Aᵀ` (`[m, r]`):
+//! `x`, `A`, `B`, which exist anyway). Its forward runs the composed ops without a graph
+//! (bit-identical to the composed path with a graph) and its backward is four small products and
+//! one large one, recomputing `x Aᵀ` (`[m, r]`):
 //!
 //! `g' = s · g ⊙ m`, `∂A = (g' B)ᵀ x`, `∂B = g'ᵀ (x Aᵀ)`, `∂x = g W + (g' B) A` (only when `x`
 //! is on the gradient path). The base weight and bias are frozen.

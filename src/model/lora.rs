@@ -118,8 +118,9 @@ pub struct LoraPair {
 /// forwards (one `generate` call) instead of casting the f32 parameters on every forward: at
 /// Qwen2.5-32B with all seven linears adapted a decode step would otherwise cast 896 matrices
 /// (0.8 GB of traffic and as many kernels per token). When the scale is a power of two it is
-/// folded into `B` (exact: scaling by 2ᵏ commutes with rounding), saving one more op per linear;
-/// either way the forward is bit-identical to the one with the parameters.
+/// folded into `B` (scaling by 2ᵏ commutes with rounding outside the subnormal range; not done
+/// in f16, whose subnormal range a trained `B` reaches), saving one more op per linear; either
+/// way the forward is bit-identical to the one with the parameters.
 #[derive(Debug, Clone)]
 pub(crate) struct LoraConst {
     pub a: Tensor,
@@ -255,7 +256,9 @@ impl LoraLinear {
         let dt = self.weight.dtype();
         let a = l.a.as_tensor().detach().to_dtype(dt)?;
         let b = l.b.as_tensor().detach();
-        Ok(Some(if is_power_of_two(l.scale) {
+        // f16's subnormals start at 6.1e-5, where a trained B has entries and scaling is not
+        // exact; bf16/f32/f64 share f32's (or a wider) exponent range (subnormal below 1e-38).
+        Ok(Some(if is_power_of_two(l.scale) && dt != DType::F16 {
             LoraConst {
                 a,
                 b: (b * l.scale)?.to_dtype(dt)?,
