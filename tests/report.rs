@@ -51,7 +51,16 @@ fn summary(k: usize, held: HeldoutResult, accepted: usize) -> IterationSummary {
             ]),
             seconds: 12.5,
         },
-        repair: None,
+        repair: (k > 0).then(|| TrainSummary {
+            phase: "sft".to_string(),
+            steps: 3,
+            sequences: 12,
+            first_loss: 0.625,
+            last_loss: 0.5,
+            peak_rss_mb: 1024.0,
+            seconds: 8.0,
+            ..Default::default()
+        }),
         train: TrainSummary {
             phase: if k == 0 { "sft" } else { "grpo" }.to_string(),
             steps: 6,
@@ -232,8 +241,16 @@ fn full_report_has_tables_and_plots() {
         md.contains("Steps logged in `metrics.jsonl`: 6 SFT, 12 GRPO."),
         "{md}"
     );
+    // Iterations ≥ 1: the repair SFT row, then the GRPO row.
     assert!(
-        md.contains("| 2 | grpo | 6 | 0 | 0 | 0 | 1.5000 | 0.7500 | 0.500 | – | – | 2048 | 30.0 |"),
+        md.contains(
+            "| 2 | sft | 3 | 0 | 12 | 0 | 0.6250 | 0.5000 | – | – | – | 1024 | 8.0 |\n\
+             | 2 | grpo | 6 | 0 | 0 | 0 | 1.5000 | 0.7500 | 0.500 | – | – | 2048 | 30.0 |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 0 | sft | 6 | 0 | 0 | 0 | 1.5000 | 0.7500 | – | – | – | 2048 | 30.0 |\n| 1 | sft |"),
         "{md}"
     );
     assert!(

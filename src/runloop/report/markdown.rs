@@ -251,10 +251,13 @@ fn training_section(
     .map(|s| s.to_string())
     .collect();
     md.push_str(&table_head(&head));
-    for s in summaries {
-        let t = &s.train;
+    // Iterations ≥ 1 train twice: the repair SFT, then GRPO; one row each, in that order.
+    let phases = summaries
+        .iter()
+        .flat_map(|s| s.repair.iter().chain([&s.train]).map(|t| (s.iteration, t)));
+    for (iteration, t) in phases {
         md.push_str(&table_row(&[
-            s.iteration.to_string(),
+            iteration.to_string(),
             cell(&t.phase),
             t.steps.to_string(),
             t.skipped.to_string(),
