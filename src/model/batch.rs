@@ -1,9 +1,9 @@
 //! Per-forward batch geometry: attention bias, rotary tables for per-row positions, and which rows
 //! see the adapter.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
 
 use super::decoder::Model;
 use super::error::{Error, Result};
@@ -32,10 +32,12 @@ pub enum AdapterUse {
 pub struct Batch {
     pub(crate) cos: Tensor,
     pub(crate) sin: Tensor,
-    /// Additive attention bias `[B, 1, T, S]` in f32.
-    pub(crate) mask: Tensor,
-    /// The padding part of `mask` per key, `[B, S]` in f32 (0, or [`MASKED`] for a padding
-    /// slot): with the causal rule and "a query always sees its own slot", it is `mask` again —
+    /// Additive attention bias `[B, 1, T, S]` in f32, built on the device from `key_bias` on
+    /// first use ([`Batch::mask`]): nothing of size `B·T·S` is built on the host or uploaded, and
+    /// nothing at all when every layer takes the flash path (which reads `key_bias`).
+    pub(crate) mask: OnceLock<Tensor>,
+    /// The padding part of the mask per key, `[B, S]` in f32 (0, or [`MASKED`] for a padding
+    /// slot): with the causal rule and "a query always sees its own slot", it is the mask again —
     /// the form [`crate::kernels::flash_attention`] takes.
     pub(crate) key_bias: Tensor,
     /// `[B, 1, 1]` 0/1 switch in the model's dtype, when the adapter is on for some rows only.
@@ -48,6 +50,34 @@ pub struct Batch {
     pub(crate) adapters: Option<Arc<AdapterSnapshot>>,
     pub(crate) b: usize,
     pub(crate) t: usize,
+}
+
+/// [`Batch::mask`] from the per-key padding bias `[B, S]` for the last `t` slots as queries,
+/// with device ops only: `max(min(key_bias, future), own)`, where `future` is [`MASKED`] for keys
+/// after the query and `own` is 0 on the query's own slot, [`MASKED`] elsewhere. Every value is
+/// exactly 0 or [`MASKED`], as the host rule gives.
+fn causal_mask(key_bias: &Tensor, t: usize) -> Result<Tensor> {
+    let (b, s) = key_bias.dims2()?;
+    let device = key_bias.device();
+    let to_u32 = |n: usize| {
+        u32::try_from(n).map_err(|_| Error::Invalid(format!("{n} key slots exceed u32")))
+    };
+    let (s32, t32) = (to_u32(s)?, to_u32(t)?);
+    let keys = Tensor::arange(0u32, s32, device)?.reshape((1, s))?;
+    let queries = Tensor::arange(s32 - t32, s32, device)?.reshape((t, 1))?;
+    // 1·MASKED + 0 or 0·MASKED + 0 = +0 (not -0).
+    let bias = |flags: Tensor| -> Result<Tensor> {
+        Ok(flags
+            .to_dtype(DType::F32)?
+            .affine(f64::from(MASKED), 0.0)?
+            .reshape((1, 1, t, s))?)
+    };
+    let future = bias(keys.broadcast_gt(&queries)?)?;
+    let own = bias(keys.broadcast_ne(&queries)?)?;
+    Ok(key_bias
+        .reshape((b, 1, 1, s))?
+        .broadcast_minimum(&future)?
+        .broadcast_maximum(&own)?)
 }
 
 impl Batch {
@@ -78,22 +108,7 @@ impl Batch {
                 "batch has {t} new tokens but only {s} key slots"
             )));
         }
-        let offset = s - t;
-        let mut mask = Vec::with_capacity(b * t * s);
-        for keys in key_valid {
-            for i in 0..t {
-                let q = offset + i;
-                mask.extend(keys.iter().enumerate().map(|(j, &ok)| {
-                    if (ok && j <= q) || j == q {
-                        0.0
-                    } else {
-                        MASKED
-                    }
-                }));
-            }
-        }
         let device = model.device();
-        let mask = Tensor::from_vec(mask, (b, 1, t, s), device)?;
         let key_bias: Vec<f32> = key_valid
             .iter()
             .flatten()
@@ -128,7 +143,7 @@ impl Batch {
         Ok(Batch {
             cos,
             sin,
-            mask,
+            mask: OnceLock::new(),
             key_bias,
             rows,
             use_adapter,
@@ -137,6 +152,17 @@ impl Batch {
             b,
             t,
         })
+    }
+
+    /// The additive attention bias `[B, 1, T, S]` in f32: 0 where query `i` (slot `S - T + i`)
+    /// may see key slot `j` — a real slot at or before its own, or its own slot whatever it
+    /// holds — and [`MASKED`] elsewhere. Built on the batch's device on the first call.
+    pub(crate) fn mask(&self) -> Result<&Tensor> {
+        if let Some(m) = self.mask.get() {
+            return Ok(m);
+        }
+        let mask = causal_mask(&self.key_bias, self.t)?;
+        Ok(self.mask.get_or_init(|| mask))
     }
 
     /// Uses `snapshot` (from [`Model::adapter_snapshot`]) for the adapters of this batch's
@@ -207,5 +233,65 @@ impl Batch {
 
     pub fn new_tokens(&self) -> usize {
         self.t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{causal_mask, MASKED};
+    use candle_core::{Device, Tensor};
+
+    /// The host rule the mask follows: query `i` sees slot `j` iff `j` is real and at or before
+    /// its own slot `S - T + i`, or `j` is its own slot.
+    fn host_mask(key_valid: &[Vec<bool>], t: usize) -> Vec<f32> {
+        let s = key_valid[0].len();
+        let mut out = Vec::new();
+        for keys in key_valid {
+            for i in 0..t {
+                let q = s - t + i;
+                out.extend(keys.iter().enumerate().map(|(j, &ok)| {
+                    if (ok && j <= q) || j == q {
+                        0.0
+                    } else {
+                        MASKED
+                    }
+                }));
+            }
+        }
+        out
+    }
+
+    /// The device-built mask equals the host rule bit for bit (no -0), over left and right
+    /// padding, gaps, fully padded rows, one query (decode) and T = S (no cache).
+    #[test]
+    fn device_mask_equals_the_host_rule() {
+        let mut seed = 7u64;
+        let mut coin = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % 3 != 0
+        };
+        for (b, t, s) in [(1, 1, 1), (3, 1, 9), (2, 5, 5), (4, 3, 11), (2, 16, 16), (3, 7, 20)] {
+            let mut key_valid: Vec<Vec<bool>> =
+                (0..b).map(|_| (0..s).map(|_| coin()).collect()).collect();
+            key_valid[0] = vec![false; s];
+            let bias: Vec<f32> = key_valid
+                .iter()
+                .flatten()
+                .map(|&ok| if ok { 0.0 } else { MASKED })
+                .collect();
+            let key_bias = Tensor::from_vec(bias, (b, s), &Device::Cpu).unwrap();
+            let got = causal_mask(&key_bias, t).unwrap();
+            assert_eq!(got.dims(), [b, 1, t, s]);
+            let got: Vec<u32> = got
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect();
+            let want: Vec<u32> = host_mask(&key_valid, t).iter().map(|x| x.to_bits()).collect();
+            assert_eq!(got, want, "b {b}, t {t}, s {s}");
+        }
     }
 }

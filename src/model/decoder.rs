@@ -155,9 +155,9 @@ impl Attention {
                 .matmul(&k.t()?)?
                 .reshape((b, self.n_kv_heads, n_rep, t, s))?;
             let probs = if kernels {
-                crate::kernels::masked_softmax(&raw, &batch.mask, scale)?
+                crate::kernels::masked_softmax(&raw, batch.mask()?, scale)?
             } else {
-                super::fused::masked_softmax(&raw, &batch.mask, scale)?
+                super::fused::masked_softmax(&raw, batch.mask()?, scale)?
             };
             let probs = probs.reshape((b, self.n_kv_heads, n_rep * t, s))?;
             let out = probs
@@ -183,7 +183,7 @@ impl Attention {
             t,
             s,
         ))?;
-        let mask = batch.mask.to_dtype(acc)?.unsqueeze(1)?;
+        let mask = batch.mask()?.to_dtype(acc)?.unsqueeze(1)?;
         let scores = scores.broadcast_add(&mask)?;
         let probs = softmax_last(&scores, mode)?.to_dtype(v.dtype())?.reshape((
             b,
