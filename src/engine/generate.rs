@@ -13,6 +13,7 @@ use candle_core::{CpuStorage, DType, Device, Storage, Tensor, D};
 use half::slice::HalfFloatSliceExt;
 
 use super::error::{Error, Result};
+use super::greedy::{greedy_on_device, use_device_greedy};
 use super::prefix_cache::PrefixCache;
 use super::sampler::{sample_with, RowRng, SampleScratch, SamplingParams};
 use crate::model::{AdapterSnapshot, AdapterUse, Batch, KvCache, Mode, Model, SeqKv};
@@ -56,6 +57,9 @@ pub struct GenConfig {
     pub max_batch_rows: usize,
     /// Prompt positions per prefill forward (bounds the attention scores' memory); 0 = all.
     pub prefill_chunk: usize,
+    /// Greedy decoding (temperature 0): pick each row's token on the model's device and download
+    /// three numbers per row instead of its logits (see [`super::greedy`]). `None` = on a GPU.
+    pub greedy_on_device: Option<bool>,
 }
 
 impl Default for GenConfig {
@@ -67,6 +71,7 @@ impl Default for GenConfig {
             stop_sequences: Vec::new(),
             max_batch_rows: 0,
             prefill_chunk: 512,
+            greedy_on_device: None,
         }
     }
 }
@@ -593,11 +598,18 @@ fn run_chunk(
         })
         .collect();
     // Logits of each running row: initially the prefill row of its prompt.
-    let mut logits = HostLogits::download(&first_logits)?;
+    let mut logits = first_logits;
     let mut logit_row: Vec<usize> = map.iter().map(|&u| first_rows[u]).collect();
+    let on_device = cfg.sampling.is_greedy()
+        && use_device_greedy(cfg.greedy_on_device, m.model.device());
     let mut step = 0;
     loop {
-        let sampled = sample_rows(&mut rows, &logits, &logit_row, &cfg.sampling)?;
+        let sampled = if on_device {
+            greedy_on_device(&logits, &logit_row)?
+        } else {
+            let host = HostLogits::download(&logits)?;
+            sample_rows(&mut rows, &host, &logit_row, &cfg.sampling)?
+        };
         let mut keep = Vec::with_capacity(rows.len());
         for (a, (row, s)) in rows.iter().zip(sampled).enumerate() {
             let out = &mut outs[row.req];
@@ -740,13 +752,14 @@ fn sample_rows(
         .collect()
 }
 
-/// Feeds each running row's last token; returns the next-token logits `[rows, vocab]`.
+/// Feeds each running row's last token; returns the next-token logits `[rows, vocab]` on the
+/// model's device, in its dtype.
 fn decode_step(
     m: &Infer,
     rows: &[Row],
     outs: &[GenOutput],
     cache: &mut KvCache,
-) -> Result<HostLogits> {
+) -> Result<Tensor> {
     let slots = cache.seq_len() + 1;
     let mut ids = Vec::with_capacity(rows.len());
     for row in rows {
@@ -767,8 +780,7 @@ fn decode_step(
     let model = m.model;
     let ids = Tensor::from_vec(ids, (rows.len(), 1), model.device())?;
     let hidden = model.forward(&ids, &batch, Some(cache), Mode::Infer)?;
-    let logits = model.logits_raw(&hidden)?.squeeze(D::Minus2)?;
-    HostLogits::download(&logits)
+    Ok(model.logits_raw(&hidden)?.squeeze(D::Minus2)?)
 }
 
 fn is_stop(tokens: &[u32], cfg: &GenConfig) -> bool {
