@@ -351,15 +351,19 @@ fn rejects_bad_requests() {
     assert!(out[0].tokens.is_empty());
 }
 
-/// Greedy tokens picked on the model's device (`greedy_on_device`, what a GPU does) equal the
-/// host sampler's through the whole engine — duplicated prompts (row map after the shared
-/// prefill), a stop id so rows leave at different steps, mixed adapters, a second call through
-/// the prefix cache — in f32 and bf16; log-probs agree to 1e-5 (f32 on the device, f64 on the
-/// host).
+/// Tokens picked on the model's device (`pick_on_device`, what a GPU does) — greedy, and
+/// sampling without top-k/top-p — equal the host sampler's through the whole engine: duplicated
+/// prompts (row map after the shared prefill), a stop id so rows leave at different steps, mixed
+/// adapters, a second call through the prefix cache, f32 and bf16; log-probs agree to 1e-5.
 #[test]
-fn greedy_on_device_equals_the_host_sampler() {
+fn device_picking_equals_the_host_sampler() {
     use trainer::engine::{generate_cached, PrefixCache};
-    for dtype in [DType::F32, DType::BF16] {
+    for (dtype, sampling) in [
+        (DType::F32, SamplingParams::greedy()),
+        (DType::BF16, SamplingParams::greedy()),
+        (DType::F32, sampling(0.9, 0, 1.0)),
+        (DType::BF16, sampling(1.0, 0, 1.0)),
+    ] {
         let (cfg, _, mut model) = tiny_model(Arch::Qwen3, dtype);
         model
             .attach_lora(&LoraConfig {
@@ -390,14 +394,14 @@ fn greedy_on_device_equals_the_host_sampler() {
         for (i, r) in reqs.iter_mut().enumerate() {
             r.adapter = i % 3 != 1;
         }
-        let plain = config(SamplingParams::greedy(), 12);
+        let plain = config(sampling, 12);
         // A token the rows produce, as a stop id: some rows end early.
         let probe = generate(&model, &reqs, &plain).unwrap();
         let stop = probe[0].tokens[2];
         let run = |on_device: bool| {
             let gc = GenConfig {
                 stop_ids: vec![stop],
-                greedy_on_device: Some(on_device),
+                pick_on_device: Some(on_device),
                 ..plain.clone()
             };
             let mut cache = PrefixCache::new(64 << 20);
@@ -429,9 +433,15 @@ fn greedy_on_device_equals_the_host_sampler() {
                         "{dtype:?} row {i}: {a} vs {b}"
                     );
                 }
-                assert!(d.processed_logprobs.iter().all(|&p| p == 0.0));
+                assert_eq!(h.processed_logprobs.len(), d.processed_logprobs.len());
+                for (a, b) in h.processed_logprobs.iter().zip(&d.processed_logprobs) {
+                    assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
+                }
             }
         }
-        assert!(lengths.len() > 1, "{dtype:?}: every row ran to the same length");
+        assert!(
+            lengths.len() > 1,
+            "{dtype:?}: every row ran to the same length"
+        );
     }
 }

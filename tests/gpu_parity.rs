@@ -15,6 +15,7 @@
 //! - greedy generation on CUDA (KV cache, left padding, finished rows leaving the batch, the
 //!   adapter snapshot with per-row switching, a prefix-cache continuation) gives the CPU's tokens
 //!   in f32 (up to a near-tie of the CPU's two best logits) and runs in bf16;
+//! - tokens picked on the device (greedy, untruncated sampling) equal the host sampler's there;
 //! - the SFT gradients (loss positions gathered with `index_select`, whose backward is
 //!   `index_add`) on CUDA equal the CPU's in f32 and stay within bf16's precision.
 #![cfg(feature = "cuda")]
@@ -246,6 +247,62 @@ fn greedy_generation_with_prefix_cache_on_cuda_matches_cpu() {
             } else {
                 for o in &got {
                     assert!(!o.tokens.is_empty() && o.tokens.iter().all(|&t| (t as usize) < vocab));
+                }
+            }
+        }
+    }
+}
+
+/// On CUDA, tokens picked on the device (the default there: greedy, and sampling without
+/// top-k/top-p) equal those of the host sampler on the same downloaded logits: greedy exactly;
+/// sampling from the same streams (CUDA's `expf` and the host's may round a weight one ulp
+/// apart, so a draw within ~1e-7 of a boundary could differ: not expected in this test's few
+/// hundred tokens); log-probs within 1e-5 (f32) / 1e-3 (bf16).
+#[test]
+#[ignore = "needs a CUDA device: cargo test --features cuda --test gpu_parity -- --ignored"]
+fn device_picking_on_cuda_equals_the_host_sampler() {
+    let gpu = gpu();
+    for dtype in [DType::F32, DType::BF16] {
+        let (vocab, cuda) = adapted(Arch::Qwen3, dtype, &gpu, false);
+        let reqs: Vec<GenRequest> = [6usize, 13, 2, 9, 13, 13]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| GenRequest {
+                adapter: i % 3 != 1,
+                ..GenRequest::new(ids(1, n, vocab, 60 + (i % 4) as u32).remove(0), i as u64)
+            })
+            .collect();
+        for sampling in [
+            SamplingParams::greedy(),
+            SamplingParams {
+                temperature: 1.0,
+                top_k: 0,
+                top_p: 1.0,
+            },
+        ] {
+            let run = |on_device: bool| {
+                let cfg = GenConfig {
+                    sampling,
+                    max_new_tokens: 16,
+                    stop_ids: vec![7, 11, 19],
+                    pick_on_device: Some(on_device),
+                    ..GenConfig::default()
+                };
+                generate_cached(&cuda, &reqs, &cfg, None, &mut |_| {}).unwrap()
+            };
+            let (host, device) = (run(false), run(true));
+            let tol = if dtype == DType::F32 { 1e-5 } else { 1e-3 };
+            for (i, (h, d)) in host.iter().zip(&device).enumerate() {
+                assert_eq!(
+                    h.tokens, d.tokens,
+                    "{dtype:?} T {} row {i}",
+                    sampling.temperature
+                );
+                for (a, b) in h.logprobs.iter().zip(&d.logprobs) {
+                    assert!(
+                        (a - b).abs() <= tol * a.abs().max(1.0),
+                        "{dtype:?} row {i}: {a} vs {b}"
+                    );
                 }
             }
         }

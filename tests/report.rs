@@ -250,7 +250,9 @@ fn full_report_has_tables_and_plots() {
         "{md}"
     );
     assert!(
-        md.contains("| 0 | sft | 6 | 0 | 0 | 0 | 1.5000 | 0.7500 | – | – | – | 2048 | 30.0 |\n| 1 | sft |"),
+        md.contains(
+            "| 0 | sft | 6 | 0 | 0 | 0 | 1.5000 | 0.7500 | – | – | – | 2048 | 30.0 |\n| 1 | sft |"
+        ),
         "{md}"
     );
     assert!(

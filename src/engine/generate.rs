@@ -12,8 +12,8 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor, D};
 use half::slice::HalfFloatSliceExt;
 
+use super::device_pick::{greedy_on_device, sample_on_device, use_device_pick};
 use super::error::{Error, Result};
-use super::greedy::{greedy_on_device, use_device_greedy};
 use super::prefix_cache::PrefixCache;
 use super::sampler::{sample_with, RowRng, SampleScratch, SamplingParams};
 use crate::model::{AdapterSnapshot, AdapterUse, Batch, KvCache, Mode, Model, SeqKv};
@@ -57,9 +57,10 @@ pub struct GenConfig {
     pub max_batch_rows: usize,
     /// Prompt positions per prefill forward (bounds the attention scores' memory); 0 = all.
     pub prefill_chunk: usize,
-    /// Greedy decoding (temperature 0): pick each row's token on the model's device and download
-    /// three numbers per row instead of its logits (see [`super::greedy`]). `None` = on a GPU.
-    pub greedy_on_device: Option<bool>,
+    /// Greedy decoding, and sampling without top-k/top-p: pick each row's token on the model's
+    /// device and download a few numbers per row instead of its logits (see
+    /// [`super::device_pick`]). `None` = on a GPU; truncated sampling always runs on the host.
+    pub pick_on_device: Option<bool>,
 }
 
 impl Default for GenConfig {
@@ -71,7 +72,7 @@ impl Default for GenConfig {
             stop_sequences: Vec::new(),
             max_batch_rows: 0,
             prefill_chunk: 512,
-            greedy_on_device: None,
+            pick_on_device: None,
         }
     }
 }
@@ -600,12 +601,19 @@ fn run_chunk(
     // Logits of each running row: initially the prefill row of its prompt.
     let mut logits = first_logits;
     let mut logit_row: Vec<usize> = map.iter().map(|&u| first_rows[u]).collect();
-    let on_device = cfg.sampling.is_greedy()
-        && use_device_greedy(cfg.greedy_on_device, m.model.device());
+    let on_device = use_device_pick(
+        cfg.pick_on_device,
+        &cfg.sampling,
+        m.model.config().vocab_size,
+        m.model.device(),
+    );
     let mut step = 0;
     loop {
-        let sampled = if on_device {
+        let sampled = if on_device && cfg.sampling.is_greedy() {
             greedy_on_device(&logits, &logit_row)?
+        } else if on_device {
+            let mut rngs: Vec<&mut RowRng> = rows.iter_mut().map(|r| &mut r.rng).collect();
+            sample_on_device(&logits, &logit_row, cfg.sampling.temperature, &mut rngs)?
         } else {
             let host = HostLogits::download(&logits)?;
             sample_rows(&mut rows, &host, &logit_row, &cfg.sampling)?
@@ -754,12 +762,7 @@ fn sample_rows(
 
 /// Feeds each running row's last token; returns the next-token logits `[rows, vocab]` on the
 /// model's device, in its dtype.
-fn decode_step(
-    m: &Infer,
-    rows: &[Row],
-    outs: &[GenOutput],
-    cache: &mut KvCache,
-) -> Result<Tensor> {
+fn decode_step(m: &Infer, rows: &[Row], outs: &[GenOutput], cache: &mut KvCache) -> Result<Tensor> {
     let slots = cache.seq_len() + 1;
     let mut ids = Vec::with_capacity(rows.len());
     for row in rows {

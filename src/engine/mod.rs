@@ -1,11 +1,12 @@
 //! Batched generation: many sequences at once with a KV cache, left padding, per-row positions,
 //! per-row stop conditions, shared-prefix prefill, a prefix cache across calls and per-row LoRA
 //! switching; plus the sampler (temperature / top-k / top-p, seeded per row) that reports
-//! sampling log-probabilities, and greedy decoding on the model's device.
+//! sampling log-probabilities, and token picking on the model's device (greedy, untruncated
+//! sampling).
 
+mod device_pick;
 mod error;
 mod generate;
-mod greedy;
 mod prefix_cache;
 mod sampler;
 mod threads;

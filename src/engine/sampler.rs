@@ -98,7 +98,7 @@ impl RowRng {
     }
 
     /// A uniform draw in `[0, 1)`.
-    fn uniform(&mut self) -> f64 {
+    pub(crate) fn uniform(&mut self) -> f64 {
         self.0.random::<f64>()
     }
 }

@@ -267,10 +267,19 @@ mod tests {
     fn device_mask_equals_the_host_rule() {
         let mut seed = 7u64;
         let mut coin = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) % 3 != 0
         };
-        for (b, t, s) in [(1, 1, 1), (3, 1, 9), (2, 5, 5), (4, 3, 11), (2, 16, 16), (3, 7, 20)] {
+        for (b, t, s) in [
+            (1, 1, 1),
+            (3, 1, 9),
+            (2, 5, 5),
+            (4, 3, 11),
+            (2, 16, 16),
+            (3, 7, 20),
+        ] {
             let mut key_valid: Vec<Vec<bool>> =
                 (0..b).map(|_| (0..s).map(|_| coin()).collect()).collect();
             key_valid[0] = vec![false; s];
@@ -290,7 +299,10 @@ mod tests {
                 .iter()
                 .map(|x| x.to_bits())
                 .collect();
-            let want: Vec<u32> = host_mask(&key_valid, t).iter().map(|x| x.to_bits()).collect();
+            let want: Vec<u32> = host_mask(&key_valid, t)
+                .iter()
+                .map(|x| x.to_bits())
+                .collect();
             assert_eq!(got, want, "b {b}, t {t}, s {s}");
         }
     }
