@@ -464,13 +464,16 @@ pub fn estimate(p: &PlanInputs) -> Plan {
     let span = n.saturating_sub(lowest);
     let q = PREFILL_CHUNK.min(slots as usize) as f64;
     let transient = infer_transient_bytes(p, rows, q, slots);
-    let logits_gen = 2.0 * rows * v * 4.0;
+    // Next-token logits in the compute dtype, and the device token pick's temporaries
+    // (`engine::device_pick`: the rows in f32, three f32 element-wise results; then the block
+    // sums' f64 copy: at most 16 B per logit).
+    let logits_gen = rows * v * (a + 16.0);
     comps.push(Component {
         name: "generation activations".into(),
         phase: Phase::Generation,
         bytes: transient + logits_gen,
         notes: format!(
-            "one layer's prefill transients ({q} positions × {rows} rows over {slots} keys) + next-token logits (inference records no graph: the adapters enter as constants)"
+            "one layer's prefill transients ({q} positions × {rows} rows over {slots} keys) + next-token logits and the device token pick's temporaries (inference records no graph: the adapters enter as constants)"
         ),
     });
 
