@@ -653,14 +653,7 @@ fn finalize_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
             summaries.push(s);
         }
     }
-    let best = summaries
-        .iter()
-        .max_by(|a, b| {
-            a.heldout
-                .accuracy
-                .total_cmp(&b.heldout.accuracy)
-                .then(a.iteration.cmp(&b.iteration))
-        })
+    let best = crate::runloop::summary::best_iteration(&summaries)
         .map(|s| s.iteration)
         .unwrap_or(k);
     rd.set_best(best)?;

@@ -241,6 +241,14 @@ fn full_report_has_tables_and_plots() {
         md.contains("Steps logged in `metrics.jsonl`: 6 SFT, 12 GRPO."),
         "{md}"
     );
+    // Accuracy 30 %, 45 %, 60 % over iterations 0–2: the last is the best.
+    assert!(
+        md.contains(
+            "Best iteration by held-out accuracy (ties: the later one; the run directory's \
+             `best`): 2 (60.0 %, mean gated reward 0.540)."
+        ),
+        "{md}"
+    );
     // Iterations ≥ 1: the repair SFT row, then the GRPO row.
     assert!(
         md.contains(
@@ -379,4 +387,19 @@ fn example_fixture_run_loads_and_renders() {
         md.contains("| `single_call` | 40 | 22.5 % | 35.0 % | 52.5 % | 62.5 % | +40.0 |"),
         "{md}"
     );
+}
+
+/// The best iteration is the most accurate one, the later one on ties (the run's `best`).
+#[test]
+fn best_iteration_prefers_the_later_on_ties() {
+    use trainer::runloop::summary::best_iteration;
+    assert!(best_iteration(&[]).is_none());
+    let s = vec![
+        summary(0, heldout(5, 5, 2), 30),
+        summary(1, heldout(6, 8, 4), 35),
+        summary(2, heldout(8, 6, 4), 35),
+        summary(3, heldout(1, 1, 1), 35),
+    ];
+    assert_eq!(best_iteration(&s).map(|b| b.iteration), Some(2));
+    assert_eq!(best_iteration(&s[..2]).map(|b| b.iteration), Some(1));
 }

@@ -102,3 +102,14 @@ pub struct IterationSummary {
     /// Wall time per phase (`timing_s/<phase>`).
     pub timing_s: BTreeMap<String, f64>,
 }
+
+/// The best iteration by held-out accuracy (ties: the later one) — what the run directory's
+/// `best` points at.
+pub fn best_iteration(summaries: &[IterationSummary]) -> Option<&IterationSummary> {
+    summaries.iter().max_by(|a, b| {
+        a.heldout
+            .accuracy
+            .total_cmp(&b.heldout.accuracy)
+            .then(a.iteration.cmp(&b.iteration))
+    })
+}

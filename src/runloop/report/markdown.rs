@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::runloop::summary::{HeldoutResult, IterationSummary};
+use crate::runloop::summary::{best_iteration, HeldoutResult, IterationSummary};
 
 use super::figures::{ACCEPTANCE, ACCURACY, KL, LENGTH, REWARD, SFT_LOSS};
 
@@ -156,6 +156,16 @@ fn headline(md: &mut String, summaries: &[IterationSummary], latest: &IterationS
         first.iteration,
         latest.iteration
     );
+    if let Some(b) = best_iteration(summaries).filter(|_| summaries.len() > 1) {
+        let _ = writeln!(
+            md,
+            "Best iteration by held-out accuracy (ties: the later one; the run directory's `best`): \
+             {} ({}, mean gated reward {}).\n",
+            b.iteration,
+            pct(b.heldout.accuracy),
+            num(b.heldout.mean_reward, 3),
+        );
+    }
 }
 
 fn accuracy_section(md: &mut String, summaries: &[IterationSummary], figures: &[FigureRef<'_>]) {
