@@ -364,30 +364,9 @@ fn device_picking_equals_the_host_sampler() {
         (DType::F32, sampling(0.9, 0, 1.0)),
         (DType::BF16, sampling(1.0, 0, 1.0)),
     ] {
-        let (cfg, _, mut model) = tiny_model(Arch::Qwen3, dtype);
-        model
-            .attach_lora(&LoraConfig {
-                r: 2,
-                alpha: 4.0,
-                targets: LoraTarget::ALL.to_vec(),
-                use_rslora: false,
-                seed: 5,
-                layers: None,
-            })
-            .unwrap();
-        for (name, var) in model.lora_vars() {
-            if name.ends_with("lora_B.weight") {
-                let (o, r) = var.as_tensor().dims2().unwrap();
-                let data: Vec<f32> = ids(1, o * r, 1000, 3 + o as u32)[0]
-                    .iter()
-                    .map(|&x| (x as f32 / 1000.0 - 0.5) * 1.5)
-                    .collect();
-                let t = Tensor::from_vec(data, (o, r), &Device::Cpu).unwrap();
-                var.set(&t.to_dtype(var.as_tensor().dtype()).unwrap())
-                    .unwrap();
-            }
-        }
-        let ps = prompts(cfg.vocab_size);
+        // Seeded adapters with a non-zero B, so that the adapter switch matters.
+        let (vocab, model) = common::train_path::adapted(Arch::Qwen3, dtype, &Device::Cpu, false);
+        let ps = prompts(vocab);
         let mut reqs = requests(&ps, 0);
         reqs.push(reqs[1].clone());
         reqs.push(reqs[3].clone());
