@@ -124,9 +124,14 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
     }
     if !ran_any {
         // A finished run: redraw the report from what is on disk, so that it shows what this
-        // binary's report shows (cheap; nothing is recomputed).
-        let (summaries, metrics) = crate::runloop::report::load_run(ctx.rd.root())?;
-        crate::runloop::report::write_report(ctx.rd.root(), &summaries, &metrics)?;
+        // binary's report shows (cheap; nothing is recomputed). The run itself is complete, so a
+        // failure here is only reported.
+        let root = ctx.rd.root();
+        let redraw = crate::runloop::report::load_run(root)
+            .and_then(|(s, m)| crate::runloop::report::write_report(root, &s, &m));
+        if let Err(e) = redraw {
+            tracing::warn!("could not redraw the report of {}: {e}", root.display());
+        }
     }
     Ok(RunOutcome {
         summaries,
