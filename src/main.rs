@@ -151,9 +151,9 @@ enum Command {
         /// Milliseconds to wait for more requests to batch with the first one.
         #[arg(long, default_value_t = 20)]
         batch_window_ms: u64,
-        /// Requests per engine call at most.
-        #[arg(long, default_value_t = 16)]
-        max_batch: usize,
+        /// Requests per engine call at most (1–1024).
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        max_batch: u16,
     },
     /// Check a config file and print it with every default filled in.
     Config { config: Option<PathBuf> },
@@ -495,7 +495,7 @@ fn run(cli: Cli) -> Result<()> {
                 model_name,
                 adapter.as_deref(),
                 batch_window_ms,
-                max_batch,
+                usize::from(max_batch),
             )
         }
         Command::Generate {

@@ -52,6 +52,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 const TEMPLATE_NAME: &str = "chat_template";
 const RAISE_PREFIX: &str = "raise_exception: ";
+/// Largest integer `tojson(indent=...)` accepted (templates use 2 or 4; a huge one would allocate
+/// without bound).
+const MAX_TOJSON_INDENT: i64 = 64;
 
 /// Options of one rendering, the arguments of `apply_chat_template`.
 #[derive(Debug, Clone, Default)]
@@ -279,7 +282,12 @@ fn tojson(
         } else if let Some(s) = v.as_str() {
             Some(s.to_string())
         } else if let Some(n) = v.as_i64() {
-            Some(" ".repeat(n.max(0) as usize))
+            if n > MAX_TOJSON_INDENT {
+                return Err(bad(format!(
+                    "tojson: indent {n} is too large (at most {MAX_TOJSON_INDENT})"
+                )));
+            }
+            Some(" ".repeat(usize::try_from(n).unwrap_or(0)))
         } else {
             return Err(bad(format!(
                 "tojson: indent must be an int or str, got {v}"
@@ -382,6 +390,32 @@ mod tests {
         assert_eq!(
             out,
             "True|1e-05|{'b': 1, 'a': [2]}|{\"role\": \"user\", \"x\": true, \"y\": 1e-05, \"z\": {\"b\": 1, \"a\": [2]}}|{\n \"b\": 1,\n \"a\": [\n  2\n ]\n}"
+        );
+    }
+
+    #[test]
+    fn tojson_indent_is_bounded() {
+        let m = json!([{"role": "user", "z": [1]}]);
+        let out = render(
+            "{{ messages[0].z | tojson(indent=-3) }}",
+            m.clone(),
+            RenderOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            out, "[\n1\n]",
+            "a negative indent behaves as 0, as in Python"
+        );
+        let err = render(
+            "{{ messages[0].z | tojson(indent=9223372036854775807) }}",
+            m,
+            RenderOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("indent 9223372036854775807 is too large"),
+            "{err}"
         );
     }
 

@@ -168,14 +168,16 @@ impl Tokenizer {
     /// Reads the metadata of a GGUF file (not its tensors) and builds its tokenizer.
     pub fn from_gguf_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let mut file = std::fs::File::open(path).map_err(|source| Error::Io {
+        let file = std::fs::File::open(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let content = Content::read(&mut file).map_err(|e| Error::GgufRead {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let mut file = std::io::BufReader::new(file);
+        let content =
+            crate::model::load::read_gguf_header(&mut file).map_err(|message| Error::GgufRead {
+                path: path.to_path_buf(),
+                message,
+            })?;
         Self::from_gguf(&content)
     }
 

@@ -40,6 +40,10 @@ pub struct EndpointSection {
     pub token_ids: bool,
 }
 
+/// The longest request timeout accepted (one week): far beyond any real request, and far below
+/// what a `Duration` or a clock `Instant` can hold.
+const MAX_TIMEOUT_S: f64 = 604_800.0;
+
 fn default_timeout_s() -> f64 {
     300.0
 }
@@ -110,11 +114,11 @@ impl EndpointSection {
                 ));
             }
         }
-        if !(self.timeout_s > 0.0 && self.timeout_s.is_finite()) {
+        if !(self.timeout_s > 0.0 && self.timeout_s <= MAX_TIMEOUT_S) {
             return Err(bad(
                 "timeout_s",
                 self.timeout_s.to_string(),
-                "must be > 0 seconds",
+                "must be > 0 and at most 604800 seconds (one week)",
             ));
         }
         if self.concurrency == 0 {
@@ -164,6 +168,12 @@ mod tests {
         let mut e = ok.clone();
         e.timeout_s = 0.0;
         assert!(check(&e).unwrap_err().contains("timeout_s"));
+        for v in [f64::NAN, f64::INFINITY, 1e20, 604_800.5] {
+            e.timeout_s = v;
+            assert!(check(&e).unwrap_err().contains("timeout_s"), "{v}");
+        }
+        e.timeout_s = 604_800.0;
+        assert!(check(&e).is_ok());
         let mut e = ok;
         e.token_ids = true;
         assert!(check(&e).unwrap_err().contains("logprobs"));

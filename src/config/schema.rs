@@ -230,8 +230,13 @@ impl Config {
                 "allowed: \"cpu\", \"cuda\", \"cuda:N\"",
             ));
         }
-        if self.lora.r == 0 {
-            return Err(invalid(path, "lora.r", 0, "must be > 0"));
+        if self.lora.r == 0 || self.lora.r > 4096 {
+            return Err(invalid(
+                path,
+                "lora.r",
+                self.lora.r,
+                "must be in 1..=4096 (a rank beyond a layer's width adds nothing)",
+            ));
         }
         // `!(x > 0)` also rejects NaN.
         #[allow(clippy::neg_cmp_op_on_partial_ord)]

@@ -62,6 +62,7 @@ fn bad_enum_lists_allowed_values() {
 fn ranges_are_checked() {
     for (extra, key) in [
         ("[lora]\nr = 0\n", "lora.r"),
+        ("[lora]\nr = 100000\n", "lora.r"),
         ("[generation]\ntop_p = 1.5\n", "generation.top_p"),
         (
             "[generation]\ntemperature = -1.0\n",

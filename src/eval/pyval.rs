@@ -192,6 +192,23 @@ pub fn check_hashable(v: &PyVal) -> Result<(), Unhashable> {
 }
 
 impl PyVal {
+    /// `-i` as a Python int: `-i128::MIN` leaves the `i128` range and becomes a [`PyVal::BigInt`].
+    pub fn int_neg(i: i128) -> PyVal {
+        match i.checked_neg() {
+            Some(n) => PyVal::Int(n),
+            None => PyVal::BigInt(i.unsigned_abs().to_string()),
+        }
+    }
+
+    /// `abs(i)` as a Python int (see [`PyVal::int_neg`]).
+    pub fn int_abs(i: i128) -> PyVal {
+        if i < 0 {
+            PyVal::int_neg(i)
+        } else {
+            PyVal::Int(i)
+        }
+    }
+
     /// `type(self)`.
     pub fn py_type(&self) -> PyType {
         match self {
@@ -391,6 +408,17 @@ pub fn num_cmp(a: &PyVal, b: &PyVal) -> Option<Ordering> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negation_and_abs_leave_i128_as_python_ints() {
+        assert!(matches!(PyVal::int_neg(5), PyVal::Int(-5)));
+        assert!(matches!(PyVal::int_abs(-5), PyVal::Int(5)));
+        assert!(matches!(PyVal::int_abs(i128::MAX), PyVal::Int(i128::MAX)));
+        let two_127 = "170141183460469231731687303715884105728";
+        for v in [PyVal::int_neg(i128::MIN), PyVal::int_abs(i128::MIN)] {
+            assert!(matches!(v, PyVal::BigInt(ref s) if s == two_127), "{v:?}");
+        }
+    }
 
     #[test]
     fn cross_type_equality_follows_python() {

@@ -123,7 +123,10 @@ impl PlanInputs {
             .synth
             .max_new_tokens
             .unwrap_or(cfg.generation.max_new_tokens);
-        let grpo_rows = cfg.train.grpo_tasks_per_step * cfg.grpo.num_generations;
+        let grpo_rows = cfg
+            .train
+            .grpo_tasks_per_step
+            .saturating_mul(cfg.grpo.num_generations);
         let gen_rows = cfg
             .synth
             .batch_size

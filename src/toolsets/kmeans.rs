@@ -66,7 +66,11 @@ pub fn cluster_vectors(vectors: &[Vec<f32>], opts: &ClusterOptions) -> Result<Ve
         return Ok(Vec::new());
     }
     let min_k = n.div_ceil(opts.max_size);
-    let target = (opts.min_size + opts.max_size).div_ceil(2).max(1);
+    let target = opts
+        .min_size
+        .saturating_add(opts.max_size)
+        .div_ceil(2)
+        .max(1);
     let k = opts
         .k
         .unwrap_or_else(|| n.div_ceil(target))

@@ -87,7 +87,7 @@ fn literal(e: &Expr) -> std::result::Result<PyVal, String> {
             let v = literal(inner)?;
             let neg = *op == UnaryOp::USub;
             match v {
-                PyVal::Int(i) if neg => Ok(PyVal::Int(-i)),
+                PyVal::Int(i) if neg => Ok(PyVal::int_neg(i)),
                 PyVal::Float(f) if neg => Ok(PyVal::Float(-f)),
                 PyVal::Int(_) | PyVal::Float(_) => Ok(v),
                 other => Err(format!("bad operand for unary sign: {other:?}")),

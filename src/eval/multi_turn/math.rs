@@ -405,7 +405,7 @@ impl Backend for MathApi {
             }
             "power" => self.power(&arg(0), &arg(1)),
             "absolute_value" => match Num::of(&arg(0)) {
-                Some(Num::Int(i)) => ok(PyVal::Int(i.abs())),
+                Some(Num::Int(i)) => ok(PyVal::int_abs(i)),
                 Some(Num::Float(f)) => ok(PyVal::Float(f.abs())),
                 None => error("Input must be a number"),
             },

@@ -142,7 +142,7 @@ pub fn ge(a: &PyVal, b: &PyVal) -> Result<bool, PyException> {
 /// `a - b` for numbers.
 pub fn sub(a: &PyVal, b: &PyVal) -> Result<PyVal, PyException> {
     let neg = match b {
-        PyVal::Int(i) => PyVal::Int(-i),
+        PyVal::Int(i) => PyVal::int_neg(*i),
         PyVal::Bool(x) => PyVal::Int(-i128::from(*x)),
         PyVal::Float(f) => PyVal::Float(-f),
         _ => PyVal::None,

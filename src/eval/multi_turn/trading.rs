@@ -746,7 +746,7 @@ impl Backend for TradingBot {
                             .cloned()
                             .unwrap_or(PyVal::None);
                         let change = match item(&quote, "percent_change")? {
-                            PyVal::Int(i) => PyVal::Int(i.abs()),
+                            PyVal::Int(i) => PyVal::int_abs(*i),
                             PyVal::Float(f) => PyVal::Float(f.abs()),
                             other => {
                                 return Err(PyException::type_error(format!(

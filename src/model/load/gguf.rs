@@ -28,7 +28,7 @@ pub struct GgufSource {
 pub(crate) fn read_content(path: &Path) -> Result<Content> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut reader = BufReader::new(file);
-    Content::read(&mut reader)
+    super::gguf_header::read_gguf_header(&mut reader)
         .map_err(|e| Error::gguf(path, format!("not a readable GGUF file: {e}")))
 }
 

@@ -9,6 +9,7 @@
 mod error;
 mod gguf;
 mod gguf_config;
+mod gguf_header;
 mod gguf_names;
 mod hf_cache;
 mod hf_dir;
@@ -17,6 +18,7 @@ mod source;
 pub use error::{Error, Result};
 pub use gguf::GgufSource;
 pub use gguf_config::config_from_gguf;
+pub(crate) use gguf_header::read_gguf_header;
 pub use gguf_names::{gguf_to_hf_name, hf_to_gguf_name, unpermute_rows};
 pub use hf_cache::{default_hf_cache_dir, resolve_in_cache};
 pub use hf_dir::SafetensorsDir;
