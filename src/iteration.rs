@@ -175,6 +175,15 @@ fn bar(ctx: &Ctx<'_>, k: usize, phase: &str, unit: &str) -> ProgressBar {
     b
 }
 
+/// The synthesis table's name for the policy of iteration `k`: the model plus the adapter it plays
+/// with (the one iteration `k − 1` saved; iteration 0 without a teacher plays the fresh adapter).
+fn policy_label(model: &str, k: usize) -> String {
+    match k {
+        0 => format!("policy ({model}, untrained adapter)"),
+        _ => format!("policy ({model} + adapter of iteration {})", k - 1),
+    }
+}
+
 /// Loads the adapter saved by the last completed training phase (none: the fresh adapter stays).
 fn restore_adapter(ctx: &mut Ctx<'_>) -> Result<()> {
     let mut k = 0;
@@ -369,10 +378,7 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         } else {
             (
                 &ctx.backend,
-                format!(
-                    "policy ({})",
-                    crate::backend::ChatBackend::name(&ctx.backend)
-                ),
+                policy_label(crate::backend::ChatBackend::name(&ctx.backend), k),
                 cfg.loop_.max_turns,
             )
         };

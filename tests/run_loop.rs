@@ -231,6 +231,18 @@ fn two_iterations_then_kill_and_resume_gives_identical_results() {
             .unwrap();
     assert!(s0["heldout_base"].is_object());
     assert_eq!(s0["synth"]["assistant"], "teacher");
+    for k in 1..=2 {
+        let s: Json = serde_json::from_str(
+            &std::fs::read_to_string(a.join(format!("iter_{k:04}/summary.json"))).unwrap(),
+        )
+        .unwrap();
+        let who = s["synth"]["assistant"].as_str().unwrap();
+        assert!(
+            who.starts_with("policy (")
+                && who.ends_with(&format!("adapter of iteration {})", k - 1)),
+            "iteration {k}'s synthesis should name the adapter it played with: {who}"
+        );
+    }
     assert!(
         s0["synth"]["accepted"].as_u64().unwrap() >= 4,
         "the teacher's episodes should mostly verify: {}",

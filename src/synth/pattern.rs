@@ -6,12 +6,20 @@
 
 use rand::Rng;
 
-/// A random string matching `pattern`, or `None` when the pattern uses unsupported syntax.
+/// A random string matching `pattern`, or `None` when the pattern uses unsupported syntax,
+/// nests groups deeper than [`MAX_DEPTH`] or could produce more than [`MAX_OUTPUT`] characters.
 pub fn generate(pattern: &str, rng: &mut impl Rng) -> Option<String> {
     let chars: Vec<char> = pattern.chars().collect();
-    let mut p = Parser { chars, pos: 0 };
+    let mut p = Parser {
+        chars,
+        pos: 0,
+        depth: 0,
+    };
     let node = p.alternation()?;
     if p.pos != p.chars.len() {
+        return None;
+    }
+    if max_len(&node)? > MAX_OUTPUT {
         return None;
     }
     let mut out = String::new();
@@ -33,12 +41,20 @@ const DIGITS: &str = "0123456789";
 const WORD: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
 /// Largest `{n}` generated; patterns that need more fall back to other values.
 const MAX_REPEAT: usize = 256;
+/// Deepest nesting of groups; deeper patterns fall back to other values (and cannot exhaust
+/// the stack of the recursive parser).
+const MAX_DEPTH: usize = 32;
+/// Longest string a pattern may produce (the product of the repeat bounds, taken over the
+/// whole pattern); patterns that could produce more fall back to other values.
+const MAX_OUTPUT: usize = 4096;
 /// The alphabet negated classes and `.` draw from.
 const PRINTABLE: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-. ";
 
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// Groups open at `pos`.
+    depth: usize,
 }
 
 impl Parser {
@@ -89,7 +105,12 @@ impl Parser {
                         return None; // look-around or named groups
                     }
                 }
+                if self.depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.depth += 1;
                 let inner = self.alternation()?;
+                self.depth -= 1;
                 (self.next()? == ')').then_some(inner)
             }
             '[' => self.class(),
@@ -186,7 +207,7 @@ impl Parser {
                         self.pos += 1;
                         match self.number() {
                             Some(m) => (n, m),
-                            None => (n, n + 2),
+                            None => (n, n.saturating_add(2)),
                         }
                     }
                     _ => {
@@ -218,6 +239,22 @@ impl Parser {
         let s: String = self.chars.get(start..self.pos)?.iter().collect();
         s.parse().ok()
     }
+}
+
+/// The longest string `emit` can produce for `node`; `None` when it does not fit in a `usize`.
+/// Recursion is bounded by the group depth the parser allows.
+fn max_len(node: &Node) -> Option<usize> {
+    Some(match node {
+        Node::Empty => 0,
+        Node::Char(_) | Node::Set(_) => 1,
+        Node::Seq(items) => items
+            .iter()
+            .try_fold(0usize, |sum, n| sum.checked_add(max_len(n)?))?,
+        Node::Alt(branches) => branches
+            .iter()
+            .try_fold(0usize, |most, n| Some(most.max(max_len(n)?)))?,
+        Node::Repeat(inner, _, hi) => max_len(inner)?.checked_mul(*hi)?,
+    })
 }
 
 fn emit(node: &Node, rng: &mut impl Rng, out: &mut String) {
@@ -282,5 +319,67 @@ mod tests {
         assert!(gen("a{3,1}").is_none());
         assert!(gen("(ab").is_none());
         assert!(gen("a{100000}").is_none());
+    }
+
+    /// Runs `gen(p)` on a thread with a 256 KiB stack, so unbounded recursion aborts the test.
+    fn gen_small_stack(p: String) -> Option<String> {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || gen(&p))
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn deeply_nested_groups_fall_back() {
+        let deep = format!("{}a{}", "(".repeat(50_000), ")".repeat(50_000));
+        assert_eq!(gen_small_stack(deep), None);
+        let deep = format!("{}a{}", "(?:".repeat(50_000), ")".repeat(50_000));
+        assert_eq!(gen_small_stack(deep), None);
+        // Unbalanced: only opening parentheses.
+        assert_eq!(gen_small_stack("(".repeat(50_000)), None);
+        // The limit itself is still generated; one more level is not.
+        let at_limit = format!("{}a{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert_eq!(gen_small_stack(at_limit), Some("a".to_string()));
+        let over = format!(
+            "{}a{}",
+            "(".repeat(MAX_DEPTH + 1),
+            ")".repeat(MAX_DEPTH + 1)
+        );
+        assert_eq!(gen_small_stack(over), None);
+    }
+
+    #[test]
+    fn huge_outputs_fall_back() {
+        let start = std::time::Instant::now();
+        assert_eq!(gen("^((((a{256}){256}){256}){256})$"), None);
+        assert_eq!(gen("^(a{256}){17}$"), None);
+        assert_eq!(gen("(.{250,256}){17}"), None);
+        assert_eq!(gen("(((.{200,}){3}){3}){3}"), None);
+        assert_eq!(gen("(x|y{256}){256}"), None);
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        // Exactly the cap is still generated.
+        let s = gen("^(a{256}){16}$").unwrap();
+        assert_eq!(s, "a".repeat(MAX_OUTPUT));
+        // Upper bounds are capped at `lo + 8`, so this stays at most 8 * 8 * 8 characters.
+        let s = gen("^(((.{0,256}){0,256}){0,256})$").unwrap();
+        assert!(s.len() <= 512, "{}", s.len());
+        let s = gen("^(ab|c){3}(d{4}){2}$").unwrap();
+        assert!(s.len() >= 3 + 8 && s.len() <= 6 + 8, "{s}");
+    }
+
+    #[test]
+    fn huge_repeat_counts_do_not_panic() {
+        assert_eq!(gen("a{18446744073709551615,}"), None);
+        assert_eq!(gen("a{18446744073709551614,}"), None);
+        assert_eq!(gen("a{18446744073709551615}"), None);
+        assert_eq!(gen("a{18446744073709551615,18446744073709551615}"), None);
+        assert_eq!(gen("a{257,}"), None);
+        let s = gen("^a{256,}$").unwrap();
+        assert!(s.len() >= 256 && s.len() <= 258, "{}", s.len());
+        // Larger upper bounds are capped to `lo + 8`.
+        let s = gen("^a{2,18446744073709551615}$").unwrap();
+        assert!(s.len() >= 2 && s.len() <= 10, "{s}");
     }
 }
