@@ -270,7 +270,7 @@ mod tests {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            (seed >> 33) % 3 != 0
+            !(seed >> 33).is_multiple_of(3)
         };
         for (b, t, s) in [
             (1, 1, 1),

@@ -7,7 +7,14 @@
 //! ranges and `\s\w\d`, `\s\S\w\W\d\D\b`, `(..)`, `(?:..)`, `(?=..)`, `|`,
 //! `* + ? {m,n}` (plus lazy `?`), `^`, `$`.
 
+use std::cell::Cell;
+
 use super::pyconv::{is_space, is_word};
+
+/// Group repetitions (`(ab)*`) one match may nest on the stack; a subject
+/// that needs more counts as not matching.  One-char repetitions (`\d+`,
+/// `.*?`) are loops and have no such limit.
+const MAX_NESTED_REPEATS: usize = 500;
 
 #[derive(Debug, Clone)]
 enum Item {
@@ -39,6 +46,10 @@ pub struct Regex {
     root: Node,
     groups: usize,
     dotall: bool,
+    /// Group repetitions on the stack during the current match.
+    depth: Cell<usize>,
+    /// Set when a match ran past [`MAX_NESTED_REPEATS`]: the call finds nothing.
+    too_deep: Cell<bool>,
 }
 
 /// Capture spans (in chars) of one match; index 0 is the whole match.
@@ -234,24 +245,33 @@ impl Regex {
             root,
             groups: p.groups,
             dotall,
+            depth: Cell::new(0),
+            too_deep: Cell::new(false),
+        })
+    }
+
+    /// For a one-char node (`a`, `.`, `[..]`): whether it matches `s[pos]`;
+    /// `None` for every other node.
+    fn char_at(&self, node: &Node, s: &[char], pos: usize) -> Option<bool> {
+        let c = s.get(pos);
+        Some(match node {
+            Node::Char(x) => c == Some(x),
+            Node::Any => c.is_some_and(|c| self.dotall || *c != '\n'),
+            Node::Class(items, neg) => {
+                c.is_some_and(|c| items.iter().any(|it| item_matches(it, *c)) != *neg)
+            }
+            _ => return None,
         })
     }
 
     fn m(&self, node: &Node, s: &[char], pos: usize, caps: &mut Caps, k: Cont<'_>) -> bool {
-        let one = |ok: bool, caps: &mut Caps, k: Cont<'_>| ok && k(pos + 1, caps);
+        if self.too_deep.get() {
+            return false;
+        }
         match node {
-            Node::Char(c) => one(s.get(pos) == Some(c), caps, k),
-            Node::Any => one(
-                s.get(pos).is_some_and(|c| self.dotall || *c != '\n'),
-                caps,
-                k,
-            ),
-            Node::Class(items, neg) => one(
-                s.get(pos)
-                    .is_some_and(|c| items.iter().any(|it| item_matches(it, *c)) != *neg),
-                caps,
-                k,
-            ),
+            Node::Char(_) | Node::Any | Node::Class(..) => {
+                self.char_at(node, s, pos) == Some(true) && k(pos + 1, caps)
+            }
             Node::Start => pos == 0 && k(pos, caps),
             Node::End => {
                 (pos == s.len() || (pos + 1 == s.len() && s.get(pos) == Some(&'\n')))
@@ -288,7 +308,11 @@ impl Regex {
             Node::Alt(alts) => alts.iter().any(|a| self.m(a, s, pos, caps, k)),
             Node::Concat(items) => self.seq(items, s, pos, caps, k),
             Node::Repeat(inner, min, max, greedy) => {
-                self.rep(inner, *min, *max, *greedy, 0, s, pos, caps, k)
+                if self.char_at(inner, s, pos).is_some() {
+                    self.rep_chars(inner, (*min, *max), *greedy, s, pos, caps, k)
+                } else {
+                    self.rep(inner, *min, *max, *greedy, 0, s, pos, caps, k)
+                }
             }
         }
     }
@@ -319,7 +343,8 @@ impl Regex {
             count < max
                 && self.m(inner, s, pos, caps, &mut |p2, caps: &mut Caps| {
                     (p2 != pos || count < min)
-                        && self.rep(inner, min, max, greedy, count + 1, s, p2, caps, k)
+                        && self
+                            .nested(|| self.rep(inner, min, max, greedy, count + 1, s, p2, caps, k))
                 })
         };
         // Not the same blocks (clippy reads `||` as commutative): the order decides which
@@ -332,13 +357,63 @@ impl Regex {
         }
     }
 
+    /// Runs `f` one group repetition deeper; past [`MAX_NESTED_REPEATS`] the
+    /// whole call gives up (finds nothing) instead of overflowing the stack.
+    fn nested(&self, f: impl FnOnce() -> bool) -> bool {
+        let depth = self.depth.get();
+        if depth >= MAX_NESTED_REPEATS {
+            self.too_deep.set(true);
+            return false;
+        }
+        self.depth.set(depth + 1);
+        let ok = f();
+        self.depth.set(depth);
+        ok
+    }
+
+    /// `inner{min,max}` for a one-char `inner`: a loop over the candidate
+    /// lengths instead of a frame per repeated char.
+    #[allow(clippy::too_many_arguments)]
+    fn rep_chars(
+        &self,
+        inner: &Node,
+        (min, max): (usize, usize),
+        greedy: bool,
+        s: &[char],
+        pos: usize,
+        caps: &mut Caps,
+        k: Cont<'_>,
+    ) -> bool {
+        let fits = |n: usize| self.char_at(inner, s, pos + n) == Some(true);
+        if greedy {
+            let mut n = 0;
+            while n < max && fits(n) {
+                n += 1;
+            }
+            (min..=n).rev().any(|n| k(pos + n, caps))
+        } else {
+            let mut n = 0;
+            loop {
+                if n >= min && k(pos + n, caps) {
+                    return true;
+                }
+                if n == max || !fits(n) {
+                    return false;
+                }
+                n += 1;
+            }
+        }
+    }
+
     fn at(&self, s: &[char], start: usize) -> Option<Caps> {
+        self.depth.set(0);
         let mut caps: Caps = vec![None; self.groups + 1];
         let mut end = None;
-        if self.m(&self.root, s, start, &mut caps, &mut |e, _| {
+        let found = self.m(&self.root, s, start, &mut caps, &mut |e, _| {
             end = Some(e);
             true
-        }) {
+        });
+        if found && !self.too_deep.get() {
             let e = end?;
             if let Some(slot) = caps.get_mut(0) {
                 *slot = Some((start, e));
@@ -351,6 +426,7 @@ impl Regex {
 
     /// `re.match`: anchored at the start.
     pub fn match_start(&self, text: &str) -> Option<Match> {
+        self.too_deep.set(false);
         let chars: Vec<char> = text.chars().collect();
         let caps = self.at(&chars, 0)?;
         Some(Match { chars, caps })
@@ -358,6 +434,7 @@ impl Regex {
 
     /// `re.search`: the leftmost match.
     pub fn search(&self, text: &str) -> Option<Match> {
+        self.too_deep.set(false);
         let chars: Vec<char> = text.chars().collect();
         (0..=chars.len()).find_map(|i| {
             self.at(&chars, i).map(|caps| Match {
@@ -369,6 +446,7 @@ impl Regex {
 
     /// `re.findall`: every non-overlapping match, left to right.
     pub fn find_all(&self, text: &str) -> Vec<Match> {
+        self.too_deep.set(false);
         let chars: Vec<char> = text.chars().collect();
         let mut out = Vec::new();
         let mut i = 0;
@@ -384,6 +462,9 @@ impl Regex {
                 }
                 None => i += 1,
             }
+        }
+        if self.too_deep.get() {
+            out.clear();
         }
         out
     }
@@ -413,5 +494,64 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[1].group(2).unwrap(), "'x'");
         assert!(re(r"^\'.$\'").match_start("'a'").is_none());
+    }
+
+    /// Runs `f` on a thread with the default 2 MiB stack of spawned threads,
+    /// so a frame per char aborts the test.
+    fn small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn one_char_repeats_are_loops() {
+        let n = 200_000;
+        let digits = "7".repeat(n);
+        let start = std::time::Instant::now();
+        small_stack(move || {
+            let int = re(r"^-?\d+$");
+            assert!(int.match_start(&digits).is_some());
+            assert!(int.match_start(&format!("-{digits}\n")).is_some());
+            assert!(int.match_start(&format!("{digits}x")).is_none());
+            // Lazy: the shortest body.
+            let m = re(r"\{(.*?)\}")
+                .match_start(&format!("{{{digits}}}}}"))
+                .unwrap();
+            assert_eq!(m.group(1).unwrap(), digits);
+            // Greedy, backtracking over every char.
+            let m = re(r"^(.*)a").match_start(&format!("a{digits}")).unwrap();
+            assert_eq!(m.group(1).unwrap(), "");
+            let m =
+                re(r"([^:]+):\s*(.*?)(?:,\s*(?=[^,]+:)|$)").find_all(&format!("k: {digits}, j: 1"));
+            assert_eq!(m.len(), 2);
+            assert_eq!(m[0].group(2).unwrap(), digits);
+            assert_eq!(m[1].group(2).unwrap(), "1");
+            let m = re(r"a*?b").search(&format!("{}b", "a".repeat(n)));
+            assert_eq!(m.unwrap().group(0).unwrap().len(), n + 1);
+        });
+        assert!(start.elapsed().as_secs() < 20, "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn group_repeats_past_the_budget_find_nothing() {
+        let rows = |k: usize| format!("[[1]{}]", ",[2]".repeat(k));
+        let two_d = re(r"\[\s*\[.*?\]\s*(,\s*\[.*?\]\s*)*\]");
+        let within = rows(MAX_NESTED_REPEATS);
+        let past = rows(MAX_NESTED_REPEATS + 1);
+        let huge = rows(100_000);
+        let (a, b, c) = small_stack(move || {
+            let found = |s: &str| two_d.match_start(s).map(|m| m.group(0).unwrap());
+            (found(&within), found(&past), two_d.search(&huge).is_some())
+        });
+        assert_eq!(a, Some(rows(MAX_NESTED_REPEATS)));
+        assert_eq!((b, c), (None, false));
+        // A later call on the same pattern starts afresh.
+        let ab = re(r"(ab)*$");
+        assert!(ab.find_all(&"ab".repeat(MAX_NESTED_REPEATS + 1)).is_empty());
+        assert!(ab.match_start("abab").is_some());
     }
 }

@@ -74,15 +74,50 @@ const PRIMITIVES: [&str; 9] = [
 ];
 const ASSIGN_OPS: [&str; 10] = ["=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<="];
 
+/// Nesting levels (brackets, right-hand sides, prefix operators, type
+/// arguments) the recursive-descent parser enters before giving up.
+const MAX_DEPTH: usize = 200;
+/// Operators, member/index suffixes and qualified-type dots one input may
+/// chain: each wraps the expression so far, so a chain is as deep a tree as
+/// its length (and the traversal recurses that deep).
+const MAX_LINKS: usize = 2000;
+
 fn unsupported(msg: &str) -> DecodeError {
     DecodeError::Unsupported(format!("Java {msg}"))
 }
 
 struct P<'a> {
     c: Cursor<'a>,
+    depth: usize,
+    links: usize,
 }
 
 impl<'a> P<'a> {
+    /// Runs `f` one nesting level deeper; past [`MAX_DEPTH`] the input is
+    /// `Unsupported` instead of overflowing the stack.
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.depth >= MAX_DEPTH {
+            return Err(unsupported(&format!(
+                "nesting deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
+    /// Counts one more link of an operator or suffix chain (see [`MAX_LINKS`]).
+    fn link(&mut self) -> Result<()> {
+        self.links += 1;
+        if self.links > MAX_LINKS {
+            return Err(unsupported(&format!(
+                "chains of more than {MAX_LINKS} operators and suffixes"
+            )));
+        }
+        Ok(())
+    }
+
     fn ident_text(&self) -> Option<&'a str> {
         self.c
             .peek()
@@ -91,6 +126,10 @@ impl<'a> P<'a> {
     }
 
     fn expr(&mut self) -> Result<Node> {
+        self.nested(Self::expr_inner)
+    }
+
+    fn expr_inner(&mut self) -> Result<Node> {
         if self.ident_text().is_some() && self.c.peek2().is_some_and(|t| self.c.text(t) == "->") {
             return Err(unsupported("lambdas"));
         }
@@ -165,6 +204,7 @@ impl<'a> P<'a> {
             if self.c.at("instanceof") {
                 return Err(unsupported("instanceof"));
             }
+            self.link()?;
             let mut kids = vec![left];
             for _ in 0..n {
                 kids.push(self.c.leaf("op")?);
@@ -179,13 +219,13 @@ impl<'a> P<'a> {
         for op in ["+", "-", "!", "~"] {
             if self.c.at(op) {
                 let o = self.c.leaf("op")?;
-                let operand = self.unary()?;
+                let operand = self.nested(Self::unary)?;
                 return Ok(Node::new("unary_expression", vec![o, operand]).field("operand"));
             }
         }
         if self.c.at("++") || self.c.at("--") {
             let o = self.c.leaf("op")?;
-            let operand = self.unary()?;
+            let operand = self.nested(Self::unary)?;
             return Ok(Node::new("update_expression", vec![o, operand]));
         }
         let p = self.primary()?;
@@ -211,6 +251,7 @@ impl<'a> P<'a> {
     fn postfix(&mut self, mut e: Node) -> Result<Node> {
         loop {
             if self.c.at(".") {
+                self.link()?;
                 let dot = self.c.leaf(".")?;
                 let Some(name) = self.ident_text() else {
                     return Err(if self.c.at("<") {
@@ -248,6 +289,7 @@ impl<'a> P<'a> {
                 if self.c.peek2().is_some_and(|t| self.c.text(t) == "]") {
                     return Err(unsupported("array class literals"));
                 }
+                self.link()?;
                 let open = self.c.leaf("[")?;
                 let idx = self.expr()?;
                 if self.c.at(")") || self.c.at(",") {
@@ -258,6 +300,7 @@ impl<'a> P<'a> {
                 let close = self.c.expect("]")?;
                 e = Node::new("array_access", vec![e, open, idx, close]);
             } else if self.c.at("++") || self.c.at("--") {
+                self.link()?;
                 let o = self.c.leaf("op")?;
                 e = Node::new("update_expression", vec![e, o]);
             } else if self.c.at("::") {
@@ -345,6 +388,7 @@ impl<'a> P<'a> {
         } else {
             let mut t = self.c.leaf("type_identifier")?;
             while self.c.at(".") {
+                self.link()?;
                 let dot = self.c.leaf(".")?;
                 if self.ident_text().is_none() {
                     return Err(err("expected a type name"));
@@ -361,7 +405,7 @@ impl<'a> P<'a> {
                     if self.c.at("?") {
                         return Err(unsupported("wildcards"));
                     }
-                    kids.push(self.type_()?);
+                    kids.push(self.nested(Self::type_)?);
                     if self.c.at(",") {
                         kids.push(self.c.leaf(",")?);
                     } else {
@@ -373,6 +417,7 @@ impl<'a> P<'a> {
             t = Node::new("generic_type", vec![t, Node::new("type_arguments", kids)]);
         }
         while self.c.at("[") && self.c.peek2().is_some_and(|x| self.c.text(x) == "]") {
+            self.link()?;
             let open = self.c.leaf("[")?;
             let close = self.c.leaf("]")?;
             t = Node::new(
@@ -420,11 +465,11 @@ impl<'a> P<'a> {
 
     /// A type without trailing `[]` (those belong to the array creation).
     fn base_type(&mut self) -> Result<Node> {
-        let save = self.c.pos;
+        let save = (self.c.pos, self.links);
         let t = self.type_()?;
         if t.kind == "array_type" {
             // Re-parse: the dimensions belong to the creation expression.
-            self.c.pos = save;
+            (self.c.pos, self.links) = save;
             let word = self.ident_text().ok_or_else(|| err("expected a type"))?;
             let mut t = if PRIMITIVES.contains(&word) {
                 self.c.leaf("integral_type")?
@@ -432,6 +477,7 @@ impl<'a> P<'a> {
                 self.c.leaf("type_identifier")?
             };
             while self.c.at(".") {
+                self.link()?;
                 let dot = self.c.leaf(".")?;
                 let id = self.c.leaf("type_identifier")?;
                 t = Node::new("scoped_type_identifier", vec![t, dot, id]);
@@ -448,7 +494,7 @@ impl<'a> P<'a> {
         let mut kids = vec![self.c.expect("{")?];
         while !self.c.at("}") {
             kids.push(if self.c.at("{") {
-                self.initializer()?
+                self.nested(Self::initializer)?
             } else {
                 self.expr()?
             });
@@ -518,6 +564,8 @@ fn parse_program(src: &str) -> Result<Vec<Node>> {
     let toks = tokenize(src, Lang::Java)?;
     let mut p = P {
         c: Cursor { src, toks, pos: 0 },
+        depth: 0,
+        links: 0,
     };
     let mut stmts = Vec::new();
     let mut last_missing_semicolon = false;
@@ -690,4 +738,82 @@ pub fn parse_java_function_call(src: &str) -> Result<PyVal> {
         }
     }
     Ok(PyVal::Dict(PyDict::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::pyrepr::repr;
+
+    /// Parses on a thread with the default 2 MiB stack of spawned threads
+    /// (unbounded recursion aborts the test); the decoded value's `repr`.
+    fn parse_small_stack(src: String) -> Result<String> {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || parse_java_function_call(&src).map(|v| repr(&v)))
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    fn too_deep() -> Result<String> {
+        Err(DecodeError::Unsupported(
+            "Java nesting deeper than 200 levels".into(),
+        ))
+    }
+
+    #[test]
+    fn deep_nesting_is_unsupported_not_a_stack_overflow() {
+        let n = 200_000;
+        let cases = [
+            format!("f({}1);", "!".repeat(n)),
+            format!("f({}1{});", "(".repeat(n / 2), ")".repeat(n / 2)),
+            format!("f({}1);", "(".repeat(n)),
+            format!("f({}1);", "g(".repeat(n / 2)),
+            format!("f({}1);", "a=".repeat(n / 2)),
+            format!("f({}1);", "a[".repeat(n / 2)),
+            format!("f(new int[]{{{}1);", "{".repeat(n)),
+            format!("f(new A<{}B>());", "A<".repeat(n / 2)),
+        ];
+        for src in cases {
+            let head: String = src.chars().take(12).collect();
+            assert_eq!(parse_small_stack(src), too_deep(), "{head}");
+        }
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_still_parses() {
+        // `f(x=` takes three levels (statement, argument, right-hand side).
+        let parens = |k: usize| format!("{}1{}", "(".repeat(k), ")".repeat(k));
+        let nots = |k: usize| format!("{}1", "!".repeat(k));
+        for arg in [parens(197), nots(197)] {
+            let want = format!("[{{'f': {{'x': '{arg}'}}}}]");
+            assert_eq!(parse_small_stack(format!("f(x={arg});")), Ok(want));
+        }
+        for arg in [parens(198), nots(198)] {
+            assert_eq!(parse_small_stack(format!("f(x={arg});")), too_deep());
+        }
+    }
+
+    #[test]
+    fn long_chains_are_unsupported_not_a_stack_overflow() {
+        let n = 200_000;
+        let too_long = Err(DecodeError::Unsupported(
+            "Java chains of more than 2000 operators and suffixes".into(),
+        ));
+        for src in [
+            format!("f(x={}1);", "1+".repeat(n / 2)),
+            format!("{}1;", "1+".repeat(n / 2)),
+            format!("f(x=a{});", ".b".repeat(n / 2)),
+            format!("f(x=a{});", "[0]".repeat(n / 3)),
+            format!("f(x=new a{}());", ".b".repeat(n / 2)),
+            format!("f(x=new a{}[]{{}});", ".b".repeat(n / 2)),
+        ] {
+            let head: String = src.chars().take(12).collect();
+            assert_eq!(parse_small_stack(src), too_long, "{head}");
+        }
+        let sum = format!("{}1", "1+".repeat(2000));
+        let want = format!("[{{'f': {{'x': '{sum}'}}}}]");
+        assert_eq!(parse_small_stack(format!("f(x={sum});")), Ok(want));
+    }
 }

@@ -24,15 +24,70 @@ const ASSIGN_OPS: [&str; 14] = [
     "=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", "**=", "&&=", "||=", "??=",
 ];
 
+/// Nesting levels (brackets, right-hand sides, prefix operators, `new`)
+/// the recursive-descent parser enters before giving up.
+const MAX_DEPTH: usize = 200;
+/// Operators and member/call/index suffixes one input may chain: each wraps
+/// the expression so far, so a chain is as deep a tree as its length.
+const MAX_LINKS: usize = 2000;
+
 fn unsupported(msg: &str) -> DecodeError {
     DecodeError::Unsupported(format!("JavaScript {msg}"))
 }
 
 struct P<'a> {
     c: Cursor<'a>,
+    /// For each opening bracket token, the index of its closing one.
+    closer: Vec<Option<usize>>,
+    depth: usize,
+    links: usize,
+}
+
+/// The closing bracket of each opening one (any kind closes any kind, as in
+/// [`P::is_arrow_ahead`]); `None` for other tokens and unclosed brackets.
+fn closers(c: &Cursor<'_>) -> Vec<Option<usize>> {
+    let mut out = vec![None; c.toks.len()];
+    let mut open = Vec::new();
+    for (k, t) in c.toks.iter().enumerate() {
+        match c.text(*t) {
+            "(" | "[" | "{" => open.push(k),
+            ")" | "]" | "}" => {
+                if let Some(o) = open.pop().and_then(|o| out.get_mut(o)) {
+                    *o = Some(k);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 impl<'a> P<'a> {
+    /// Runs `f` one nesting level deeper; past [`MAX_DEPTH`] the input is
+    /// `Unsupported` instead of overflowing the stack.
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.depth >= MAX_DEPTH {
+            return Err(unsupported(&format!(
+                "nesting deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
+    /// Counts one more link of an operator or suffix chain (see [`MAX_LINKS`]).
+    fn link(&mut self) -> Result<()> {
+        self.links += 1;
+        if self.links > MAX_LINKS {
+            return Err(unsupported(&format!(
+                "chains of more than {MAX_LINKS} operators and suffixes"
+            )));
+        }
+        Ok(())
+    }
+
     fn word(&self) -> Option<&'a str> {
         self.c
             .peek()
@@ -62,24 +117,10 @@ impl<'a> P<'a> {
         if !self.c.at("(") {
             return false;
         }
-        let mut depth = 0usize;
-        for (k, t) in self.c.toks.iter().enumerate().skip(self.c.pos) {
-            match self.c.text(*t) {
-                "(" | "[" | "{" => depth += 1,
-                ")" | "]" | "}" => {
-                    depth = depth.saturating_sub(1);
-                    if depth == 0 {
-                        return self
-                            .c
-                            .toks
-                            .get(k + 1)
-                            .is_some_and(|n| self.c.text(*n) == "=>");
-                    }
-                }
-                _ => {}
-            }
-        }
-        false
+        let close = self.closer.get(self.c.pos).copied().flatten();
+        close
+            .and_then(|k| self.c.toks.get(k + 1))
+            .is_some_and(|n| self.c.text(*n) == "=>")
     }
 
     /// Skips a balanced `{...}` / `(...)` group, returning it as one node.
@@ -141,6 +182,10 @@ impl<'a> P<'a> {
     }
 
     fn assign(&mut self) -> Result<Node> {
+        self.nested(Self::assign_inner)
+    }
+
+    fn assign_inner(&mut self) -> Result<Node> {
         if self.c.at("async") && self.c.peek2().is_some_and(|t| !t.newline_before) {
             return Err(unsupported("async functions"));
         }
@@ -241,11 +286,13 @@ impl<'a> P<'a> {
             if prec <= min {
                 break;
             }
+            self.link()?;
             let mut kids = vec![left];
             for _ in 0..n {
                 kids.push(self.c.leaf("op")?);
             }
-            kids.push(self.binary(if prec == 11 { prec - 1 } else { prec })?);
+            let next = if prec == 11 { prec - 1 } else { prec };
+            kids.push(self.nested(|p| p.binary(next))?);
             left = Node::new("binary_expression", kids);
         }
         Ok(left)
@@ -255,18 +302,18 @@ impl<'a> P<'a> {
         for op in ["!", "~", "+", "-", "typeof", "void", "delete"] {
             if self.c.at(op) {
                 let o = self.c.leaf("op")?;
-                let e = self.unary()?;
+                let e = self.nested(Self::unary)?;
                 return Ok(Node::new("unary_expression", vec![o, e]));
             }
         }
         if self.c.at("++") || self.c.at("--") {
             let o = self.c.leaf("op")?;
-            let e = self.unary()?;
+            let e = self.nested(Self::unary)?;
             return Ok(Node::new("update_expression", vec![o, e]));
         }
         if self.c.at("await") {
             let o = self.c.leaf("await")?;
-            let e = self.unary()?;
+            let e = self.nested(Self::unary)?;
             return Ok(Node::new("await_expression", vec![o, e]));
         }
         let p = self.primary()?;
@@ -315,13 +362,13 @@ impl<'a> P<'a> {
             } else if self.c.at("[") {
                 let open = self.c.leaf("[")?;
                 let idx = self.sequence()?;
-                if self.c.at(")") && !self.c.at("]") {
+                e = if self.c.at(")") && !self.c.at("]") {
                     // tree-sitter inserts the missing `]` (no ERROR node).
-                    e = Node::new("subscript_expression", vec![e, open, idx]);
-                    continue;
-                }
-                let close = self.c.expect("]")?;
-                e = Node::new("subscript_expression", vec![e, open, idx, close]);
+                    Node::new("subscript_expression", vec![e, open, idx])
+                } else {
+                    let close = self.c.expect("]")?;
+                    Node::new("subscript_expression", vec![e, open, idx, close])
+                };
             } else if calls && self.c.at("(") {
                 let args = self.args()?;
                 e = Node::new("call_expression", vec![e, args]);
@@ -336,6 +383,7 @@ impl<'a> P<'a> {
             } else {
                 return Ok(e);
             }
+            self.link()?;
         }
     }
 
@@ -374,7 +422,7 @@ impl<'a> P<'a> {
                 }
                 "new" => {
                     let kw = self.c.leaf("new")?;
-                    let callee = self.primary()?;
+                    let callee = self.nested(Self::primary)?;
                     let callee = self.postfix(callee, false)?;
                     let mut kids = vec![kw, callee];
                     if self.c.at("(") {
@@ -570,8 +618,12 @@ fn extract_arguments(src: &str, args: &Node) -> Result<PyDict> {
 /// or `None`.
 pub fn parse_javascript_function_call(src: &str) -> Result<PyVal> {
     let toks = tokenize(src, Lang::JavaScript)?;
+    let c = Cursor { src, toks, pos: 0 };
     let mut p = P {
-        c: Cursor { src, toks, pos: 0 },
+        closer: closers(&c),
+        c,
+        depth: 0,
+        links: 0,
     };
     let mut stmts = Vec::new();
     while p.c.peek().is_some() {
@@ -613,4 +665,102 @@ pub fn parse_javascript_function_call(src: &str) -> Result<PyVal> {
         }
     }
     Ok(PyVal::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::pyrepr::repr;
+
+    /// Parses on a thread with the default 2 MiB stack of spawned threads
+    /// (unbounded recursion aborts the test); the decoded value's `repr`.
+    fn parse_small_stack(src: String) -> Result<String> {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || parse_javascript_function_call(&src).map(|v| repr(&v)))
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    fn too_deep() -> Result<String> {
+        Err(DecodeError::Unsupported(
+            "JavaScript nesting deeper than 200 levels".into(),
+        ))
+    }
+
+    #[test]
+    fn deep_nesting_is_unsupported_not_a_stack_overflow() {
+        let n = 200_000;
+        let cases = [
+            format!("f({}1)", "!".repeat(n)),
+            format!("f({}1{})", "(".repeat(n / 2), ")".repeat(n / 2)),
+            format!("f({}1)", "(".repeat(n)),
+            format!("f([{}1{}])", "[".repeat(n / 2), "]".repeat(n / 2)),
+            format!("f({}1)", "{a:".repeat(n / 3)),
+            format!("f({}1)", "a=".repeat(n / 2)),
+            format!("f({}1)", "2**".repeat(n / 3)),
+            format!("f({}a)", "new ".repeat(n / 4)),
+            format!("f({}1)", "x=>".repeat(n / 3)),
+            format!("f({}1)", "a?b:".repeat(n / 4)),
+        ];
+        for src in cases {
+            let head: String = src.chars().take(12).collect();
+            assert_eq!(parse_small_stack(src), too_deep(), "{head}");
+        }
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_still_parses() {
+        // `f(x=` takes three levels (statement, argument, right-hand side).
+        let parens = |k: usize| format!("{}1{}", "(".repeat(k), ")".repeat(k));
+        let arrays = |k: usize| format!("{}1{}", "[".repeat(k), "]".repeat(k));
+        let objects = |k: usize| format!("{}1{}", "{a:".repeat(k), "}".repeat(k));
+        let nots = |k: usize| format!("{}1", "!".repeat(k));
+        for arg in [parens(197), arrays(197), objects(197), nots(197)] {
+            let want = format!("[{{'f': {{'x': '{arg}'}}}}]");
+            assert_eq!(parse_small_stack(format!("f(x={arg})")), Ok(want));
+        }
+        for arg in [parens(198), arrays(198), objects(198), nots(198)] {
+            assert_eq!(parse_small_stack(format!("f(x={arg})")), too_deep());
+        }
+    }
+
+    #[test]
+    fn long_chains_are_unsupported_not_a_stack_overflow() {
+        let n = 200_000;
+        let too_long = Err(DecodeError::Unsupported(
+            "JavaScript chains of more than 2000 operators and suffixes".into(),
+        ));
+        for src in [
+            format!("f(x={}1)", "1+".repeat(n / 2)),
+            format!("f(x=a{})", ".b".repeat(n / 2)),
+            format!("f(x=a{})", "()".repeat(n / 2)),
+            format!("f(x=a{})", "[0]".repeat(n / 3)),
+        ] {
+            let head: String = src.chars().take(12).collect();
+            assert_eq!(parse_small_stack(src), too_long, "{head}");
+        }
+        let src = format!("f(x={}1)", "1+".repeat(1000));
+        assert_eq!(
+            parse_small_stack(src),
+            Ok(format!("[{{'f': {{'x': '{}1'}}}}]", "1+".repeat(1000)))
+        );
+    }
+
+    #[test]
+    fn arrow_lookahead_uses_the_matching_bracket() {
+        let ok = |src: &str| parse_javascript_function_call(src).map(|v| repr(&v));
+        // `(a, [b]) =>` is an arrow function, `(a)(b)` a call, `(a) + b` not an arrow.
+        assert_eq!(
+            ok("f(x=(a, [b]) => a)"),
+            Ok("[{'f': {'x': '(a, [b]) => a'}}]".into())
+        );
+        assert_eq!(ok("f(x=(a)(b))"), Ok("[{'f': {'x': '(a)(b)'}}]".into()));
+        assert_eq!(ok("f(x=(a) + b)"), Ok("[{'f': {'x': '(a) + b'}}]".into()));
+        assert_eq!(
+            ok("f(x=(a, b)"),
+            Err(DecodeError::Failed("expected )".into()))
+        );
+    }
 }

@@ -95,11 +95,10 @@ impl<R: Read + Seek> Walker<'_, R> {
     }
 
     fn skip_value(&mut self, ty: u32, depth: usize) -> Option<()> {
+        if let Some(size) = fixed_size(ty) {
+            return self.skip(size);
+        }
         match ty {
-            0 | 1 | 7 => self.skip(1),
-            2 | 3 => self.skip(2),
-            4 | 5 | 6 => self.skip(4),
-            10..=12 => self.skip(8),
             8 => {
                 let n = self.len()?;
                 self.skip(n)
@@ -107,20 +106,24 @@ impl<R: Read + Seek> Walker<'_, R> {
             9 if depth < MAX_DEPTH => {
                 let inner = self.u32()?;
                 let count = self.len()?;
-                let fixed = match inner {
-                    0 | 1 | 7 => Some(1u64),
-                    2 | 3 => Some(2),
-                    4 | 5 | 6 => Some(4),
-                    10..=12 => Some(8),
-                    _ => None,
-                };
-                match fixed {
+                match fixed_size(inner) {
                     Some(size) => self.skip(count.checked_mul(size)?),
                     None => (0..count).try_for_each(|_| self.skip_value(inner, depth + 1)),
                 }
             }
             _ => None,
         }
+    }
+}
+
+/// Bytes of a fixed-size GGUF value type (u8/i8/bool, u16/i16, u32/i32/f32, u64/i64/f64).
+fn fixed_size(ty: u32) -> Option<u64> {
+    match ty {
+        0 | 1 | 7 => Some(1),
+        2 | 3 => Some(2),
+        4..=6 => Some(4),
+        10..=12 => Some(8),
+        _ => None,
     }
 }
 
