@@ -124,19 +124,41 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
     }
     if !ran_any {
         // A finished run: redraw the report from what is on disk, so that it shows what this
-        // binary's report shows (cheap; nothing is recomputed). The run itself is complete, so a
-        // failure here is only reported.
+        // binary's report shows, and point `best` at what this binary's rule picks (cheap;
+        // nothing is recomputed). The run itself is complete, so a failure here is only
+        // reported.
         let root = ctx.rd.root();
-        let redraw = crate::runloop::report::load_run(root)
-            .and_then(|(s, m)| crate::runloop::report::write_report(root, &s, &m));
-        if let Err(e) = redraw {
-            tracing::warn!("could not redraw the report of {}: {e}", root.display());
+        let redraw = crate::runloop::report::load_run(root).and_then(|(s, m)| {
+            crate::runloop::report::write_report(root, &s, &m)?;
+            Ok(s)
+        });
+        match redraw {
+            Ok(s) => refresh_best(&ctx.rd, &s),
+            Err(e) => tracing::warn!("could not redraw the report of {}: {e}", root.display()),
         }
     }
     Ok(RunOutcome {
         summaries,
         run_dir: ctx.rd.root().to_path_buf(),
     })
+}
+
+/// Points a finished run's `best` at the iteration [`best_iteration`] picks, when that
+/// iteration's adapter is still on disk (a run finished under an older rule may have pruned it;
+/// `best` then stays).
+///
+/// [`best_iteration`]: crate::runloop::summary::best_iteration
+fn refresh_best(rd: &RunDir, summaries: &[IterationSummary]) {
+    let Some(b) = crate::runloop::summary::best_iteration(summaries).map(|s| s.iteration) else {
+        return;
+    };
+    if rd.best() == Some(b) || !rd.iter_dir(b).join("adapter").is_dir() {
+        return;
+    }
+    match rd.set_best(b) {
+        Ok(()) => tracing::info!("best now names {}", RunDir::iter_name(b)),
+        Err(e) => tracing::warn!("could not update {}: {e}", rd.root().join("best").display()),
+    }
 }
 
 fn run_phase(ctx: &mut Ctx<'_>, k: usize, phase: &str) -> Result<()> {
@@ -657,7 +679,7 @@ fn finalize_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         };
         crate::checkpoint::export_hf(ctx.backend.model(), &dir.join("merged"), &opts)?;
     }
-    // The best iteration by held-out accuracy (ties: the later one).
+    // The best iteration by held-out accuracy (ties: mean gated reward, then the later one).
     let mut summaries = Vec::new();
     for j in 0..=k {
         if let Some(s) = rd.read_json::<IterationSummary>(&rd.iter_dir(j).join("summary.json"))? {

@@ -244,8 +244,8 @@ fn full_report_has_tables_and_plots() {
     // Accuracy 30 %, 45 %, 60 % over iterations 0–2: the last is the best.
     assert!(
         md.contains(
-            "Best iteration by held-out accuracy (ties: the later one; the run directory's \
-             `best`): 2 (60.0 %, mean gated reward 0.540)."
+            "Best iteration by held-out accuracy (ties: the higher mean gated reward, then the \
+             later one; the run directory's `best`): 2 (60.0 %, mean gated reward 0.540)."
         ),
         "{md}"
     );
@@ -389,9 +389,10 @@ fn example_fixture_run_loads_and_renders() {
     );
 }
 
-/// The best iteration is the most accurate one, the later one on ties (the run's `best`).
+/// The best iteration is the most accurate one; on ties the one with the higher mean gated
+/// reward, then the later one (the run's `best`).
 #[test]
-fn best_iteration_prefers_the_later_on_ties() {
+fn best_iteration_breaks_ties_by_reward_then_the_later() {
     use trainer::runloop::summary::best_iteration;
     assert!(best_iteration(&[]).is_none());
     let s = vec![
@@ -402,4 +403,14 @@ fn best_iteration_prefers_the_later_on_ties() {
     ];
     assert_eq!(best_iteration(&s).map(|b| b.iteration), Some(2));
     assert_eq!(best_iteration(&s[..2]).map(|b| b.iteration), Some(1));
+    // Equal accuracy: the higher mean reward wins even when it is the earlier iteration.
+    let mut t = vec![
+        summary(0, heldout(2, 2, 0), 30),
+        summary(1, heldout(2, 2, 0), 30),
+    ];
+    t[0].heldout.mean_reward = 0.142;
+    t[1].heldout.mean_reward = 0.129;
+    assert_eq!(best_iteration(&t).map(|b| b.iteration), Some(0));
+    t[1].heldout.mean_reward = 0.142;
+    assert_eq!(best_iteration(&t).map(|b| b.iteration), Some(1));
 }

@@ -337,6 +337,17 @@ fn two_iterations_then_kill_and_resume_gives_identical_results() {
         );
     }
 
+    // Rerunning a finished run points a stale `best` back at what the rule picks.
+    let best = std::fs::read_to_string(a.join("best")).unwrap();
+    let k: usize = best.trim().trim_start_matches("iter_").parse().unwrap();
+    let stale = format!("iter_{:04}\n", (k + 1) % 3);
+    std::fs::write(b.join("best"), &stale).unwrap();
+    wait_ok(
+        trainer().arg("run").arg(&b_cfg).spawn().unwrap(),
+        "rerun of the finished run",
+    );
+    assert_eq!(std::fs::read_to_string(b.join("best")).unwrap(), best);
+
     // A changed config is refused on resume.
     let text = std::fs::read_to_string(&b_cfg)
         .unwrap()

@@ -103,13 +103,15 @@ pub struct IterationSummary {
     pub timing_s: BTreeMap<String, f64>,
 }
 
-/// The best iteration by held-out accuracy (ties: the later one) — what the run directory's
+/// The best iteration by held-out accuracy; on equal accuracy the higher mean gated reward (the
+/// finer signal on a small held-out set), then the later iteration — what the run directory's
 /// `best` points at.
 pub fn best_iteration(summaries: &[IterationSummary]) -> Option<&IterationSummary> {
     summaries.iter().max_by(|a, b| {
         a.heldout
             .accuracy
             .total_cmp(&b.heldout.accuracy)
+            .then(a.heldout.mean_reward.total_cmp(&b.heldout.mean_reward))
             .then(a.iteration.cmp(&b.iteration))
     })
 }

@@ -159,7 +159,8 @@ fn headline(md: &mut String, summaries: &[IterationSummary], latest: &IterationS
     if let Some(b) = best_iteration(summaries).filter(|_| summaries.len() > 1) {
         let _ = writeln!(
             md,
-            "Best iteration by held-out accuracy (ties: the later one; the run directory's `best`): \
+            "Best iteration by held-out accuracy (ties: the higher mean gated reward, then the later \
+             one; the run directory's `best`): \
              {} ({}, mean gated reward {}).\n",
             b.iteration,
             pct(b.heldout.accuracy),
