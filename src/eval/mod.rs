@@ -20,3 +20,15 @@ pub mod pyjson;
 pub mod pyrepr;
 pub mod pyval;
 pub mod score;
+
+/// Runs `f` on a spawned thread with the default 2 MiB stack, so that
+/// unbounded recursion aborts the test instead of passing on a big main stack.
+#[cfg(test)]
+pub(crate) fn on_spawned_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}

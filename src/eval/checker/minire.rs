@@ -473,6 +473,7 @@ impl Regex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::on_spawned_thread;
 
     fn re(p: &str) -> Regex {
         Regex::new(p, false).unwrap()
@@ -496,23 +497,12 @@ mod tests {
         assert!(re(r"^\'.$\'").match_start("'a'").is_none());
     }
 
-    /// Runs `f` on a thread with the default 2 MiB stack of spawned threads,
-    /// so a frame per char aborts the test.
-    fn small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-        std::thread::Builder::new()
-            .stack_size(2 << 20)
-            .spawn(f)
-            .unwrap()
-            .join()
-            .unwrap()
-    }
-
     #[test]
     fn one_char_repeats_are_loops() {
         let n = 200_000;
         let digits = "7".repeat(n);
         let start = std::time::Instant::now();
-        small_stack(move || {
+        on_spawned_thread(move || {
             let int = re(r"^-?\d+$");
             assert!(int.match_start(&digits).is_some());
             assert!(int.match_start(&format!("-{digits}\n")).is_some());
@@ -543,7 +533,7 @@ mod tests {
         let within = rows(MAX_NESTED_REPEATS);
         let past = rows(MAX_NESTED_REPEATS + 1);
         let huge = rows(100_000);
-        let (a, b, c) = small_stack(move || {
+        let (a, b, c) = on_spawned_thread(move || {
             let found = |s: &str| two_d.match_start(s).map(|m| m.group(0).unwrap());
             (found(&within), found(&past), two_d.search(&huge).is_some())
         });

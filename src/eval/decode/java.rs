@@ -12,6 +12,7 @@
 //! the grammar allows it (`default=1` is a named argument).  Lambdas, casts,
 //! method references and declarations are `Unsupported`.
 
+use super::budget::Budget;
 use super::lex::{tokenize, Lang, Tok};
 use super::syntax::{err, graft_assignment, Cursor, Node};
 use super::{DecodeError, Result};
@@ -74,48 +75,27 @@ const PRIMITIVES: [&str; 9] = [
 ];
 const ASSIGN_OPS: [&str; 10] = ["=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<="];
 
-/// Nesting levels (brackets, right-hand sides, prefix operators, type
-/// arguments) the recursive-descent parser enters before giving up.
-const MAX_DEPTH: usize = 200;
-/// Operators, member/index suffixes and qualified-type dots one input may
-/// chain: each wraps the expression so far, so a chain is as deep a tree as
-/// its length (and the traversal recurses that deep).
-const MAX_LINKS: usize = 2000;
-
 fn unsupported(msg: &str) -> DecodeError {
     DecodeError::Unsupported(format!("Java {msg}"))
 }
 
 struct P<'a> {
     c: Cursor<'a>,
-    depth: usize,
-    links: usize,
+    budget: Budget,
 }
 
 impl<'a> P<'a> {
-    /// Runs `f` one nesting level deeper; past [`MAX_DEPTH`] the input is
-    /// `Unsupported` instead of overflowing the stack.
+    /// Runs `f` one nesting level deeper (see [`MAX_DEPTH`](super::budget::MAX_DEPTH)).
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        if self.depth >= MAX_DEPTH {
-            return Err(unsupported(&format!(
-                "nesting deeper than {MAX_DEPTH} levels"
-            )));
-        }
-        self.depth += 1;
+        self.budget.enter()?;
         let r = f(self);
-        self.depth -= 1;
+        self.budget.leave();
         r
     }
 
-    /// Counts one more link of an operator or suffix chain (see [`MAX_LINKS`]).
+    /// Counts one more link of an operator or suffix chain (see [`MAX_LINKS`](super::budget::MAX_LINKS)).
     fn link(&mut self) -> Result<()> {
-        self.links += 1;
-        if self.links > MAX_LINKS {
-            return Err(unsupported(&format!(
-                "chains of more than {MAX_LINKS} operators and suffixes"
-            )));
-        }
-        Ok(())
+        self.budget.link()
     }
 
     fn ident_text(&self) -> Option<&'a str> {
@@ -465,11 +445,11 @@ impl<'a> P<'a> {
 
     /// A type without trailing `[]` (those belong to the array creation).
     fn base_type(&mut self) -> Result<Node> {
-        let save = (self.c.pos, self.links);
+        let save = (self.c.pos, self.budget.links);
         let t = self.type_()?;
         if t.kind == "array_type" {
             // Re-parse: the dimensions belong to the creation expression.
-            (self.c.pos, self.links) = save;
+            (self.c.pos, self.budget.links) = save;
             let word = self.ident_text().ok_or_else(|| err("expected a type"))?;
             let mut t = if PRIMITIVES.contains(&word) {
                 self.c.leaf("integral_type")?
@@ -564,8 +544,7 @@ fn parse_program(src: &str) -> Result<Vec<Node>> {
     let toks = tokenize(src, Lang::Java)?;
     let mut p = P {
         c: Cursor { src, toks, pos: 0 },
-        depth: 0,
-        links: 0,
+        budget: Budget::new("Java"),
     };
     let mut stmts = Vec::new();
     let mut last_missing_semicolon = false;
@@ -743,17 +722,12 @@ pub fn parse_java_function_call(src: &str) -> Result<PyVal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::on_spawned_thread;
     use crate::eval::pyrepr::repr;
 
-    /// Parses on a thread with the default 2 MiB stack of spawned threads
-    /// (unbounded recursion aborts the test); the decoded value's `repr`.
+    /// Parses on a thread with the default 2 MiB stack; the decoded value's `repr`.
     fn parse_small_stack(src: String) -> Result<String> {
-        std::thread::Builder::new()
-            .stack_size(2 << 20)
-            .spawn(move || parse_java_function_call(&src).map(|v| repr(&v)))
-            .unwrap()
-            .join()
-            .unwrap()
+        on_spawned_thread(move || parse_java_function_call(&src).map(|v| repr(&v)))
     }
 
     fn too_deep() -> Result<String> {

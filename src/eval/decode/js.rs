@@ -12,6 +12,7 @@
 //! a missing `]`/`}` right before `)` is accepted as tree-sitter's recovery
 //! inserts it without an `ERROR` node.
 
+use super::budget::Budget;
 use super::lex::{tokenize, Lang, Tok};
 use super::syntax::{err, graft_assignment, Cursor, Node};
 use super::{DecodeError, Result};
@@ -24,13 +25,6 @@ const ASSIGN_OPS: [&str; 14] = [
     "=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", "**=", "&&=", "||=", "??=",
 ];
 
-/// Nesting levels (brackets, right-hand sides, prefix operators, `new`)
-/// the recursive-descent parser enters before giving up.
-const MAX_DEPTH: usize = 200;
-/// Operators and member/call/index suffixes one input may chain: each wraps
-/// the expression so far, so a chain is as deep a tree as its length.
-const MAX_LINKS: usize = 2000;
-
 fn unsupported(msg: &str) -> DecodeError {
     DecodeError::Unsupported(format!("JavaScript {msg}"))
 }
@@ -39,8 +33,7 @@ struct P<'a> {
     c: Cursor<'a>,
     /// For each opening bracket token, the index of its closing one.
     closer: Vec<Option<usize>>,
-    depth: usize,
-    links: usize,
+    budget: Budget,
 }
 
 /// The closing bracket of each opening one (any kind closes any kind, as in
@@ -63,29 +56,17 @@ fn closers(c: &Cursor<'_>) -> Vec<Option<usize>> {
 }
 
 impl<'a> P<'a> {
-    /// Runs `f` one nesting level deeper; past [`MAX_DEPTH`] the input is
-    /// `Unsupported` instead of overflowing the stack.
+    /// Runs `f` one nesting level deeper (see [`MAX_DEPTH`](super::budget::MAX_DEPTH)).
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        if self.depth >= MAX_DEPTH {
-            return Err(unsupported(&format!(
-                "nesting deeper than {MAX_DEPTH} levels"
-            )));
-        }
-        self.depth += 1;
+        self.budget.enter()?;
         let r = f(self);
-        self.depth -= 1;
+        self.budget.leave();
         r
     }
 
-    /// Counts one more link of an operator or suffix chain (see [`MAX_LINKS`]).
+    /// Counts one more link of an operator or suffix chain (see [`MAX_LINKS`](super::budget::MAX_LINKS)).
     fn link(&mut self) -> Result<()> {
-        self.links += 1;
-        if self.links > MAX_LINKS {
-            return Err(unsupported(&format!(
-                "chains of more than {MAX_LINKS} operators and suffixes"
-            )));
-        }
-        Ok(())
+        self.budget.link()
     }
 
     fn word(&self) -> Option<&'a str> {
@@ -622,8 +603,7 @@ pub fn parse_javascript_function_call(src: &str) -> Result<PyVal> {
     let mut p = P {
         closer: closers(&c),
         c,
-        depth: 0,
-        links: 0,
+        budget: Budget::new("JavaScript"),
     };
     let mut stmts = Vec::new();
     while p.c.peek().is_some() {
@@ -670,17 +650,12 @@ pub fn parse_javascript_function_call(src: &str) -> Result<PyVal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::on_spawned_thread;
     use crate::eval::pyrepr::repr;
 
-    /// Parses on a thread with the default 2 MiB stack of spawned threads
-    /// (unbounded recursion aborts the test); the decoded value's `repr`.
+    /// Parses on a thread with the default 2 MiB stack; the decoded value's `repr`.
     fn parse_small_stack(src: String) -> Result<String> {
-        std::thread::Builder::new()
-            .stack_size(2 << 20)
-            .spawn(move || parse_javascript_function_call(&src).map(|v| repr(&v)))
-            .unwrap()
-            .join()
-            .unwrap()
+        on_spawned_thread(move || parse_javascript_function_call(&src).map(|v| repr(&v)))
     }
 
     fn too_deep() -> Result<String> {

@@ -5,6 +5,7 @@
 //! `[{func_name: {param: value, ...}}, ...]`, represented as [`PyVal`]s.
 
 mod binop;
+mod budget;
 mod fc;
 mod java;
 mod js;
