@@ -19,7 +19,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value as Json;
 
-use crate::backend::LocalBackend;
+use crate::backend::{ChatBackend, LocalBackend, OpenAiBackend};
 use crate::checkpoint::{load_peft, save_peft, PeftSaveOptions};
 use crate::config::{ColdStart, Config};
 use crate::runloop::error::{Result, RunError};
@@ -31,7 +31,8 @@ use crate::runloop::summary::{HeldoutResult, IterationSummary, SynthSummary, Tra
 use crate::runloop::{grpo_phase, sft_phase, synth_phase};
 use crate::specs::Tool;
 use crate::synth::plan::Task;
-use crate::synth::run::{compilable, load_tools, make_toolsets, unique_names};
+use crate::synth::pool::{tool_pool, write_merges};
+use crate::synth::run::{compilable, load_tools, unique_names};
 use crate::synth::teacher::Teacher;
 use crate::synth::words::derive_seed;
 use crate::synth::Registry;
@@ -84,7 +85,17 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
     let rd = RunDir::open(cfg)?;
     let (tools, summary) = load_tools(cfg)?;
     tracing::info!("ingested: {}", summary.trim().replace('\n', "; "));
-    let tools = compilable(unique_names(tools));
+    let mut tools = compilable(unique_names(tools));
+    let pool_file = rd.heldout_dir().join(POOL_FILE);
+    if pool_file.exists() {
+        // The pool this run refined once (the held-out phase): resume with the same tools.
+        tools = read_jsonl(&pool_file)?;
+        tracing::info!(
+            "tool pool: {} tools from {} (the run's refined pool)",
+            tools.len(),
+            pool_file.display()
+        );
+    }
     let mut ctx = Ctx {
         cfg,
         rd,
@@ -92,6 +103,7 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
         tools,
         progress: opts.progress,
     };
+    check_pool(&ctx)?;
     let mut summaries = Vec::new();
     let mut ran_any = false;
     restore_adapter(&mut ctx)?;
@@ -228,6 +240,32 @@ fn restore_adapter(ctx: &mut Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The run's tool pool after the MCP-tree refinement (`heldout/`; one tool per line).
+const POOL_FILE: &str = "tools.jsonl";
+
+/// A resumed run's toolsets must name tools of its pool: a run from before the pool was
+/// persisted re-ingests the specs, which may have changed since.
+fn check_pool(ctx: &Ctx<'_>) -> Result<()> {
+    let p = split_path(ctx);
+    let Some(split) = ctx.rd.read_json::<Split>(&p)? else {
+        return Ok(());
+    };
+    let known: std::collections::BTreeSet<&str> =
+        ctx.tools.iter().map(|t| t.name.as_str()).collect();
+    for set in split.train.iter().chain(&split.heldout) {
+        if let Some(missing) = set.tools.iter().find(|t| !known.contains(t.as_str())) {
+            return Err(RunError::Invalid(format!(
+                "{} puts tool `{missing}` in toolset {}, but the run's tools do not define it \
+                 (the spec files of synth.specs changed since the run started?): restore them, \
+                 or start a new run (another run.name)",
+                p.display(),
+                set.id
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn split_path(ctx: &Ctx<'_>) -> std::path::PathBuf {
     ctx.rd.heldout_dir().join("split.json")
 }
@@ -288,7 +326,27 @@ fn registry_of(ctx: &Ctx<'_>, sets: &[crate::toolsets::Toolset]) -> Result<Regis
 fn heldout_phase(ctx: &mut Ctx<'_>) -> Result<()> {
     let cfg = ctx.cfg;
     let model = (ctx.backend.model(), ctx.backend.tokenizer());
-    let sets = make_toolsets(cfg, &ctx.tools, Some(model))?;
+    // The MCP-tree refinement judges with the simulators' model: the endpoint when one is
+    // configured, else the base model (adapter off).
+    let remote = match &cfg.synth.simulator_endpoint {
+        Some(ep) => Some(OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?),
+        None => None,
+    };
+    let judge: &dyn ChatBackend = match &remote {
+        Some(b) => b,
+        None => &ctx.backend,
+    };
+    let pool = tool_pool(cfg, ctx.tools.clone(), Some(model), Some(judge))?;
+    let dir = ctx.rd.heldout_dir();
+    write_merges(&dir.join("refine.jsonl"), &pool.refined.merges)?;
+    crate::synth::output::write_jsonl(
+        &dir.join(POOL_FILE),
+        pool.tools
+            .iter()
+            .map(|t| serde_json::to_value(t).unwrap_or(Json::Null)),
+    )?;
+    let sets = pool.toolsets;
+    ctx.tools = pool.tools;
     let split = split_toolsets(&sets, cfg.loop_.heldout_toolset_share, cfg.run.seed);
     let registry = Registry::new(ctx.tools.clone())?;
     let (tasks, unplannable) = plan_heldout(

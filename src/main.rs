@@ -52,6 +52,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The tool pool as a run builds it: ingest the configured specs, refine them (InfTool's MCP
+    /// tree: similar tools judged by `synth.toolsets.refine`, each redundant set merged into one
+    /// definition) and group them into toolsets. Writes OUT/tools.jsonl, OUT/refine.jsonl (one
+    /// merge per line) and OUT/toolsets.jsonl, and prints what was merged into what.
+    Toolsets {
+        config: Option<PathBuf>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Cold-start SFT only.
     Sft { config: Option<PathBuf> },
     /// Evaluate the model (or a checkpoint) on BFCL v4 single-turn and multi-turn categories:
@@ -404,8 +414,41 @@ fn run(cli: Cli) -> Result<()> {
             let outcome = trainer::synth::synthesize(&cfg, &out, true)?;
             print!("{}", outcome.stats);
             eprintln!(
-                "wrote {} (+ .tokens.jsonl, .rejected.jsonl, .tasks.jsonl, .toolsets.jsonl, .stats.json)",
+                "wrote {} (+ .tokens.jsonl, .rejected.jsonl, .tasks.jsonl, .toolsets.jsonl, .refine.jsonl, .stats.json)",
                 outcome.files.chat.display()
+            );
+            Ok(())
+        }
+        Command::Toolsets { config, out } => {
+            let cfg = load_config(config.as_deref())?;
+            init_threads(&cfg);
+            let (pool, files) = trainer::synth::pool::write_pool(&cfg, &out)?;
+            println!("MCP-tree refinement: {}", pool.refined.summary());
+            for m in &pool.refined.merges {
+                println!(
+                    "  pass {} ({}, similarity {:.3}): {} -> {}",
+                    m.pass,
+                    m.by,
+                    m.similarity,
+                    m.tools.join(", "),
+                    m.merged
+                );
+            }
+            println!("{} toolsets:", pool.toolsets.len());
+            for t in &pool.toolsets {
+                println!(
+                    "  {} {} ({} tools): {}",
+                    t.id,
+                    t.label,
+                    t.tools.len(),
+                    t.tools.join(", ")
+                );
+            }
+            eprintln!(
+                "wrote {}, {}, {}",
+                files.tools.display(),
+                files.refine.display(),
+                files.toolsets.display()
             );
             Ok(())
         }

@@ -202,7 +202,9 @@ fn serves_one_toolset_or_given_specs() {
     let cfg = Config::load(&config).unwrap();
     let (tools, _) = trainer::synth::run::load_tools(&cfg).unwrap();
     let tools = trainer::synth::run::compilable(trainer::synth::run::unique_names(tools));
-    let sets = trainer::synth::run::make_toolsets(&cfg, &tools, None).unwrap();
+    let sets = trainer::synth::pool::tool_pool(&cfg, tools, None, None)
+        .unwrap()
+        .toolsets;
     assert!(sets.len() >= 2, "{} toolsets", sets.len());
     let set = &sets[1];
     let client = serve(&[

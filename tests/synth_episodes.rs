@@ -531,7 +531,9 @@ fn synthesize_with_writes_loadable_files() {
     let known: Mutex<Vec<Task>> = Mutex::new(Vec::new());
     {
         let reg = Registry::new(tools.clone()).unwrap();
-        let sets = trainer::synth::run::make_toolsets(&cfg, &tools, None).unwrap();
+        let sets = trainer::synth::pool::tool_pool(&cfg, tools.clone(), None, None)
+            .unwrap()
+            .toolsets;
         let counts: Vec<(Category, usize)> = cfg
             .synth
             .categories
@@ -603,6 +605,8 @@ fn synthesize_with_writes_loadable_files() {
     );
     let rejected = std::fs::read_to_string(&o.files.rejected).unwrap();
     assert_eq!(rejected.lines().count(), 16 - lines.len());
+    // The shipped specs hold no redundant tools: the refinement's record is empty.
+    assert_eq!(std::fs::read_to_string(&o.files.refine).unwrap(), "");
     hf_loads(&out, &lines);
 }
 

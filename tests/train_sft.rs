@@ -232,3 +232,31 @@ fn sft_drives_masked_loss_near_zero_deterministically() {
         "two seeded runs differ"
     );
 }
+
+/// A token id past the vocabulary (a tokenizer that does not match the model) is refused on
+/// the host with its position, before any batch reaches the device: on CUDA the embedding
+/// lookup would abort the context. The first token is an input only (never a target), which
+/// the loss-side checks never see.
+#[test]
+fn out_of_vocabulary_ids_are_refused_before_the_forward() {
+    let (cfg, _, mut model) = tiny_model(Arch::Qwen2, DType::F64);
+    lora(&mut model, 2);
+    let mut data = dataset(cfg.vocab_size);
+    data[1].ids[0] = cfg.vocab_size as u32;
+    let opt = AdamW::new(model.lora_vars(), AdamWConfig::with_lr(1e-3)).unwrap();
+    let opts = SftStepOptions {
+        micro_batch_size: 2,
+        pad_id: 0,
+        chunk_size: 4,
+    };
+    let err = sft_gradients(&model, &opt, &data, &opts)
+        .unwrap_err()
+        .to_string();
+    let want = format!(
+        "sequence 1, token 0: id {} is outside the model's vocabulary of {}",
+        cfg.vocab_size, cfg.vocab_size
+    );
+    assert!(err.contains(&want), "{err}");
+    data[1].ids[0] = cfg.vocab_size as u32 - 1;
+    assert!(sft_gradients(&model, &opt, &data, &opts).is_ok());
+}

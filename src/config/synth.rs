@@ -41,6 +41,21 @@ pub enum EmbeddingKind {
     Endpoint,
 }
 
+/// The MCP-tree refinement of the raw tool pool before grouping (DESIGN.md §1): which
+/// discriminator decides whether similar tools are redundant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefineMode {
+    /// No refinement: every ingested tool is kept.
+    Off,
+    /// The deterministic rule: same parameter interface and the same purpose (equal name words
+    /// up to versions and verb synonyms, or near-equal descriptions).
+    Rule,
+    /// A model (the simulators' backend) judges each candidate group and writes the merged
+    /// tool's name and description; invalid answers fall back to the rule.
+    Llm,
+}
+
 /// Relative weights of the task categories (0 = none of that category).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +173,19 @@ pub struct ToolsetSection {
     /// The endpoint of `embedding = "endpoint"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding_endpoint: Option<EndpointSection>,
+    /// MCP-tree refinement before grouping: `rule`, `llm` or `off`.
+    #[serde(default = "default_refine")]
+    pub refine: RefineMode,
+    /// Cosine similarity (of mean-centred embeddings) from which two tools are candidates for
+    /// a merge (the paper's δ).
+    #[serde(default = "default_merge_threshold")]
+    pub merge_threshold: f64,
+    /// Refinement passes at most (each re-embeds the merged tools; stops early when stable).
+    #[serde(default = "default_refine_passes")]
+    pub refine_passes: usize,
+    /// Tools per candidate group at most (one discriminator call each).
+    #[serde(default = "default_max_candidates")]
+    pub max_candidates: usize,
 }
 
 fn default_grouping() -> Grouping {
@@ -175,6 +203,18 @@ fn default_max_size() -> usize {
 fn default_hashed_dim() -> usize {
     256
 }
+fn default_refine() -> RefineMode {
+    RefineMode::Rule
+}
+fn default_merge_threshold() -> f64 {
+    0.9
+}
+fn default_refine_passes() -> usize {
+    3
+}
+fn default_max_candidates() -> usize {
+    8
+}
 
 impl Default for ToolsetSection {
     fn default() -> Self {
@@ -186,6 +226,10 @@ impl Default for ToolsetSection {
             k: 0,
             hashed_dim: default_hashed_dim(),
             embedding_endpoint: None,
+            refine: default_refine(),
+            merge_threshold: default_merge_threshold(),
+            refine_passes: default_refine_passes(),
+            max_candidates: default_max_candidates(),
         }
     }
 }
@@ -427,6 +471,30 @@ impl SynthSection {
         }
         if t.hashed_dim == 0 {
             return Err(invalid(path, "toolsets.hashed_dim", 0, "must be > 0"));
+        }
+        if !(t.merge_threshold > 0.0 && t.merge_threshold <= 1.0) {
+            return Err(invalid(
+                path,
+                "toolsets.merge_threshold",
+                t.merge_threshold,
+                "must be in (0, 1]",
+            ));
+        }
+        if !(1..=20).contains(&t.refine_passes) {
+            return Err(invalid(
+                path,
+                "toolsets.refine_passes",
+                t.refine_passes,
+                "must be in 1..=20",
+            ));
+        }
+        if !(2..=32).contains(&t.max_candidates) {
+            return Err(invalid(
+                path,
+                "toolsets.max_candidates",
+                t.max_candidates,
+                "must be in 2..=32",
+            ));
         }
         self.validate_endpoints(path)
     }

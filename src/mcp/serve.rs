@@ -21,7 +21,8 @@ use super::convert::{to_call_result, to_rmcp_tool};
 use super::error::{Error, Result};
 use crate::config::Config;
 use crate::specs::{ingest_paths, IngestOptions, Tool};
-use crate::synth::run::{compilable, load_tools, make_toolsets, unique_names};
+use crate::synth::pool::tool_pool;
+use crate::synth::run::{compilable, load_tools, unique_names};
 use crate::synth::server::{CallStatus, Precheck, ResultGenerator, SchemaResults, ToolResult};
 use crate::synth::{expand_spec_paths, Registry, ServerState};
 
@@ -34,9 +35,9 @@ pub struct ServeSelection {
     pub toolset: Option<String>,
 }
 
-/// The tools `mcp-serve` serves: the config's specs (or `selection.specs`), names made unique
-/// and schemas compilable as in synthesis, optionally narrowed to one toolset built exactly as
-/// synthesis builds them.
+/// The tools `mcp-serve` serves: the config's specs (or `selection.specs`), names made unique,
+/// schemas compilable and the pool refined as in synthesis (the rule judges: no model is
+/// loaded here), optionally narrowed to one toolset built exactly as synthesis builds them.
 pub fn served_tools(cfg: &Config, selection: &ServeSelection) -> Result<Vec<Tool>> {
     let tools = if selection.specs.is_empty() {
         load_tools(cfg)?.0
@@ -57,11 +58,11 @@ pub fn served_tools(cfg: &Config, selection: &ServeSelection) -> Result<Vec<Tool
         }
         ingested.tools
     };
-    let tools = compilable(unique_names(tools));
+    let pool = tool_pool(cfg, compilable(unique_names(tools)), None, None)?;
+    let (tools, sets) = (pool.tools, pool.toolsets);
     let Some(id) = &selection.toolset else {
         return Ok(tools);
     };
-    let sets = make_toolsets(cfg, &tools, None)?;
     let Some(set) = sets.iter().find(|s| &s.id == id) else {
         let known: Vec<String> = sets
             .iter()

@@ -94,7 +94,18 @@ impl RunDir {
         if resolved.is_file() {
             let before = std::fs::read_to_string(&resolved).map_err(|e| io(&resolved, e))?;
             if before != now {
-                return Err(RunError::ConfigChanged { path: resolved });
+                // A run started by an earlier version lacks the keys added since; they take
+                // their defaults. Any other difference is a different experiment.
+                let upgraded =
+                    Config::from_toml(&before, &resolved).is_ok_and(|old| old.to_toml() == now);
+                if !upgraded {
+                    return Err(RunError::ConfigChanged { path: resolved });
+                }
+                tracing::info!(
+                    "{}: keys added since the run started take their defaults (file rewritten)",
+                    resolved.display()
+                );
+                cfg.write_resolved(&root)?;
             }
         } else {
             cfg.write_resolved(&root)?;
@@ -289,5 +300,59 @@ impl RunDir {
         })?;
         write_json_atomic(path, &v)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path, seed: u64) -> Config {
+        let text = format!(
+            "[run]\nname = \"r\"\noutput_dir = \"{}\"\nseed = {seed}\n[model]\nsource = \"none\"\n",
+            dir.display()
+        );
+        Config::from_toml(&text, Path::new("t.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_run_from_before_new_keys_resumes_and_a_changed_value_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 1);
+        RunDir::open(&cfg).unwrap();
+        let resolved = cfg.run_dir().join("config.resolved.toml");
+        let full = std::fs::read_to_string(&resolved).unwrap();
+        // The file an earlier version wrote: without the refinement keys.
+        let old: String = full
+            .lines()
+            .filter(|l| {
+                ![
+                    "refine",
+                    "merge_threshold",
+                    "refine_passes",
+                    "max_candidates",
+                ]
+                .iter()
+                .any(|k| l.starts_with(&format!("{k} =")))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(old.len() < full.len(), "the keys were removed");
+        std::fs::write(&resolved, &old).unwrap();
+        RunDir::open(&cfg).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&resolved).unwrap(),
+            full,
+            "rewritten"
+        );
+        // A value that differs is another experiment.
+        std::fs::write(&resolved, &old).unwrap();
+        let err = RunDir::open(&config(dir.path(), 2)).unwrap_err();
+        assert!(matches!(err, RunError::ConfigChanged { .. }), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&resolved).unwrap(),
+            old,
+            "left as it was"
+        );
     }
 }

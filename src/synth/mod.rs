@@ -19,6 +19,7 @@ pub mod output;
 pub mod pattern;
 pub mod phrasing;
 pub mod plan;
+pub mod pool;
 pub mod registry;
 pub mod run;
 pub mod schema;

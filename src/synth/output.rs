@@ -1,7 +1,7 @@
 //! Output files of a synthesis run, written to temporary names and renamed:
 //! `F.jsonl` (accepted trajectories, OpenAI chat format), `F.tokens.jsonl` (their token-level
 //! records), `F.rejected.jsonl` (rejected ones with the reason), `F.tasks.jsonl` (the plan),
-//! `F.toolsets.jsonl` and `F.stats.json`.
+//! `F.toolsets.jsonl`, `F.refine.jsonl` (the MCP-tree refinement's merges) and `F.stats.json`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,8 @@ pub struct OutputFiles {
     pub tasks: PathBuf,
     /// Toolsets.
     pub toolsets: PathBuf,
+    /// Merges of the MCP-tree refinement (one JSON line each).
+    pub refine: PathBuf,
     /// Statistics.
     pub stats: PathBuf,
 }
@@ -46,6 +48,7 @@ impl OutputFiles {
             rejected: sibling(".rejected.jsonl"),
             tasks: sibling(".tasks.jsonl"),
             toolsets: sibling(".toolsets.jsonl"),
+            refine: sibling(".refine.jsonl"),
             stats: sibling(".stats.json"),
         }
     }

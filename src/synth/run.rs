@@ -13,18 +13,19 @@ use super::error::{Error, Result};
 use super::llm::{LlmServer, LlmUser};
 use super::output::{write_all, OutputFiles};
 use super::plan::{plan, Category, PlanOptions};
+use super::pool::{tool_pool, write_merges};
 use super::registry::{compile, Registry};
 use super::server::{ResultGenerator, SchemaResults};
 use super::stats::Stats;
 use super::user::{ProgrammaticUser, UserSimulator};
 use super::verify::{verify, Dedup};
-use crate::backend::{ChatBackend, GenParams, LocalBackend, OpenAiBackend, OpenAiEmbedder};
+use crate::backend::{ChatBackend, GenParams, LocalBackend, OpenAiBackend};
 use crate::chat::Tokenizer;
 use crate::config::Config;
 use crate::engine::SamplingParams;
 use crate::model::Model;
 use crate::specs::{ingest_paths, IngestOptions, Tool, MAX_NAME_LEN};
-use crate::toolsets::{self, ClusterOptions, HashedEmbedder, ModelEmbedder, Toolset};
+use crate::toolsets::Toolset;
 
 /// What a run produced.
 #[derive(Debug, Clone)]
@@ -114,46 +115,6 @@ pub fn compilable(tools: Vec<Tool>) -> Vec<Tool> {
             }
         })
         .collect()
-}
-
-/// The toolsets of a run as `[synth.toolsets]` asks.
-pub fn make_toolsets(
-    cfg: &Config,
-    tools: &[Tool],
-    model: Option<(&Model, &Tokenizer)>,
-) -> Result<Vec<Toolset>> {
-    let t = &cfg.synth.toolsets;
-    if !cfg.synth.cluster_toolsets() {
-        return Ok(toolsets::by_api(tools, t.max_size));
-    }
-    let opts = ClusterOptions {
-        seed: cfg.synth.seed.unwrap_or(cfg.run.seed),
-        k: (t.k > 0).then_some(t.k),
-        min_size: t.min_size,
-        max_size: t.max_size,
-        iterations: 50,
-    };
-    if let Some(ep) = cfg.synth.embedding_endpoint() {
-        let e = OpenAiEmbedder::new(ep).map_err(toolsets::Error::from)?;
-        return Ok(toolsets::cluster(tools, &e, &opts)?);
-    }
-    let sets = match (cfg.synth.model_embedding(), model) {
-        (true, Some((model, tokenizer))) => {
-            let e = ModelEmbedder {
-                model,
-                tokenizer,
-                batch_size: 16,
-                max_tokens: 96,
-            };
-            toolsets::cluster(tools, &e, &opts)?
-        }
-        (true, None) => {
-            tracing::warn!("synth.toolsets.embedding = \"model\" but no local model: using the hashed embedding");
-            toolsets::cluster(tools, &HashedEmbedder { dim: t.hashed_dim }, &opts)?
-        }
-        (false, _) => toolsets::cluster(tools, &HashedEmbedder { dim: t.hashed_dim }, &opts)?,
-    };
-    Ok(sets)
 }
 
 /// Policy sampling for synthesis (`[synth]` overrides of `[generation]`).
@@ -250,7 +211,17 @@ pub fn synthesize_with(
         .chain(mcp.tools().iter().cloned())
         .collect();
     let tools = compilable(unique_names(tools));
-    let toolsets = make_toolsets(cfg, &tools, model)?;
+    let sim_remote = match &s.simulator_endpoint {
+        Some(ep) => Some(OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?),
+        None => None,
+    };
+    let sim: &dyn ChatBackend = match &sim_remote {
+        Some(b) => b,
+        None => policy,
+    };
+    // The simulators' model is also the refinement's discriminator.
+    let pool = tool_pool(cfg, tools, model, Some(sim))?;
+    let (tools, toolsets, merges) = (pool.tools, pool.toolsets, pool.refined.merges);
     for t in &toolsets {
         tracing::info!(id = t.id, label = t.label, tools = t.tools.len(), "toolset");
     }
@@ -264,14 +235,6 @@ pub fn synthesize_with(
             top_p: 0.95,
         },
         max_new_tokens: 256,
-    };
-    let sim_remote = match &s.simulator_endpoint {
-        Some(ep) => Some(OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?),
-        None => None,
-    };
-    let sim: &dyn ChatBackend = match &sim_remote {
-        Some(b) => b,
-        None => policy,
     };
     let llm_user = LlmUser::new(sim, sim_gen);
     let llm_server = LlmServer::new(sim, sim_gen);
@@ -359,6 +322,7 @@ pub fn synthesize_with(
         &verdicts,
         &stats,
     )?;
+    write_merges(&files.refine, &merges)?;
     Ok(SynthOutcome {
         stats,
         files,

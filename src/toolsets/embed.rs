@@ -124,6 +124,43 @@ impl Embedder for ModelEmbedder<'_> {
     }
 }
 
+/// An embedder that remembers every text it embedded: the refinement and the grouping embed
+/// the same definitions once (and get the very same vectors).
+pub struct Memo<'a> {
+    inner: &'a dyn Embedder,
+    seen: std::sync::Mutex<std::collections::HashMap<String, Vec<f32>>>,
+}
+
+impl<'a> Memo<'a> {
+    /// Wraps `inner`.
+    pub fn new(inner: &'a dyn Embedder) -> Self {
+        Memo {
+            inner,
+            seen: Default::default(),
+        }
+    }
+}
+
+impl Embedder for Memo<'_> {
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut missing: Vec<String> = Vec::new();
+        for t in texts {
+            if !seen.contains_key(t) && !missing.contains(t) {
+                missing.push(t.clone());
+            }
+        }
+        if !missing.is_empty() {
+            let vectors = self.inner.embed(&missing)?;
+            seen.extend(missing.into_iter().zip(vectors));
+        }
+        Ok(texts
+            .iter()
+            .map(|t| seen.get(t).cloned().unwrap_or_default())
+            .collect())
+    }
+}
+
 fn normalize(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if n > 0.0 {
@@ -148,5 +185,41 @@ mod tests {
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
         assert!((dot(&v[0], &v[0]) - 1.0).abs() < 1e-5);
         assert!(dot(&v[0], &v[1]) > dot(&v[0], &v[2]));
+    }
+
+    /// Counts the texts it is asked for.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl Embedder for Counting {
+        fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+            self.0
+                .fetch_add(texts.len(), std::sync::atomic::Ordering::Relaxed);
+            HashedEmbedder { dim: 8 }.embed(texts)
+        }
+    }
+
+    #[test]
+    fn memo_embeds_each_text_once_and_returns_the_same_vectors() {
+        let inner = Counting(Default::default());
+        let memo = Memo::new(&inner);
+        let a: Vec<String> = vec![
+            "weather by city".into(),
+            "send email".into(),
+            "weather by city".into(),
+        ];
+        let first = memo.embed(&a).unwrap();
+        assert_eq!(inner.0.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(first[0], first[2]);
+        let again = memo
+            .embed(&["send email".to_string(), "book a flight".to_string()])
+            .unwrap();
+        assert_eq!(inner.0.load(std::sync::atomic::Ordering::Relaxed), 3);
+        assert_eq!(again[0], first[1]);
+        assert_eq!(
+            again[1],
+            HashedEmbedder { dim: 8 }
+                .embed(&["book a flight".into()])
+                .unwrap()[0]
+        );
     }
 }

@@ -6,20 +6,32 @@
 //! hashed bag of words ([`HashedEmbedder`], the documented fallback for tests and for runs
 //! without a model) — and the vectors are grouped by seeded k-means++ under minimum and maximum
 //! toolset sizes ([`cluster`]). Each toolset gets a label from its most common words.
+//! Before grouping, the raw pool can be refined ([`refine`]: InfTool's "MCP tree"): tools whose
+//! embeddings are close are judged by a discriminator (a rule, or a model:
+//! [`LlmDiscriminator`]) and each redundant set is replaced by one consolidated definition.
 //! [`by_api`] groups by source file instead (one toolset per API).
 
 mod embed;
 mod kmeans;
 mod label;
+mod llm_judge;
+mod refine;
+mod similar;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use embed::{definition_text, Embedder, HashedEmbedder, ModelEmbedder};
+pub use embed::{definition_text, Embedder, HashedEmbedder, Memo, ModelEmbedder};
 pub use kmeans::{cluster_vectors, ClusterOptions};
 pub use label::label_for;
+pub use llm_judge::LlmDiscriminator;
+pub use refine::{
+    redundant, refine, rule_verdicts, Discriminator, Merge, RefineOptions, Refined,
+    RuleDiscriminator, Verdict,
+};
+pub use similar::{candidate_groups, Candidates};
 
 use crate::specs::Tool;
 
@@ -38,6 +50,9 @@ pub enum Error {
     /// The `/embeddings` endpoint failed.
     #[error("embedding tool definitions through the endpoint: {0}")]
     Endpoint(#[from] crate::backend::openai::Error),
+    /// The refinement's discriminator model failed.
+    #[error("the refinement's discriminator model: {0}")]
+    Discriminator(#[source] Box<crate::backend::Error>),
     /// Options are inconsistent (named field and why).
     #[error("toolset options: {0}")]
     Options(String),

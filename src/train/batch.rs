@@ -88,6 +88,26 @@ pub fn pad_batch(seqs: &[TokenSequence], pad_id: u32, device: &Device) -> Result
     })
 }
 
+/// Every token id of `seqs` is below `vocab_size`. Checked on the host before a batch is
+/// uploaded: on CUDA an out-of-range id in the embedding lookup is a device-side assert that
+/// poisons the whole context (on the CPU candle reports it, after the fact).
+pub fn check_token_ids(seqs: &[TokenSequence], vocab_size: usize) -> Result<()> {
+    for (i, s) in seqs.iter().enumerate() {
+        if let Some((t, &id)) = s
+            .ids
+            .iter()
+            .enumerate()
+            .find(|(_, &id)| id as usize >= vocab_size)
+        {
+            return Err(Error::Invalid(format!(
+                "sequence {i}, token {t}: id {id} is outside the model's vocabulary of \
+                 {vocab_size} (a tokenizer that does not match the model?)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Consecutive index ranges of at most `size` items covering `0..n`.
 pub fn micro_batches(n: usize, size: usize) -> Result<Vec<Range<usize>>> {
     if size == 0 {

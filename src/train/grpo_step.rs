@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Tensor};
 
-use super::batch::{micro_batches, pad_batch, PaddedBatch, TokenSequence};
+use super::batch::{check_token_ids, micro_batches, pad_batch, PaddedBatch, TokenSequence};
 use super::grads::Gradients;
 use super::optim::{AdamW, StepOutcome};
 use crate::engine::{generate, FinishReason, GenConfig, GenRequest, SamplingParams};
@@ -319,6 +319,7 @@ pub fn grpo_update(
     let mut grads = Gradients::empty(opt.vars().len());
     let mut loss_sum = 0.0;
     let mut sums = MetricSums::default();
+    check_token_ids(seqs, model.config().vocab_size)?;
     let ranges = micro_batches(seqs.len(), opts.micro_batch_size)?;
     let scale = LossScale {
         num_items_in_batch: total_tokens as f64,

@@ -12,7 +12,9 @@ mod schedule;
 mod sft;
 pub mod sft_data;
 
-pub use batch::{loss_tokens, micro_batches, pad_batch, PaddedBatch, TokenSequence};
+pub use batch::{
+    check_token_ids, loss_tokens, micro_batches, pad_batch, PaddedBatch, TokenSequence,
+};
 pub use error::{Error, Result};
 pub use grads::Gradients;
 pub use grpo_step::{

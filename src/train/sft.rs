@@ -6,7 +6,9 @@
 
 use candle_core::{DType, Tensor};
 
-use super::batch::{loss_tokens, micro_batches, pad_batch, PaddedBatch, TokenSequence};
+use super::batch::{
+    check_token_ids, loss_tokens, micro_batches, pad_batch, PaddedBatch, TokenSequence,
+};
 use super::error::{Error, Result};
 use super::grads::Gradients;
 use super::optim::{AdamW, StepOutcome};
@@ -117,6 +119,7 @@ pub fn sft_gradients(
     }
     let mut grads = Gradients::empty(opt.vars().len());
     let mut loss_sum = 0.0;
+    check_token_ids(seqs, model.config().vocab_size)?;
     for range in micro_batches(seqs.len(), opts.micro_batch_size)? {
         let chunk = seqs.get(range.clone()).unwrap_or(&[]);
         let batch = pad_batch(chunk, opts.pad_id, model.device())?;

@@ -1,0 +1,542 @@
+use serde_json::json;
+
+use super::*;
+use crate::backend::{ChatCompletion, ChatRequest, GenParams};
+use crate::chat::parse_lenient;
+use crate::engine::FinishReason;
+use crate::specs::{ingest_str, IngestOptions};
+use crate::toolsets::{HashedEmbedder, LlmDiscriminator};
+
+/// Tools from an OpenAI `tools` document `file` of `(name, description, parameters)`.
+fn tools(file: &str, defs: &[(&str, &str, Json)]) -> Vec<Tool> {
+    let doc: Vec<Json> = defs
+        .iter()
+        .map(|(n, d, p)| json!({"type": "function", "function": {"name": n, "description": d, "parameters": p}}))
+        .collect();
+    let text = serde_json::to_string(&doc).unwrap();
+    ingest_str(file, &text, &IngestOptions::default())
+        .unwrap()
+        .tools
+}
+
+fn one(file: &str, name: &str, description: &str, parameters: Json) -> Tool {
+    tools(file, &[(name, description, parameters)]).remove(0)
+}
+
+fn user_params() -> Json {
+    json!({"type": "object", "properties": {"user_id": {"type": "string"}}, "required": ["user_id"]})
+}
+
+#[test]
+fn the_rule_merges_versions_and_synonyms_of_one_operation() {
+    let v1 = one("v1.json", "get_user", "Get a user by id.", user_params());
+    let v2 = one(
+        "v2.json",
+        "getUserV2",
+        "Returns the user with this id.",
+        json!({
+        "type": "object", "properties": {"userId": {"type": "string"}}, "required": ["userId"]}),
+    );
+    let fetch = one(
+        "c.json",
+        "fetch_users",
+        "Fetch a user.",
+        json!({
+        "type": "object", "properties": {"user_ids": {"type": "string"}}, "required": ["user_ids"]}),
+    );
+    assert!(
+        redundant(&v1, &v2),
+        "same words up to the version token, same parameters"
+    );
+    assert!(
+        redundant(&v1, &fetch),
+        "fetch = get, users = user, user_ids = user_id"
+    );
+}
+
+#[test]
+fn the_rule_keeps_tools_that_differ_in_purpose_or_interface() {
+    let path =
+        json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]});
+    let read = one(
+        "f.json",
+        "read_text_file",
+        "Read a text file.",
+        path.clone(),
+    );
+    let write = one(
+        "f.json",
+        "write_text_file",
+        "Write a text file.",
+        json!({
+        "type": "object",
+        "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+        "required": ["path", "content"]}),
+    );
+    let delete = one(
+        "f.json",
+        "delete_text_file",
+        "Delete a text file.",
+        path.clone(),
+    );
+    assert!(!redundant(&read, &write), "different parameters");
+    assert!(
+        !redundant(&read, &delete),
+        "same parameters, different verb"
+    );
+    // Same name words but a parameter of another type, or another required set.
+    let get = one("a.json", "get_user", "Get a user.", user_params());
+    let int_id = one(
+        "b.json",
+        "get_user",
+        "Get a user.",
+        json!({
+        "type": "object", "properties": {"user_id": {"type": "integer"}}, "required": ["user_id"]}),
+    );
+    let optional = one(
+        "b.json",
+        "get_user",
+        "Get a user.",
+        json!({
+        "type": "object", "properties": {"user_id": {"type": "string"}}}),
+    );
+    assert!(!redundant(&get, &int_id));
+    assert!(!redundant(&get, &optional));
+    // Different names about the same things, the same description, same parameters: redundant.
+    let lookup = one(
+        "c.json",
+        "user_profile",
+        "Get the profile of a user by the user id.",
+        user_params(),
+    );
+    let profile = one(
+        "d.json",
+        "user_profile_service",
+        "Get the profile of a user by user id.",
+        user_params(),
+    );
+    assert!(redundant(&lookup, &profile));
+    // Names about other things, or templated descriptions that differ in the resource: unique.
+    let other = one(
+        "d.json",
+        "account_service",
+        "Get the profile of a user by user id.",
+        user_params(),
+    );
+    assert!(!redundant(&lookup, &other));
+    let arrivals = one(
+        "r.json",
+        "getArrivalsByCRS",
+        "Get the arrivals at a station by its CRS code.",
+        user_params(),
+    );
+    let departures = one(
+        "r.json",
+        "getDeparturesByCRS",
+        "Get the departures at a station by its CRS code.",
+        user_params(),
+    );
+    assert!(!redundant(&arrivals, &departures));
+    // Boilerplate descriptions (as in many OpenAPI specs) do not make different actions one.
+    let boiler =
+        "To make this request, your API credential must have the following roles: Management API.";
+    let get_u = one(
+        "m.json",
+        "get-merchants-merchantId-users-userId",
+        boiler,
+        user_params(),
+    );
+    let patch_u = one(
+        "m.json",
+        "patch-merchants-merchantId-users-userId",
+        boiler,
+        user_params(),
+    );
+    assert!(!redundant(&get_u, &patch_u));
+    let get_u2 = one(
+        "m2.json",
+        "get-merchants-merchantId-users-userId_2",
+        boiler,
+        user_params(),
+    );
+    assert!(redundant(&get_u, &get_u2));
+    assert!(!redundant(
+        &lookup,
+        &one(
+            "e.json",
+            "remove_account",
+            "Deletes an account.",
+            user_params()
+        )
+    ));
+}
+
+#[test]
+fn rule_verdicts_use_complete_linkage() {
+    // a ~ b by name, b ~ c by description, but a and c share neither: two sets at most.
+    let p = user_params();
+    let a = one(
+        "1.json",
+        "get_user",
+        "Look up one account holder record quickly.",
+        p.clone(),
+    );
+    let b = one(
+        "2.json",
+        "get_user_v2",
+        "Return the profile of a user by the user id.",
+        p.clone(),
+    );
+    let c = one(
+        "3.json",
+        "user_profile",
+        "Return the profile of a user by user id.",
+        p.clone(),
+    );
+    assert!(redundant(&a, &b) && redundant(&b, &c) && !redundant(&a, &c));
+    let v = rule_verdicts(&[&a, &b, &c]);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].members, vec![0, 1]);
+    assert_eq!(v[0].by, "rule");
+}
+
+#[test]
+fn consolidation_keeps_the_most_complete_member_and_relaxes_requirements() {
+    let small = one(
+        "a.json",
+        "get_weather",
+        "Weather.",
+        json!({
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "units": {"type": "string"}},
+        "required": ["city", "units"]}),
+    );
+    let mut big = one(
+        "b.json",
+        "get_weather_2",
+        "Current weather conditions for a city.",
+        json!({
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "units": {"type": "string"}, "lang": {"type": "string"}},
+        "required": ["city", "units"]}),
+    );
+    big.response_schema =
+        Some(json!({"type": "object", "properties": {"temp": {"type": "number"}}}));
+    let other = one(
+        "c.json",
+        "getWeather",
+        "Weather now.",
+        json!({
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "units": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city"]}),
+    );
+    let v = Verdict {
+        members: vec![0, 1, 2],
+        name: None,
+        description: None,
+        by: "rule",
+    };
+    let taken = BTreeSet::new();
+    let (tool, merge) = consolidate(&[&small, &big, &other], &v, 2, &taken);
+    assert_eq!(
+        tool.name, "get_weather_2",
+        "the member with the most parameters (first of ties)"
+    );
+    assert_eq!(tool.description, "Current weather conditions for a city.");
+    let props = tool.parameters["properties"].as_object().unwrap();
+    let mut keys: Vec<&String> = props.keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["city", "days", "lang", "units"]);
+    assert_eq!(merge.parameters_added, vec!["days".to_string()]);
+    assert_eq!(
+        tool.parameters["required"],
+        json!(["city"]),
+        "`getWeather` makes units optional"
+    );
+    assert_eq!(tool.response_schema, big.response_schema);
+    let note = tool.provenance.notes.last().unwrap();
+    assert!(
+        note.contains("pass 2, rule") && note.contains("`get_weather` (a.json"),
+        "{note}"
+    );
+    assert_eq!(merge.tools, ["get_weather", "get_weather_2", "getWeather"]);
+    // A discriminator's name is used unless another tool has it; its description always.
+    let named = Verdict {
+        name: Some("current_weather".into()),
+        description: Some(" Now. ".into()),
+        ..v.clone()
+    };
+    let (t, m) = consolidate(&[&small, &big, &other], &named, 1, &taken);
+    assert_eq!(
+        (t.name.as_str(), t.description.as_str(), m.merged.as_str()),
+        ("current_weather", "Now.", "current_weather")
+    );
+    let taken: BTreeSet<String> = ["current_weather".to_string()].into();
+    assert_eq!(
+        consolidate(&[&small, &big, &other], &named, 1, &taken)
+            .0
+            .name,
+        "get_weather_2"
+    );
+}
+
+fn pool() -> Vec<Tool> {
+    let mut all = tools(
+        "crm_v1.json",
+        &[
+            (
+                "get_customer",
+                "Get a customer by id.",
+                json!({"type": "object", "properties": {"customer_id": {"type": "string"}}, "required": ["customer_id"]}),
+            ),
+            (
+                "send_invoice",
+                "Send an invoice to a customer by email.",
+                json!({"type": "object", "properties": {"customer_id": {"type": "string"}, "amount": {"type": "number"}}, "required": ["customer_id", "amount"]}),
+            ),
+            (
+                "list_orders",
+                "List the orders of a customer.",
+                json!({"type": "object", "properties": {"customer_id": {"type": "string"}}, "required": ["customer_id"]}),
+            ),
+        ],
+    );
+    all.extend(tools("crm_v2.json", &[
+        ("getCustomerV2", "Get a customer by id.", json!({"type": "object", "properties": {"customerId": {"type": "string"}, "fields": {"type": "string"}}, "required": ["customerId"]})),
+        ("forecast_weather", "Weather forecast for a city and a number of days.", json!({"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city"]})),
+        ("retrieve_customer", "Get a customer by id.", json!({"type": "object", "properties": {"customer_ids": {"type": "string"}}, "required": ["customer_ids"]})),
+    ]));
+    all
+}
+
+fn opts() -> RefineOptions {
+    RefineOptions {
+        threshold: 0.5,
+        passes: 3,
+        max_candidates: 8,
+    }
+}
+
+#[test]
+fn refine_merges_redundant_tools_until_stable_and_records_each_merge() {
+    let input = pool();
+    let names: Vec<&str> = input.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "get_customer",
+            "send_invoice",
+            "list_orders",
+            "getCustomerV2",
+            "forecast_weather",
+            "retrieve_customer"
+        ]
+    );
+    let out = refine(
+        input,
+        &HashedEmbedder { dim: 256 },
+        &RuleDiscriminator,
+        &opts(),
+    )
+    .unwrap();
+    let names: Vec<&str> = out.tools.iter().map(|t| t.name.as_str()).collect();
+    // getCustomerV2 has one more parameter than the others: it represents the set and
+    // takes the place of its first member.
+    assert_eq!(
+        names,
+        [
+            "getCustomerV2",
+            "send_invoice",
+            "list_orders",
+            "forecast_weather"
+        ]
+    );
+    assert_eq!(out.merges.len(), 1, "{:?}", out.merges);
+    let m = &out.merges[0];
+    assert_eq!(
+        (m.pass, m.by.as_str(), m.merged.as_str()),
+        (1, "rule", "getCustomerV2")
+    );
+    assert_eq!(
+        m.tools,
+        ["get_customer", "getCustomerV2", "retrieve_customer"]
+    );
+    assert!(
+        m.similarity >= 0.5 && m.similarity <= 1.0,
+        "{}",
+        m.similarity
+    );
+    assert_eq!(
+        out.passes, 2,
+        "the second pass finds nothing more and stops"
+    );
+    assert!(
+        out.summary()
+            .starts_with("6 tools -> 4 (1 merges of 3 tools"),
+        "{}",
+        out.summary()
+    );
+    // The merged tool needs only what every member needs.
+    assert_eq!(out.tools[0].parameters["required"], json!(["customerId"]));
+    // Deterministic, and nothing to do on the refined pool.
+    let again = refine(
+        pool(),
+        &HashedEmbedder { dim: 256 },
+        &RuleDiscriminator,
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(again.tools, out.tools);
+    let stable = refine(
+        out.tools.clone(),
+        &HashedEmbedder { dim: 256 },
+        &RuleDiscriminator,
+        &opts(),
+    )
+    .unwrap();
+    assert!(stable.merges.is_empty());
+    assert_eq!(stable.tools, out.tools);
+}
+
+#[test]
+fn a_threshold_above_every_similarity_merges_nothing() {
+    let strict = RefineOptions {
+        threshold: 1.0 + 1e-3,
+        ..opts()
+    };
+    let out = refine(
+        pool(),
+        &HashedEmbedder { dim: 256 },
+        &RuleDiscriminator,
+        &strict,
+    )
+    .unwrap();
+    assert_eq!(out.tools, pool());
+    assert_eq!(
+        (out.merges.len(), out.candidate_groups, out.passes),
+        (0, 0, 1)
+    );
+}
+
+/// Answers every request with the next canned text.
+struct Scripted(Vec<String>, std::sync::Mutex<Vec<Vec<Json>>>);
+
+impl crate::backend::ChatBackend for Scripted {
+    fn complete(
+        &self,
+        requests: &[ChatRequest],
+        params: &GenParams,
+    ) -> crate::backend::Result<Vec<ChatCompletion>> {
+        assert_eq!(
+            params.sampling.temperature, 0.0,
+            "the discriminator answers greedily"
+        );
+        let mut seen = self.1.lock().unwrap();
+        Ok(requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                assert!(!r.adapter, "the base model judges");
+                seen.push(r.messages.clone());
+                let text = self.0[i % self.0.len()].clone();
+                ChatCompletion {
+                    parsed: parse_lenient(&text),
+                    text,
+                    prompt_ids: Vec::new(),
+                    completion_ids: Vec::new(),
+                    logprobs: Vec::new(),
+                    finish: FinishReason::Stop,
+                }
+            })
+            .collect())
+    }
+
+    fn name(&self) -> &str {
+        "scripted"
+    }
+}
+
+#[test]
+fn the_model_names_the_merged_tool_and_an_unusable_answer_falls_back_to_the_rule() {
+    // The model merges only two of the three customer tools and names the result.
+    let answer = r#"Sure. {"redundant": [{"tools": ["get_customer", "retrieve_customer"], "name": "get customer record", "description": "Get one customer record by its id."}]}"#;
+    let backend = Scripted(vec![answer.into()], Default::default());
+    let judge = LlmDiscriminator::new(&backend, 0);
+    let out = refine(pool(), &HashedEmbedder { dim: 256 }, &judge, &opts()).unwrap();
+    let m = &out.merges[0];
+    assert_eq!(
+        (m.by.as_str(), m.merged.as_str()),
+        ("llm", "get_customer_record")
+    );
+    assert_eq!(m.tools, ["get_customer", "retrieve_customer"]);
+    assert_eq!(m.description, "Get one customer record by its id.");
+    assert_eq!(out.fallbacks, 0);
+    let prompt = backend.1.lock().unwrap()[0][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        prompt.contains("name: getCustomerV2") && prompt.contains("customerId (string, required)"),
+        "{prompt}"
+    );
+    // Unusable answers: the rule decides instead (and merges all three).
+    for bad in [
+        "I think they are the same.",
+        r#"{"redundant": [{"tools": ["get_customer", "no_such_tool"]}]}"#,
+        r#"{"redundant": [{"tools": ["get_customer"]}]}"#,
+        r#"{"redundant": [{"tools": ["get_customer", "getCustomerV2"]}, {"tools": ["getCustomerV2", "retrieve_customer"]}]}"#,
+        r#"{"groups": []}"#,
+    ] {
+        let backend = Scripted(vec![bad.into()], Default::default());
+        let judge = LlmDiscriminator::new(&backend, 0);
+        let out = refine(pool(), &HashedEmbedder { dim: 256 }, &judge, &opts()).unwrap();
+        assert_eq!(out.fallbacks, 1, "{bad}");
+        assert_eq!(out.merges.len(), 1, "{bad}");
+        assert_eq!(
+            (out.merges[0].by.as_str(), out.merges[0].tools.len()),
+            ("rule", 3),
+            "{bad}"
+        );
+    }
+    // "Nothing is redundant" is a valid answer: no merge, no fallback.
+    let backend = Scripted(vec![r#"{"redundant": []}"#.into()], Default::default());
+    let out = refine(
+        pool(),
+        &HashedEmbedder { dim: 256 },
+        &LlmDiscriminator::new(&backend, 0),
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(
+        (out.merges.len(), out.fallbacks, out.tools.len()),
+        (0, 0, 6)
+    );
+}
+
+#[test]
+fn parse_answer_names_what_is_wrong() {
+    let ts = pool();
+    let group: Vec<&Tool> = ts.iter().collect();
+    let err = |text: &str| crate::toolsets::llm_judge::parse_answer(text, &group).unwrap_err();
+    assert_eq!(err("no json"), "no JSON object in the answer");
+    assert!(err("{oops}").starts_with("the answer is not JSON"));
+    assert_eq!(
+        err(r#"{"redundant": [{"tools": ["get_customer", "x"]}]}"#),
+        "redundant[0] names `x`, which is not in the group"
+    );
+    assert_eq!(
+        err(r#"{"redundant": [{"tools": ["get_customer", 3]}]}"#),
+        "redundant[0].tools holds a non-string: 3"
+    );
+    let ok = crate::toolsets::llm_judge::parse_answer(
+        r#"{"redundant": [{"tools": ["retrieve_customer", "get_customer", "get_customer"], "name": "", "description": "   "}]}"#,
+        &group,
+    )
+    .unwrap();
+    assert_eq!(ok[0].members, vec![0, 5]);
+    assert_eq!(
+        (ok[0].name.clone(), ok[0].description.clone()),
+        (None, None)
+    );
+}
