@@ -83,12 +83,11 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
         .model_mut()
         .set_gradient_checkpointing(cfg.train.gradient_checkpointing);
     let rd = RunDir::open(cfg)?;
-    let (tools, summary) = load_tools(cfg)?;
-    tracing::info!("ingested: {}", summary.trim().replace('\n', "; "));
-    let mut tools = compilable(unique_names(tools));
+    let mut tools = ingest(cfg)?;
     let pool_file = rd.heldout_dir().join(POOL_FILE);
-    if pool_file.exists() {
-        // The pool this run refined once (the held-out phase): resume with the same tools.
+    if rd.heldout_dir().join(SPLIT_FILE).exists() && pool_file.exists() {
+        // The pool this run refined once, with the toolsets built from it (the held-out
+        // phase writes the pool first, then the split): resume with the same tools.
         tools = read_jsonl(&pool_file)?;
         tracing::info!(
             "tool pool: {} tools from {} (the run's refined pool)",
@@ -266,8 +265,18 @@ fn check_pool(ctx: &Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The toolsets of the run's train / held-out split (`heldout/`).
+const SPLIT_FILE: &str = "split.json";
+
 fn split_path(ctx: &Ctx<'_>) -> std::path::PathBuf {
-    ctx.rd.heldout_dir().join("split.json")
+    ctx.rd.heldout_dir().join(SPLIT_FILE)
+}
+
+/// The configured specs, ingested, names made unique, schemas compilable.
+fn ingest(cfg: &Config) -> Result<Vec<Tool>> {
+    let (tools, summary) = load_tools(cfg)?;
+    tracing::info!("ingested: {}", summary.trim().replace('\n', "; "));
+    Ok(compilable(unique_names(tools)))
 }
 
 fn load_split(ctx: &Ctx<'_>) -> Result<Split> {
@@ -336,7 +345,10 @@ fn heldout_phase(ctx: &mut Ctx<'_>) -> Result<()> {
         Some(b) => b,
         None => &ctx.backend,
     };
-    let pool = tool_pool(cfg, ctx.tools.clone(), Some(model), Some(judge))?;
+    // Always from the specs as they are now: a pool left by an interrupted earlier attempt
+    // is not refined twice.
+    let fresh = ingest(cfg)?;
+    let pool = tool_pool(cfg, fresh, Some(model), Some(judge))?;
     let dir = ctx.rd.heldout_dir();
     write_merges(&dir.join("refine.jsonl"), &pool.refined.merges)?;
     crate::synth::output::write_jsonl(

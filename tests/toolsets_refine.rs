@@ -280,6 +280,23 @@ fn the_run_keeps_its_refined_pool_when_resumed() {
             );
         }
     }
+    // An attempt interrupted before the split was written (its pool file is there, the split
+    // and the phase mark are not): the next attempt refines the specs as they are now, from
+    // scratch — a tool added in between is in the pool and the merges are recorded again.
+    std::fs::remove_file(heldout.join("split.json")).unwrap();
+    std::fs::remove_file(dir.path().join("runs/r/iter_0000/phases.json")).unwrap();
+    let extra = json!([function(
+        "track_parcel",
+        "Track a parcel.",
+        json!({"parcel_id": {"type": "string"}}),
+        &["parcel_id"]
+    )]);
+    std::fs::write(specs.join("parcels.json"), extra.to_string()).unwrap();
+    trainer::iteration::run(&cfg, &opts("heldout")).unwrap();
+    let pool = names(&lines(&heldout.join("tools.jsonl")));
+    assert_eq!(pool.len(), 44);
+    assert!(pool.contains(&"track_parcel".to_string()));
+    assert_eq!(lines(&heldout.join("refine.jsonl")).len(), 2);
     // The spec files change (v1 of the CRM API is gone); the resumed run still trains on the
     // pool it refined, which holds a tool only v1 defined.
     std::fs::remove_file(specs.join("crm_v1.json")).unwrap();

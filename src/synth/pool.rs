@@ -2,6 +2,7 @@
 //! into toolsets ([`make_toolsets_with`]), with one embedding of each definition shared by both
 //! steps ([`tool_pool`]); `trainer toolsets` writes it out ([`write_pool`]).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::error::Result;
@@ -63,6 +64,7 @@ pub fn refine_tools(
         max_candidates: t.max_candidates,
     };
     let seed = cfg.synth.seed.unwrap_or(cfg.run.seed);
+    let reserved: BTreeSet<String> = live.iter().map(|t| t.name.clone()).collect();
     let mut refined = match (t.refine, judge) {
         (RefineMode::Off, _) => Refined {
             counts: (specs.len(), specs.len()),
@@ -74,6 +76,7 @@ pub fn refine_tools(
         },
         (RefineMode::Llm, Some(backend)) => toolsets::refine(
             specs,
+            &reserved,
             embedder,
             &LlmDiscriminator::new(backend, seed),
             &opts,
@@ -82,9 +85,11 @@ pub fn refine_tools(
             tracing::warn!(
                 "synth.toolsets.refine = \"llm\" but no model to judge with here: the rule decides"
             );
-            toolsets::refine(specs, embedder, &RuleDiscriminator, &opts)?
+            toolsets::refine(specs, &reserved, embedder, &RuleDiscriminator, &opts)?
         }
-        (RefineMode::Rule, _) => toolsets::refine(specs, embedder, &RuleDiscriminator, &opts)?,
+        (RefineMode::Rule, _) => {
+            toolsets::refine(specs, &reserved, embedder, &RuleDiscriminator, &opts)?
+        }
     };
     if t.refine != RefineMode::Off {
         tracing::info!("MCP-tree refinement: {}", refined.summary());

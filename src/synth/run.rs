@@ -70,7 +70,7 @@ pub fn load_tools(cfg: &Config) -> Result<(Vec<Tool>, String)> {
 }
 
 /// Renames tools whose name repeats an earlier file's (`name_2`, ...), keeping the 64-character
-/// limit; a warning names each.
+/// limit; a warning names each, and a provenance note keeps the name it had.
 pub fn unique_names(tools: Vec<Tool>) -> Vec<Tool> {
     let mut seen = BTreeSet::new();
     tools
@@ -88,6 +88,10 @@ pub fn unique_names(tools: Vec<Tool>) -> Vec<Tool> {
                             "tool `{base}` of {} renamed to `{candidate}` (name taken)",
                             t.provenance.file
                         );
+                        t.provenance.notes.push(format!(
+                            "{}{base}` (name taken by another file)",
+                            crate::toolsets::RENAMED_FROM
+                        ));
                         t.name = candidate;
                         break;
                     }

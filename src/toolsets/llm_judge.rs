@@ -1,9 +1,12 @@
 //! The model as the MCP tree's semantic discriminator: each candidate group of similar tools is
 //! shown to a model (the simulators' backend, adapter off, greedy) that names the redundant
-//! sets and writes one clarified name and description for each. The answer is checked — JSON,
-//! every name one of the group's, no tool in two sets, a valid function name — and an answer
-//! that fails any check is replaced by the deterministic rule's verdict on that group
-//! (counted, and logged with the reason). The merged parameter schema is always built by the
+//! sets and writes one clarified name and description for each. The answer is checked — the
+//! first JSON object with a `redundant` list (prose and code fences around it are skipped),
+//! every name one of the group's, no tool in two sets, no set of tools whose names name
+//! different actions (`get_user` with `delete_user`) — and an answer that fails any check is
+//! replaced by the deterministic rule's verdict on that group (counted, and logged with the
+//! reason); so is every answer when the model call itself fails. The proposed name is
+//! sanitized to a function name. The merged parameter schema is always built by the
 //! consolidation rules, never written by the model.
 
 use std::collections::BTreeSet;
@@ -11,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{json, Value as Json};
 
-use super::refine::{rule_verdicts, Discriminator, Verdict};
-use super::{Error, Result};
+use super::refine::{conflicting_actions, rule_verdicts, Discriminator, Verdict};
+use super::Result;
 use crate::backend::{ChatBackend, ChatRequest, GenParams};
 use crate::engine::SamplingParams;
 use crate::specs::{sanitize_tool_name, Tool};
@@ -38,7 +41,8 @@ pub struct LlmDiscriminator<'a> {
 }
 
 impl<'a> LlmDiscriminator<'a> {
-    /// A discriminator on `backend` (greedy answers of at most 384 tokens).
+    /// A discriminator on `backend` (greedy answers of at most 384 tokens, or 128 + 48 per
+    /// tool of the largest group when that is more).
     pub fn new(backend: &'a dyn ChatBackend, seed: u64) -> Self {
         LlmDiscriminator {
             backend,
@@ -99,19 +103,33 @@ pub fn prompt(group: &[&Tool]) -> String {
     text
 }
 
+/// The first JSON object in `text` that has a `redundant` key (prose, code fences and other
+/// objects around it are skipped).
+fn answer_object(text: &str) -> std::result::Result<Json, String> {
+    let mut first_error = None;
+    for (i, _) in text.match_indices('{') {
+        let mut stream = serde_json::Deserializer::from_str(&text[i..]).into_iter::<Json>();
+        match stream.next() {
+            Some(Ok(v)) if v.get("redundant").is_some() => return Ok(v),
+            Some(Err(e)) if first_error.is_none() => first_error = Some(e.to_string()),
+            _ => {}
+        }
+    }
+    Err(match first_error {
+        Some(e) => {
+            format!("no JSON object with a `redundant` list in the answer (first error: {e})")
+        }
+        None => "no JSON object with a `redundant` list in the answer".into(),
+    })
+}
+
 /// Parses and checks a model answer for `group` (`Err` names what is wrong).
 pub fn parse_answer(text: &str, group: &[&Tool]) -> std::result::Result<Vec<Verdict>, String> {
-    let start = text.find('{').ok_or("no JSON object in the answer")?;
-    let end = text.rfind('}').ok_or("no JSON object in the answer")?;
-    if end < start {
-        return Err("no JSON object in the answer".into());
-    }
-    let value: Json = serde_json::from_str(&text[start..=end])
-        .map_err(|e| format!("the answer is not JSON: {e}"))?;
+    let value = answer_object(text)?;
     let sets = value
         .get("redundant")
         .and_then(Json::as_array)
-        .ok_or("the answer has no `redundant` list")?;
+        .ok_or("`redundant` is not a list")?;
     let mut used = BTreeSet::new();
     let mut out = Vec::new();
     for (k, set) in sets.iter().enumerate() {
@@ -136,6 +154,16 @@ pub fn parse_answer(text: &str, group: &[&Tool]) -> std::result::Result<Vec<Verd
         }
         if members.len() < 2 {
             return Err(format!("redundant[{k}] names fewer than two tools"));
+        }
+        for (x, &a) in members.iter().enumerate() {
+            for &b in &members[x + 1..] {
+                if conflicting_actions(group[a], group[b]) {
+                    return Err(format!(
+                        "redundant[{k}] merges `{}` and `{}`, whose names name different actions",
+                        group[a].name, group[b].name
+                    ));
+                }
+            }
         }
         members.sort_unstable();
         let name = set
@@ -173,18 +201,28 @@ impl Discriminator for LlmDiscriminator<'_> {
                 adapter: false,
             })
             .collect();
+        let largest = groups.iter().map(Vec::len).max().unwrap_or(0);
         let params = GenParams {
             sampling: SamplingParams {
                 temperature: 0.0,
                 top_k: 0,
                 top_p: 1.0,
             },
-            max_new_tokens: self.max_new_tokens,
+            // Room for every tool's name twice plus a name and description per set.
+            max_new_tokens: self.max_new_tokens.max(128 + 48 * largest),
         };
-        let answers = self
-            .backend
-            .complete(&requests, &params)
-            .map_err(|e| Error::Discriminator(Box::new(e)))?;
+        let answers = match self.backend.complete(&requests, &params) {
+            Ok(a) => a,
+            Err(e) => {
+                self.fallbacks.fetch_add(groups.len(), Ordering::Relaxed);
+                tracing::warn!(
+                    "refinement: the discriminator model failed ({e}); the rule decides all {} \
+                     candidate groups",
+                    groups.len()
+                );
+                return Ok(groups.iter().map(|g| rule_verdicts(g)).collect());
+            }
+        };
         Ok(groups
             .iter()
             .zip(answers)

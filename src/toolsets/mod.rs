@@ -28,8 +28,8 @@ pub use kmeans::{cluster_vectors, ClusterOptions};
 pub use label::label_for;
 pub use llm_judge::LlmDiscriminator;
 pub use refine::{
-    redundant, refine, rule_verdicts, Discriminator, Merge, RefineOptions, Refined,
-    RuleDiscriminator, Verdict,
+    conflicting_actions, redundant, refine, rule_verdicts, Discriminator, Merge, RefineOptions,
+    Refined, RuleDiscriminator, Verdict, RENAMED_FROM,
 };
 pub use similar::{candidate_groups, Candidates};
 
@@ -50,9 +50,6 @@ pub enum Error {
     /// The `/embeddings` endpoint failed.
     #[error("embedding tool definitions through the endpoint: {0}")]
     Endpoint(#[from] crate::backend::openai::Error),
-    /// The refinement's discriminator model failed.
-    #[error("the refinement's discriminator model: {0}")]
-    Discriminator(#[source] Box<crate::backend::Error>),
     /// Options are inconsistent (named field and why).
     #[error("toolset options: {0}")]
     Options(String),

@@ -130,23 +130,29 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Subtracts the mean vector and renormalizes (from 3 vectors on: with two, centring makes
-/// them antipodal whatever they are). A vector equal to the mean stays zero (similar to
-/// nothing).
+/// them antipodal whatever they are). A vector equal to the mean, or with a non-finite entry
+/// or the wrong length, becomes zero (similar to nothing) and is left out of the mean.
 fn centre(vectors: &[Vec<f32>]) -> Vec<Vec<f32>> {
     let n = vectors.len();
     let dim = vectors.first().map_or(0, Vec::len);
     let mut mean = vec![0f64; dim];
-    if n >= 3 {
-        for v in vectors {
+    let finite = |v: &Vec<f32>| v.len() == dim && v.iter().all(|x| x.is_finite());
+    let counted = vectors.iter().filter(|v| finite(v)).count();
+    if counted >= 3 {
+        for v in vectors.iter().filter(|v| finite(v)) {
             for (m, x) in mean.iter_mut().zip(v) {
                 *m += f64::from(*x);
             }
         }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
+        mean.iter_mut().for_each(|m| *m /= counted as f64);
     }
     vectors
         .iter()
         .map(|v| {
+            if !finite(v) {
+                // A broken embedding is similar to nothing (and does not skew the mean).
+                return vec![0.0; dim];
+            }
             let mut c: Vec<f32> = v
                 .iter()
                 .zip(mean.iter().chain(std::iter::repeat(&0.0)))
@@ -288,5 +294,23 @@ mod tests {
         // Two identical vectors are not centred (that would make them antipodal).
         let two = vec![vec![1.0, 0.0], vec![1.0, 0.0]];
         assert_eq!(candidate_groups(&two, 0.9, 8, 8).groups, vec![vec![0, 1]]);
+    }
+
+    #[test]
+    fn a_broken_vector_is_similar_to_nothing_and_spoils_nothing() {
+        let mut vecs: Vec<Vec<f32>> = [
+            [1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+            [1.0, 0.02, 0.0],
+        ]
+        .iter()
+        .map(|v| unit(v))
+        .collect();
+        let clean = candidate_groups(&vecs, 0.9, 8, 8).groups;
+        assert_eq!(clean, vec![vec![0, 3]]);
+        vecs.push(vec![f32::NAN, 0.0, 0.0]);
+        vecs.push(vec![1.0, 0.0]);
+        assert_eq!(candidate_groups(&vecs, 0.9, 8, 8).groups, clean);
     }
 }

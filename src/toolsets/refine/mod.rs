@@ -5,12 +5,8 @@
 //! pass merges nothing. Every merge is recorded ([`Merge`]) so a user can see which tools
 //! became what.
 //!
-//! Discriminators: [`RuleDiscriminator`] (deterministic and conservative: two tools are
-//! redundant when they take the same inputs — the same required parameters (names up to case,
-//! separators and plurals), one's parameters a subset of the other's, the same types — and
-//! serve the same purpose: the same name words up
-//! to version tokens and verb synonyms, or the same description and names about the same
-//! things, never two different action verbs) and
+//! Discriminators: [`RuleDiscriminator`] (deterministic and conservative, see [`redundant`]:
+//! the same operation of one API in another version or spelling) and
 //! [`super::LlmDiscriminator`] (a model judges and words the merged definition).
 //!
 //! Consolidation keeps the most complete member (most parameters, then longest description)
@@ -27,7 +23,7 @@ use super::embed::{definition_text, Embedder};
 use super::similar::candidate_groups;
 use super::Result;
 use crate::specs::Tool;
-use crate::synth::words::{singular, split_ident, tokens};
+use crate::synth::words::{singular, split_ident};
 
 /// Refinement settings (`[synth.toolsets]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -154,39 +150,67 @@ pub fn rule_verdicts(group: &[&Tool]) -> Vec<Verdict> {
         .collect()
 }
 
-/// The rule: the same inputs (equal required sets; one tool's parameters contained in the
-/// other's, with equal types) and the same purpose.
+/// The rule: two tools of the same API (its title, or the spec file's name, up to version
+/// tokens) whose names name the same operation — the same action verbs (canonical) and the same
+/// other words in the same order, up to version tokens and the `_N` suffix of a name taken
+/// by another file — and which take the same inputs (equal required sets; one tool's
+/// parameters contained in the other's, with equal types). Tools of different APIs, or with
+/// differently worded names, are only ever merged by a model judge.
 pub fn redundant(a: &Tool, b: &Tool) -> bool {
-    let (wa, wb) = (purpose_words(&a.name), purpose_words(&b.name));
-    let actions = |w: &BTreeSet<String>| -> BTreeSet<String> {
-        w.iter()
-            .filter(|x| ACTIONS.contains(&x.as_str()))
-            .cloned()
-            .collect()
-    };
-    let (aa, ab) = (actions(&wa), actions(&wb));
-    // Names that say what they do must say the same (`get_user` vs `delete_user` share
-    // parameters and, in many specs, boilerplate descriptions).
-    let actions_agree = aa.is_empty() || ab.is_empty() || aa == ab;
-    // Different names: the same description (templated descriptions that differ only in the
-    // resource's name, like "Get the arrivals at a station" / "Get the departures ...", do
-    // not pass) and names about the same things (half of their other words shared).
-    let objects = |w: &BTreeSet<String>, acts: &BTreeSet<String>| -> BTreeSet<String> {
-        w.difference(acts).cloned().collect()
-    };
-    let (oa, ob) = (objects(&wa, &aa), objects(&wb, &ab));
-    let same_things = jaccard(&oa, &ob) >= 0.5;
-    same_interface(a, b)
-        && actions_agree
-        && (wa == wb || same_things && similar_descriptions(&a.description, &b.description))
+    api_key(a) == api_key(b) && purpose(a) == purpose(b) && same_interface(a, b)
 }
 
-fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
-    let either = a.union(b).count();
-    if either == 0 {
-        return 1.0;
+/// A tool's API: `info.title` (else the spec file's name) as words, without version tokens
+/// and the word `api`.
+fn api_key(t: &Tool) -> Vec<String> {
+    let source = match &t.provenance.api_title {
+        Some(title) => title.clone(),
+        None => {
+            let file = t.provenance.file.rsplit(['/', '\\']).next().unwrap_or("");
+            file.split('.').next().unwrap_or("").to_string()
+        }
+    };
+    split_ident(&source)
+        .into_iter()
+        .filter(|w| !is_version(w) && w != "api")
+        .collect()
+}
+
+/// The name before [`crate::synth::run::unique_names`] gave it a `_N` suffix (its note).
+fn original_name(t: &Tool) -> &str {
+    t.provenance
+        .notes
+        .iter()
+        .find_map(|n| n.strip_prefix(RENAMED_FROM)?.split('`').next())
+        .unwrap_or(&t.name)
+}
+
+/// The note prefix [`crate::synth::run::unique_names`] writes on a renamed tool.
+pub const RENAMED_FROM: &str = "renamed from `";
+
+/// A name's action verbs (canonical; a set, so `get_user` = `user_get`) and its other words in
+/// order, singular, without version tokens.
+fn purpose(t: &Tool) -> (BTreeSet<String>, Vec<String>) {
+    let mut actions = BTreeSet::new();
+    let mut rest = Vec::new();
+    for w in split_ident(original_name(t)) {
+        if is_version(&w) {
+            continue;
+        }
+        let w = canonical_verb(&singular(&w)).to_string();
+        if ACTIONS.contains(&w.as_str()) {
+            actions.insert(w);
+        } else {
+            rest.push(w);
+        }
     }
-    a.intersection(b).count() as f64 / either as f64
+    (actions, rest)
+}
+
+/// Whether two names name different actions (both name one, and not the same).
+pub fn conflicting_actions(a: &Tool, b: &Tool) -> bool {
+    let (aa, ab) = (purpose(a).0, purpose(b).0);
+    !aa.is_empty() && !ab.is_empty() && aa != ab
 }
 
 /// Canonical action words of tool names (after [`canonical_verb`]).
@@ -286,9 +310,21 @@ fn same_interface(a: &Tool, b: &Tool) -> bool {
         })
 }
 
+/// `v2`, `v71`, `v1beta2`, `v3alpha1`.
 fn is_version(word: &str) -> bool {
-    let digits = word.strip_prefix('v').unwrap_or(word);
-    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+    let Some(rest) = word.strip_prefix('v') else {
+        return false;
+    };
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    if digits == 0 {
+        return false;
+    }
+    let tail = &rest[digits..];
+    tail.is_empty()
+        || ["alpha", "beta"].iter().any(|p| {
+            tail.strip_prefix(p)
+                .is_some_and(|d| d.chars().all(|c| c.is_ascii_digit()))
+        })
 }
 
 fn canonical_verb(word: &str) -> &str {
@@ -302,34 +338,11 @@ fn canonical_verb(word: &str) -> &str {
     }
 }
 
-/// A tool name's words without version tokens, singular, verbs canonical.
-fn purpose_words(name: &str) -> BTreeSet<String> {
-    split_ident(name)
-        .iter()
-        .filter(|w| !is_version(w))
-        .map(|w| canonical_verb(&singular(w)).to_string())
-        .collect()
-}
-
-const DESCRIPTION_STOP: &[&str] = &["the", "and", "for", "with", "from", "this", "that", "are"];
-
-fn content_words(text: &str) -> BTreeSet<String> {
-    tokens(text)
-        .into_iter()
-        .filter(|w| w.len() > 2 && !DESCRIPTION_STOP.contains(&w.as_str()))
-        .map(|w| singular(&w))
-        .collect()
-}
-
-/// Descriptions of at least 3 content words each with (almost) the same words: Jaccard ≥ 0.95.
-fn similar_descriptions(a: &str, b: &str) -> bool {
-    let (wa, wb) = (content_words(a), content_words(b));
-    wa.len() >= 3 && wb.len() >= 3 && jaccard(&wa, &wb) >= 0.95
-}
-
-/// Runs the refinement passes over `tools`.
+/// Runs the refinement passes over `tools`; a merged tool never takes a name in `reserved`
+/// (tools that join the pool later, e.g. an external MCP server's).
 pub fn refine(
     tools: Vec<Tool>,
+    reserved: &BTreeSet<String>,
     embedder: &dyn Embedder,
     judge: &dyn Discriminator,
     opts: &RefineOptions,
@@ -357,6 +370,7 @@ pub fn refine(
         // Pool index → (position of the merged tool, its members) for this pass.
         let mut replaced: BTreeMap<usize, Option<Tool>> = BTreeMap::new();
         let mut taken: BTreeSet<String> = pool.iter().map(|t| t.name.clone()).collect();
+        taken.extend(reserved.iter().cloned());
         for (group, vs) in cand.groups.iter().zip(verdicts) {
             for v in vs {
                 let idx: Vec<usize> = v
@@ -407,6 +421,9 @@ pub fn refine(
         fallbacks: judge.fallbacks(),
     })
 }
+
+/// How a consolidated tool's provenance note starts.
+const NOTE_PREFIX: &str = "MCP-tree refinement";
 
 fn pairs(idx: &[usize]) -> impl Iterator<Item = (usize, usize)> + '_ {
     idx.iter()
@@ -495,6 +512,17 @@ fn consolidate(
     if tool.response_schema.is_none() {
         tool.response_schema = members.iter().find_map(|m| m.response_schema.clone());
     }
+    // Earlier passes' records of the other members stay with the merged tool.
+    for (i, m) in members.iter().enumerate() {
+        if i != rep_at {
+            let earlier = m
+                .provenance
+                .notes
+                .iter()
+                .filter(|n| n.starts_with(NOTE_PREFIX));
+            tool.provenance.notes.extend(earlier.cloned());
+        }
+    }
     let others: Vec<String> = members
         .iter()
         .enumerate()
@@ -507,7 +535,7 @@ fn consolidate(
         })
         .collect();
     tool.provenance.notes.push(format!(
-        "MCP-tree refinement (pass {pass}, {}): `{}` merged with {}",
+        "{NOTE_PREFIX} (pass {pass}, {}): `{}` merged with {}",
         v.by,
         rep.name,
         others.join(", ")

@@ -27,23 +27,32 @@ fn user_params() -> Json {
     json!({"type": "object", "properties": {"user_id": {"type": "string"}}, "required": ["user_id"]})
 }
 
+fn with_param(name: &str, ty: &str, required: bool) -> Json {
+    let req: Vec<&str> = if required { vec![name] } else { vec![] };
+    json!({"type": "object", "properties": {name: {"type": ty}}, "required": req})
+}
+
 #[test]
-fn the_rule_merges_versions_and_synonyms_of_one_operation() {
-    let v1 = one("v1.json", "get_user", "Get a user by id.", user_params());
+fn the_rule_merges_versions_and_spellings_of_one_operation_of_one_api() {
+    let v1 = one(
+        "crm_v1.json",
+        "get_user",
+        "Get a user by id.",
+        user_params(),
+    );
     let v2 = one(
-        "v2.json",
+        "crm_v2.json",
         "getUserV2",
         "Returns the user with this id.",
-        json!({
-        "type": "object", "properties": {"userId": {"type": "string"}}, "required": ["userId"]}),
+        with_param("userId", "string", true),
     );
     let fetch = one(
-        "c.json",
+        "crm.json",
         "fetch_users",
         "Fetch a user.",
-        json!({
-        "type": "object", "properties": {"user_ids": {"type": "string"}}, "required": ["user_ids"]}),
+        with_param("user_ids", "string", true),
     );
+    let beta = one("crm_v1beta2.json", "user_get", "Get a user.", user_params());
     assert!(
         redundant(&v1, &v2),
         "same words up to the version token, same parameters"
@@ -52,12 +61,26 @@ fn the_rule_merges_versions_and_synonyms_of_one_operation() {
         redundant(&v1, &fetch),
         "fetch = get, users = user, user_ids = user_id"
     );
+    assert!(
+        redundant(&v1, &beta),
+        "v1beta2 is a version; the verb may move"
+    );
+    // A name another file had first (`_N`, recorded by unique_names) is the same name.
+    let mut renamed = one("crm_v3.json", "get_user_2", "Get a user.", user_params());
+    renamed.provenance.notes.push(format!(
+        "{RENAMED_FROM}get_user` (name taken by another file)"
+    ));
+    assert!(redundant(&v1, &renamed));
+    let digits = one("crm.json", "get_user_2", "Get a user.", user_params());
+    assert!(
+        !redundant(&v1, &digits),
+        "a digit the spec wrote is part of the name"
+    );
 }
 
 #[test]
-fn the_rule_keeps_tools_that_differ_in_purpose_or_interface() {
-    let path =
-        json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]});
+fn the_rule_keeps_tools_that_differ_in_api_purpose_or_interface() {
+    let path = with_param("path", "string", true);
     let read = one(
         "f.json",
         "read_text_file",
@@ -84,62 +107,43 @@ fn the_rule_keeps_tools_that_differ_in_purpose_or_interface() {
         !redundant(&read, &delete),
         "same parameters, different verb"
     );
-    // Same name words but a parameter of another type, or another required set.
+    // Same name, but a parameter of another type, or another required set.
     let get = one("a.json", "get_user", "Get a user.", user_params());
-    let int_id = one(
-        "b.json",
-        "get_user",
-        "Get a user.",
-        json!({
-        "type": "object", "properties": {"user_id": {"type": "integer"}}, "required": ["user_id"]}),
-    );
-    let optional = one(
-        "b.json",
-        "get_user",
-        "Get a user.",
-        json!({
-        "type": "object", "properties": {"user_id": {"type": "string"}}}),
-    );
-    assert!(!redundant(&get, &int_id));
-    assert!(!redundant(&get, &optional));
-    // Different names about the same things, the same description, same parameters: redundant.
-    let lookup = one(
-        "c.json",
-        "user_profile",
-        "Get the profile of a user by the user id.",
-        user_params(),
-    );
-    let profile = one(
-        "d.json",
-        "user_profile_service",
-        "Get the profile of a user by user id.",
-        user_params(),
-    );
-    assert!(redundant(&lookup, &profile));
-    // Names about other things, or templated descriptions that differ in the resource: unique.
-    let other = one(
-        "d.json",
-        "account_service",
-        "Get the profile of a user by user id.",
-        user_params(),
-    );
-    assert!(!redundant(&lookup, &other));
-    let arrivals = one(
-        "r.json",
-        "getArrivalsByCRS",
-        "Get the arrivals at a station by its CRS code.",
-        user_params(),
-    );
-    let departures = one(
-        "r.json",
-        "getDeparturesByCRS",
-        "Get the departures at a station by its CRS code.",
-        user_params(),
-    );
-    assert!(!redundant(&arrivals, &departures));
-    // Boilerplate descriptions (as in many OpenAPI specs) do not make different actions one.
-    let boiler =
-        "To make this request, your API credential must have the following roles: Management API.";
+    assert!(!redundant(
+        &get,
+        &one(
+            "a.json",
+            "get_user",
+            "Get a user.",
+            with_param("user_id", "integer", true)
+        )
+    ));
+    assert!(!redundant(
+        &get,
+        &one(
+            "a.json",
+            "get_user",
+            "Get a user.",
+            with_param("user_id", "string", false)
+        )
+    ));
+    // The same words in another order name another operation.
+    let id = with_param("id", "string", true);
+    let a = one("g.json", "listUserGroups", "List groups.", id.clone());
+    let b = one("g.json", "listGroupUsers", "List users.", id.clone());
+    assert!(!redundant(&a, &b));
+    let csv = one("g.json", "CsvToJson", "Convert.", id.clone());
+    assert!(!redundant(
+        &csv,
+        &one("g.json", "JsonToCsv", "Convert.", id.clone())
+    ));
+    // The same operation of another API (another title, or another file without one).
+    assert!(!redundant(
+        &get,
+        &one("b.json", "get_user", "Get a user.", user_params())
+    ));
+    // Different names with the same (boilerplate) description: only a model judge may merge.
+    let boiler = "To make this request, your API credential must have the following roles.";
     let get_u = one(
         "m.json",
         "get-merchants-merchantId-users-userId",
@@ -153,45 +157,34 @@ fn the_rule_keeps_tools_that_differ_in_purpose_or_interface() {
         user_params(),
     );
     assert!(!redundant(&get_u, &patch_u));
-    let get_u2 = one(
-        "m2.json",
-        "get-merchants-merchantId-users-userId_2",
-        boiler,
-        user_params(),
-    );
-    assert!(redundant(&get_u, &get_u2));
+    assert!(conflicting_actions(&get_u, &patch_u));
+    let profile = one("m.json", "user_profile", boiler, user_params());
     assert!(!redundant(
-        &lookup,
-        &one(
-            "e.json",
-            "remove_account",
-            "Deletes an account.",
-            user_params()
-        )
+        &profile,
+        &one("m.json", "user_profile_service", boiler, user_params())
     ));
+    assert!(
+        !conflicting_actions(&get_u, &profile),
+        "one name says no action"
+    );
 }
 
 #[test]
 fn rule_verdicts_use_complete_linkage() {
-    // a ~ b by name, b ~ c by description, but a and c share neither: two sets at most.
-    let p = user_params();
+    // a ~ b and b ~ c (b's parameters are contained in both), but a and c give the optional
+    // `x` different types: one set of two, c stays unique.
     let a = one(
         "1.json",
         "get_user",
-        "Look up one account holder record quickly.",
-        p.clone(),
+        "Get.",
+        json!({"type": "object", "properties": {"user_id": {"type": "string"}, "x": {"type": "string"}}, "required": ["user_id"]}),
     );
-    let b = one(
-        "2.json",
-        "get_user_v2",
-        "Return the profile of a user by the user id.",
-        p.clone(),
-    );
+    let b = one("1.json", "get_user_v2", "Get.", user_params());
     let c = one(
-        "3.json",
-        "user_profile",
-        "Return the profile of a user by user id.",
-        p.clone(),
+        "1.json",
+        "getUser",
+        "Get.",
+        json!({"type": "object", "properties": {"user_id": {"type": "string"}, "x": {"type": "integer"}}, "required": ["user_id"]}),
     );
     assert!(redundant(&a, &b) && redundant(&b, &c) && !redundant(&a, &c));
     let v = rule_verdicts(&[&a, &b, &c]);
@@ -335,6 +328,7 @@ fn refine_merges_redundant_tools_until_stable_and_records_each_merge() {
     );
     let out = refine(
         input,
+        &BTreeSet::new(),
         &HashedEmbedder { dim: 256 },
         &RuleDiscriminator,
         &opts(),
@@ -382,6 +376,7 @@ fn refine_merges_redundant_tools_until_stable_and_records_each_merge() {
     // Deterministic, and nothing to do on the refined pool.
     let again = refine(
         pool(),
+        &BTreeSet::new(),
         &HashedEmbedder { dim: 256 },
         &RuleDiscriminator,
         &opts(),
@@ -390,6 +385,7 @@ fn refine_merges_redundant_tools_until_stable_and_records_each_merge() {
     assert_eq!(again.tools, out.tools);
     let stable = refine(
         out.tools.clone(),
+        &BTreeSet::new(),
         &HashedEmbedder { dim: 256 },
         &RuleDiscriminator,
         &opts(),
@@ -407,6 +403,7 @@ fn a_threshold_above_every_similarity_merges_nothing() {
     };
     let out = refine(
         pool(),
+        &BTreeSet::new(),
         &HashedEmbedder { dim: 256 },
         &RuleDiscriminator,
         &strict,
@@ -463,7 +460,14 @@ fn the_model_names_the_merged_tool_and_an_unusable_answer_falls_back_to_the_rule
     let answer = r#"Sure. {"redundant": [{"tools": ["get_customer", "retrieve_customer"], "name": "get customer record", "description": "Get one customer record by its id."}]}"#;
     let backend = Scripted(vec![answer.into()], Default::default());
     let judge = LlmDiscriminator::new(&backend, 0);
-    let out = refine(pool(), &HashedEmbedder { dim: 256 }, &judge, &opts()).unwrap();
+    let out = refine(
+        pool(),
+        &BTreeSet::new(),
+        &HashedEmbedder { dim: 256 },
+        &judge,
+        &opts(),
+    )
+    .unwrap();
     let m = &out.merges[0];
     assert_eq!(
         (m.by.as_str(), m.merged.as_str()),
@@ -490,7 +494,14 @@ fn the_model_names_the_merged_tool_and_an_unusable_answer_falls_back_to_the_rule
     ] {
         let backend = Scripted(vec![bad.into()], Default::default());
         let judge = LlmDiscriminator::new(&backend, 0);
-        let out = refine(pool(), &HashedEmbedder { dim: 256 }, &judge, &opts()).unwrap();
+        let out = refine(
+            pool(),
+            &BTreeSet::new(),
+            &HashedEmbedder { dim: 256 },
+            &judge,
+            &opts(),
+        )
+        .unwrap();
         assert_eq!(out.fallbacks, 1, "{bad}");
         assert_eq!(out.merges.len(), 1, "{bad}");
         assert_eq!(
@@ -503,6 +514,7 @@ fn the_model_names_the_merged_tool_and_an_unusable_answer_falls_back_to_the_rule
     let backend = Scripted(vec![r#"{"redundant": []}"#.into()], Default::default());
     let out = refine(
         pool(),
+        &BTreeSet::new(),
         &HashedEmbedder { dim: 256 },
         &LlmDiscriminator::new(&backend, 0),
         &opts(),
@@ -519,8 +531,23 @@ fn parse_answer_names_what_is_wrong() {
     let ts = pool();
     let group: Vec<&Tool> = ts.iter().collect();
     let err = |text: &str| crate::toolsets::llm_judge::parse_answer(text, &group).unwrap_err();
-    assert_eq!(err("no json"), "no JSON object in the answer");
-    assert!(err("{oops}").starts_with("the answer is not JSON"));
+    assert_eq!(
+        err("no json"),
+        "no JSON object with a `redundant` list in the answer"
+    );
+    assert!(
+        err("{oops}").starts_with("no JSON object with a `redundant` list in the answer (first error: key must be a string"),
+        "{}",
+        err("{oops}")
+    );
+    assert_eq!(
+        err(r#"{"redundant": [{"tools": ["get_customer", "send_invoice"]}]}"#),
+        "redundant[0] merges `get_customer` and `send_invoice`, whose names name different actions"
+    );
+    // Prose with braces, a code fence and a second object around the answer are skipped.
+    let fenced = "The set {get_customer} looks unique.\n```json\n{\"redundant\": [{\"tools\": [\"get_customer\", \"getCustomerV2\"]}]}\n```\nNote: {\"x\": 1}";
+    let ok = crate::toolsets::llm_judge::parse_answer(fenced, &group).unwrap();
+    assert_eq!(ok[0].members, vec![0, 3]);
     assert_eq!(
         err(r#"{"redundant": [{"tools": ["get_customer", "x"]}]}"#),
         "redundant[0] names `x`, which is not in the group"
@@ -539,4 +566,85 @@ fn parse_answer_names_what_is_wrong() {
         (ok[0].name.clone(), ok[0].description.clone()),
         (None, None)
     );
+}
+
+/// A model server that is down.
+struct Down;
+
+impl crate::backend::ChatBackend for Down {
+    fn complete(
+        &self,
+        _: &[ChatRequest],
+        _: &GenParams,
+    ) -> crate::backend::Result<Vec<ChatCompletion>> {
+        Err(crate::backend::Error::Invalid("connection refused".into()))
+    }
+
+    fn name(&self) -> &str {
+        "down"
+    }
+}
+
+#[test]
+fn a_failing_model_leaves_every_group_to_the_rule_and_reserved_names_are_never_taken() {
+    let judge = LlmDiscriminator::new(&Down, 0);
+    let out = refine(
+        pool(),
+        &BTreeSet::new(),
+        &HashedEmbedder { dim: 256 },
+        &judge,
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(out.fallbacks, out.candidate_groups);
+    assert_eq!(out.merges.len(), 1);
+    assert_eq!(out.merges[0].by, "rule");
+    // The model names the merged tool after a tool that joins the pool later (an external
+    // MCP server's): the representative's name is kept instead.
+    let answer =
+        r#"{"redundant": [{"tools": ["get_customer", "retrieve_customer"], "name": "lookup"}]}"#;
+    let backend = Scripted(vec![answer.into()], Default::default());
+    let judge = LlmDiscriminator::new(&backend, 0);
+    let reserved: BTreeSet<String> = ["lookup".to_string()].into();
+    let out = refine(
+        pool(),
+        &reserved,
+        &HashedEmbedder { dim: 256 },
+        &judge,
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(out.merges[0].merged, "get_customer");
+    let free = refine(
+        pool(),
+        &BTreeSet::new(),
+        &HashedEmbedder { dim: 256 },
+        &judge,
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(free.merges[0].merged, "lookup");
+}
+
+#[test]
+fn a_merged_tool_keeps_the_records_of_earlier_passes() {
+    let mut a = one("crm.json", "get_user", "Get a user.", user_params());
+    a.provenance
+        .notes
+        .push("MCP-tree refinement (pass 1, rule): `get_user` merged with `x`".into());
+    let b = one("crm_v2.json", "getUserV2", "Get the user.", user_params());
+    let v = Verdict {
+        members: vec![0, 1],
+        name: None,
+        description: None,
+        by: "rule",
+    };
+    let (tool, _) = consolidate(&[&b, &a], &v, 2, &BTreeSet::new());
+    assert_eq!(tool.name, "getUserV2");
+    let notes = &tool.provenance.notes;
+    assert!(
+        notes.iter().any(|n| n.contains("pass 1, rule")),
+        "{notes:?}"
+    );
+    assert!(notes.last().unwrap().contains("pass 2, rule"), "{notes:?}");
 }
