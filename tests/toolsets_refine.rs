@@ -16,6 +16,17 @@ fn trainer() -> Command {
     c
 }
 
+/// `trainer toolsets CFG --out OUT`.
+fn toolsets(cfg: &Path, out: impl AsRef<std::ffi::OsStr>) -> std::process::Output {
+    trainer()
+        .arg("toolsets")
+        .arg(cfg)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 fn function(name: &str, description: &str, properties: Json, required: &[&str]) -> Json {
     json!({"type": "function", "function": {"name": name, "description": description,
         "parameters": {"type": "object", "properties": properties, "required": required}}})
@@ -111,13 +122,7 @@ fn toolsets_merges_the_versions_of_one_operation_and_records_each_merge() {
     let specs = specs_dir(dir.path());
     let cfg = config(dir.path(), &specs, "");
     let out = dir.path().join("pool");
-    let o = trainer()
-        .args(["toolsets"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = toolsets(&cfg, &out);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
@@ -197,13 +202,7 @@ fn toolsets_merges_the_versions_of_one_operation_and_records_each_merge() {
 
     // `refine = "off"`: every tool is kept and nothing is recorded.
     let cfg = config(dir.path(), &specs, "refine = \"off\"\n");
-    let o = trainer()
-        .args(["toolsets"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = toolsets(&cfg, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(lines(&out.join("tools.jsonl")).len(), 45);
     assert!(lines(&out.join("refine.jsonl")).is_empty());
@@ -220,13 +219,7 @@ fn refinement_settings_are_validated_with_the_key_and_value() {
         ("refine = \"smart\"\n", "unknown variant `smart`"),
     ] {
         let cfg = config(dir.path(), &specs, extra);
-        let o = trainer()
-            .args(["toolsets"])
-            .arg(&cfg)
-            .arg("--out")
-            .arg(dir.path().join("o"))
-            .output()
-            .unwrap();
+        let o = toolsets(&cfg, dir.path().join("o"));
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{extra}");
         assert!(

@@ -76,6 +76,19 @@ pub struct ChatCompletion {
 }
 
 impl ChatCompletion {
+    /// A completion known only as text (a rule-driven player, a scripted backend): parsed
+    /// leniently, no token record, finished by a stop.
+    pub fn from_text(text: String) -> ChatCompletion {
+        ChatCompletion {
+            parsed: crate::chat::parse_lenient(&text),
+            text,
+            prompt_ids: Vec::new(),
+            completion_ids: Vec::new(),
+            logprobs: Vec::new(),
+            finish: FinishReason::Stop,
+        }
+    }
+
     /// The OpenAI assistant message (`content`, `tool_calls`).
     pub fn message(&self) -> Json {
         self.parsed.to_message()

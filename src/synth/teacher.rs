@@ -17,8 +17,7 @@ use serde_json::{Map, Value as Json};
 use super::plan::{Category, Task};
 use super::words::{derive_seed, humanize};
 use crate::backend::{ChatBackend, ChatCompletion, ChatRequest, GenParams, Result};
-use crate::chat::toolcall::{parse_lenient, render_tool_calls, ToolCall};
-use crate::engine::FinishReason;
+use crate::chat::toolcall::{render_tool_calls, ToolCall};
 
 /// The teacher: knows every task it may be asked about, found by the conversation's opening
 /// user message.
@@ -200,17 +199,7 @@ impl ChatBackend for Teacher {
     fn complete(&self, requests: &[ChatRequest], _: &GenParams) -> Result<Vec<ChatCompletion>> {
         Ok(requests
             .iter()
-            .map(|r| {
-                let text = self.respond(&r.messages);
-                ChatCompletion {
-                    parsed: parse_lenient(&text),
-                    text,
-                    prompt_ids: Vec::new(),
-                    completion_ids: Vec::new(),
-                    logprobs: Vec::new(),
-                    finish: FinishReason::Stop,
-                }
-            })
+            .map(|r| ChatCompletion::from_text(self.respond(&r.messages)))
             .collect())
     }
 

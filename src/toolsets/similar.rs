@@ -133,7 +133,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// them antipodal whatever they are). A vector equal to the mean, or with a non-finite entry
 /// or the wrong length, becomes zero (similar to nothing) and is left out of the mean.
 fn centre(vectors: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    let n = vectors.len();
     let dim = vectors.first().map_or(0, Vec::len);
     let mut mean = vec![0f64; dim];
     let finite = |v: &Vec<f32>| v.len() == dim && v.iter().all(|x| x.is_finite());

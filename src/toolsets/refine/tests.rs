@@ -2,8 +2,6 @@ use serde_json::json;
 
 use super::*;
 use crate::backend::{ChatCompletion, ChatRequest, GenParams};
-use crate::chat::parse_lenient;
-use crate::engine::FinishReason;
 use crate::specs::{ingest_str, IngestOptions};
 use crate::toolsets::{HashedEmbedder, LlmDiscriminator};
 
@@ -303,6 +301,18 @@ fn pool() -> Vec<Tool> {
     all
 }
 
+/// The refinement of [`pool`] with `judge` (hashed embedding, nothing reserved).
+fn run(judge: &dyn Discriminator) -> Refined {
+    refine(
+        pool(),
+        &BTreeSet::new(),
+        &HashedEmbedder { dim: 256 },
+        judge,
+        &opts(),
+    )
+    .unwrap()
+}
+
 fn opts() -> RefineOptions {
     RefineOptions {
         threshold: 0.5,
@@ -374,14 +384,7 @@ fn refine_merges_redundant_tools_until_stable_and_records_each_merge() {
     // The merged tool needs only what every member needs.
     assert_eq!(out.tools[0].parameters["required"], json!(["customerId"]));
     // Deterministic, and nothing to do on the refined pool.
-    let again = refine(
-        pool(),
-        &BTreeSet::new(),
-        &HashedEmbedder { dim: 256 },
-        &RuleDiscriminator,
-        &opts(),
-    )
-    .unwrap();
+    let again = run(&RuleDiscriminator);
     assert_eq!(again.tools, out.tools);
     let stable = refine(
         out.tools.clone(),
@@ -436,15 +439,7 @@ impl crate::backend::ChatBackend for Scripted {
             .map(|(i, r)| {
                 assert!(!r.adapter, "the base model judges");
                 seen.push(r.messages.clone());
-                let text = self.0[i % self.0.len()].clone();
-                ChatCompletion {
-                    parsed: parse_lenient(&text),
-                    text,
-                    prompt_ids: Vec::new(),
-                    completion_ids: Vec::new(),
-                    logprobs: Vec::new(),
-                    finish: FinishReason::Stop,
-                }
+                ChatCompletion::from_text(self.0[i % self.0.len()].clone())
             })
             .collect())
     }
@@ -460,14 +455,7 @@ fn the_model_names_the_merged_tool_and_an_unusable_answer_falls_back_to_the_rule
     let answer = r#"Sure. {"redundant": [{"tools": ["get_customer", "retrieve_customer"], "name": "get customer record", "description": "Get one customer record by its id."}]}"#;
     let backend = Scripted(vec![answer.into()], Default::default());
     let judge = LlmDiscriminator::new(&backend, 0);
-    let out = refine(
-        pool(),
-        &BTreeSet::new(),
-        &HashedEmbedder { dim: 256 },
-        &judge,
-        &opts(),
-    )
-    .unwrap();
+    let out = run(&judge);
     let m = &out.merges[0];
     assert_eq!(
         (m.by.as_str(), m.merged.as_str()),
@@ -494,14 +482,7 @@ fn the_model_names_the_merged_tool_and_an_unusable_answer_falls_back_to_the_rule
     ] {
         let backend = Scripted(vec![bad.into()], Default::default());
         let judge = LlmDiscriminator::new(&backend, 0);
-        let out = refine(
-            pool(),
-            &BTreeSet::new(),
-            &HashedEmbedder { dim: 256 },
-            &judge,
-            &opts(),
-        )
-        .unwrap();
+        let out = run(&judge);
         assert_eq!(out.fallbacks, 1, "{bad}");
         assert_eq!(out.merges.len(), 1, "{bad}");
         assert_eq!(
@@ -588,14 +569,7 @@ impl crate::backend::ChatBackend for Down {
 #[test]
 fn a_failing_model_leaves_every_group_to_the_rule_and_reserved_names_are_never_taken() {
     let judge = LlmDiscriminator::new(&Down, 0);
-    let out = refine(
-        pool(),
-        &BTreeSet::new(),
-        &HashedEmbedder { dim: 256 },
-        &judge,
-        &opts(),
-    )
-    .unwrap();
+    let out = run(&judge);
     assert_eq!(out.fallbacks, out.candidate_groups);
     assert_eq!(out.merges.len(), 1);
     assert_eq!(out.merges[0].by, "rule");
@@ -615,14 +589,7 @@ fn a_failing_model_leaves_every_group_to_the_rule_and_reserved_names_are_never_t
     )
     .unwrap();
     assert_eq!(out.merges[0].merged, "get_customer");
-    let free = refine(
-        pool(),
-        &BTreeSet::new(),
-        &HashedEmbedder { dim: 256 },
-        &judge,
-        &opts(),
-    )
-    .unwrap();
+    let free = run(&judge);
     assert_eq!(free.merges[0].merged, "lookup");
 }
 
