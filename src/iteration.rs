@@ -66,6 +66,8 @@ struct Ctx<'a> {
     rd: RunDir,
     backend: LocalBackend,
     tools: Vec<Tool>,
+    /// Whether `tools` is the pool a held-out phase refined (else: the specs as ingested).
+    refined: bool,
     progress: bool,
 }
 
@@ -85,7 +87,8 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
     let rd = RunDir::open(cfg)?;
     let mut tools = ingest(cfg)?;
     let pool_file = rd.heldout_dir().join(POOL_FILE);
-    if rd.heldout_dir().join(SPLIT_FILE).exists() && pool_file.exists() {
+    let refined = rd.heldout_dir().join(SPLIT_FILE).exists() && pool_file.exists();
+    if refined {
         // The pool this run refined once, with the toolsets built from it (the held-out
         // phase writes the pool first, then the split): resume with the same tools.
         tools = read_jsonl(&pool_file)?;
@@ -100,6 +103,7 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
         rd,
         backend,
         tools,
+        refined,
         progress: opts.progress,
     };
     check_pool(&ctx)?;
@@ -347,7 +351,11 @@ fn heldout_phase(ctx: &mut Ctx<'_>) -> Result<()> {
     };
     // Always from the specs as they are now: a pool left by an interrupted earlier attempt
     // is not refined twice.
-    let fresh = ingest(cfg)?;
+    let fresh = if ctx.refined {
+        ingest(cfg)?
+    } else {
+        ctx.tools.clone()
+    };
     let pool = tool_pool(cfg, fresh, Some(model), Some(judge))?;
     let dir = ctx.rd.heldout_dir();
     write_merges(&dir.join("refine.jsonl"), &pool.refined.merges)?;
@@ -359,6 +367,7 @@ fn heldout_phase(ctx: &mut Ctx<'_>) -> Result<()> {
     )?;
     let sets = pool.toolsets;
     ctx.tools = pool.tools;
+    ctx.refined = true;
     let split = split_toolsets(&sets, cfg.loop_.heldout_toolset_share, cfg.run.seed);
     let registry = Registry::new(ctx.tools.clone())?;
     let (tasks, unplannable) = plan_heldout(
