@@ -533,7 +533,7 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         }
         let replay = crate::synth::plan::Plan {
             tasks: failed,
-            unplannable: BTreeMap::new(),
+            ..Default::default()
         };
         let teacher = Teacher::new(&replay.tasks);
         let rb = bar(ctx, k, "repair", "episodes");

@@ -45,10 +45,23 @@ fn lora(layers: Option<Vec<usize>>) -> LoraConfig {
 
 /// Weighted sum of target log-probs over a padded batch (row 1 left-padded by 2).
 fn loss(model: &Model, vocab: usize, adapter: AdapterUse) -> Tensor {
+    loss_chunked(model, vocab, adapter, None)
+}
+
+/// [`loss`] with the MLP run over token chunks whenever an activation exceeds `mlp_elems`.
+fn loss_chunked(
+    model: &Model,
+    vocab: usize,
+    adapter: AdapterUse,
+    mlp_elems: Option<usize>,
+) -> Tensor {
     let x = ids_tensor(&ids(2, 7, vocab, 11));
     let tg = ids_tensor(&ids(2, 7, vocab, 12));
     let mask = vec![vec![true; 7], [vec![false; 2], vec![true; 5]].concat()];
-    let batch = Batch::padded(model, &mask, adapter).unwrap();
+    let mut batch = Batch::padded(model, &mask, adapter).unwrap();
+    if let Some(n) = mlp_elems {
+        batch = batch.with_mlp_chunk_elems(n);
+    }
     let h = model.forward(&x, &batch, None, Mode::Train).unwrap();
     let opts = LogprobOptions {
         temperature: 0.9,
@@ -136,6 +149,59 @@ fn checkpointing_gives_the_same_loss_and_gradients() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn token_chunked_mlp_gives_the_same_loss_and_gradients() {
+    // The guard for candle's 32-bit CUDA element indices (model::MLP_CHUNK_ELEMS) splits the MLP
+    // over tokens; here it is forced on tiny shapes: one token per chunk, and 3 + 3 + 1 tokens.
+    for arch in [Arch::Qwen2, Arch::Qwen3] {
+        let (cfg, _, mut model) = tiny_model(arch, DType::F64);
+        model.attach_lora(&lora(None)).unwrap();
+        randomize_b(&model, 5);
+        let per_token = 2 * cfg.intermediate_size;
+        let l_ref = loss(&model, cfg.vocab_size, AdapterUse::On);
+        let g_ref = lora_grads(&model, &l_ref);
+        for ckpt in [false, true] {
+            model.set_gradient_checkpointing(ckpt);
+            for elems in [1, 3 * per_token] {
+                let l = loss_chunked(&model, cfg.vocab_size, AdapterUse::On, Some(elems));
+                assert!(
+                    (scalar(&l) - scalar(&l_ref)).abs() <= 1e-10 * scalar(&l_ref).abs().max(1.0),
+                    "{arch:?} ckpt={ckpt} {elems}: {} vs {}",
+                    scalar(&l),
+                    scalar(&l_ref)
+                );
+                let g = lora_grads(&model, &l);
+                assert_eq!(g.len(), 28);
+                for ((n, a), (_, b)) in g.iter().zip(&g_ref) {
+                    let a = a
+                        .as_ref()
+                        .unwrap_or_else(|| panic!("{n}: no gradient chunked"));
+                    let b = b.as_ref().unwrap_or_else(|| panic!("{n}: no gradient"));
+                    let scale = scalar(&b.abs().unwrap().max_all().unwrap());
+                    assert!(scale > 1e-6, "{n}: zero gradient");
+                    let d = max_abs_diff(a, b);
+                    assert!(d <= 1e-10 * scale, "{arch:?} ckpt={ckpt} {elems} {n}: {d}");
+                }
+            }
+        }
+        model.set_gradient_checkpointing(false);
+        // Inference forwards (prefill) too.
+        let x = ids_tensor(&ids(2, 7, cfg.vocab_size, 21));
+        let mask = vec![vec![true; 7]; 2];
+        let full = Batch::padded(&model, &mask, AdapterUse::Rows(vec![true, false])).unwrap();
+        let h_ref = model.forward(&x, &full, None, Mode::Infer).unwrap();
+        let h = model
+            .forward(
+                &x,
+                &full.clone().with_mlp_chunk_elems(per_token),
+                None,
+                Mode::Infer,
+            )
+            .unwrap();
+        assert!(max_abs_diff(&h, &h_ref) <= 1e-12, "{arch:?}");
     }
 }
 

@@ -26,9 +26,15 @@ fn heldout(single: usize, multi: usize, parallel: usize) -> HeldoutResult {
     per_category.insert("multi".to_string(), score(20, multi));
     per_category.insert("parallel".to_string(), score(10, parallel));
     let passed = single + multi + parallel;
+    // Difficulty levels: the single tasks as the easy ones, the parallel ones as the hard ones.
+    let per_difficulty = BTreeMap::from([
+        ("easy".to_string(), score(10, single)),
+        ("hard".to_string(), score(10, parallel)),
+    ]);
     HeldoutResult {
         adapter: true,
         per_category,
+        per_difficulty,
         accuracy: passed as f64 / 40.0,
         mean_reward: passed as f64 / 40.0 * 0.9,
         failures: BTreeMap::from([("wrong_args".to_string(), 7), ("no_call".to_string(), 2)]),
@@ -227,6 +233,8 @@ fn full_report_has_tables_and_plots() {
         "| `parallel` | 10 | 0.0 % | 20.0 % | 40.0 % | 50.0 % | +50.0 |",
         "| `single` | 10 | 20.0 % | 50.0 % | 60.0 % | 80.0 % | +60.0 |",
         "| **overall** | 40 | **10.0 %** | **30.0 %** | **45.0 %** | **60.0 %** | **+50.0** |",
+        "| *easy tasks* | 10 | 20.0 % | 50.0 % | 60.0 % | 80.0 % | +60.0 |",
+        "| *hard tasks* | 10 | 0.0 % | 20.0 % | 40.0 % | 50.0 % | +50.0 |",
     ] {
         assert!(md.contains(row), "missing row {row}\n{md}");
     }

@@ -551,6 +551,7 @@ fn synthesize_with_writes_loadable_files() {
                 max_parallel: 3,
                 max_offered: 5,
                 max_chain: 3,
+                ..PlanOptions::default()
             },
         );
         *known.lock().unwrap() = p.tasks;

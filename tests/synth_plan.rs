@@ -156,6 +156,10 @@ fn task_with(tools: &[&str], seed: u64) -> Task {
         request: String::new(),
         facts: Vec::new(),
         steps: Vec::new(),
+        need: String::new(),
+        difficulty: Default::default(),
+        persona: None,
+        revisions: 0,
         withheld: None,
         inject_error: None,
         foreign_tool: None,
@@ -419,7 +423,6 @@ mod robustness {
     //! Planning and serving never panic on odd schemas (random ones from a small grammar).
     use super::*;
     use proptest::prelude::*;
-    use trainer::specs::{Operation, Provenance, SpecFormat};
 
     fn leaf() -> impl Strategy<Value = Json> {
         prop_oneof![
@@ -460,20 +463,13 @@ mod robustness {
 
     fn tool(name: &str, params: Json, response: Option<Json>) -> Tool {
         Tool {
-            name: name.into(),
-            description: "Create a thing for the user id.".into(),
-            parameters: json!({"type": "object", "properties": {"p": params.clone(), "thing_id": {"type": "string"}}, "required": ["p"]}),
             response_schema: response,
-            provenance: Provenance {
-                file: "x.json".into(),
-                format: SpecFormat::OpenAiTools,
-                api_title: None,
-                api_version: None,
-                operation: Operation::Function { name: name.into() },
-                pointer: "/0".into(),
-                arguments: Vec::new(),
-                notes: Vec::new(),
-            },
+            ..Tool::function(
+                "x.json",
+                name,
+                "Create a thing for the user id.",
+                json!({"type": "object", "properties": {"p": params.clone(), "thing_id": {"type": "string"}}, "required": ["p"]}),
+            )
         }
     }
 

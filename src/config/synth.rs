@@ -234,6 +234,71 @@ impl Default for ToolsetSection {
     }
 }
 
+/// Relative weights of the difficulty levels (`[synth.scenarios.difficulty]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DifficultyWeights {
+    #[serde(default = "one")]
+    pub easy: f64,
+    #[serde(default = "two")]
+    pub medium: f64,
+    #[serde(default = "one")]
+    pub hard: f64,
+}
+
+fn two() -> f64 {
+    2.0
+}
+
+impl Default for DifficultyWeights {
+    fn default() -> Self {
+        DifficultyWeights {
+            easy: 1.0,
+            medium: 2.0,
+            hard: 1.0,
+        }
+    }
+}
+
+impl DifficultyWeights {
+    /// `[easy, medium, hard]`.
+    pub fn as_array(&self) -> [f64; 3] {
+        [self.easy, self.medium, self.hard]
+    }
+}
+
+/// `[synth.scenarios]`: the Task Generation Agent's scenario of each task (README "Synthesis").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSection {
+    /// Frame every request with a user persona (who asks, how they talk).
+    #[serde(default = "yes")]
+    pub personas: bool,
+    /// Relative weights of easy, medium and hard tasks.
+    #[serde(default)]
+    pub difficulty: DifficultyWeights,
+    /// Self-reflection: redraws of a flawed draft before the task is dropped (0 = drop at once).
+    #[serde(default = "default_max_revisions")]
+    pub max_revisions: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_revisions() -> usize {
+    3
+}
+
+impl Default for ScenarioSection {
+    fn default() -> Self {
+        ScenarioSection {
+            personas: true,
+            difficulty: DifficultyWeights::default(),
+            max_revisions: default_max_revisions(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SynthSection {
@@ -291,6 +356,9 @@ pub struct SynthSection {
     /// Toolset construction.
     #[serde(default)]
     pub toolsets: ToolsetSection,
+    /// Personas, difficulty levels and self-reflection of the planned tasks.
+    #[serde(default)]
+    pub scenarios: ScenarioSection,
     /// External MCP servers (stdio child processes): their tools join the registry and their
     /// calls are executed by the real server (`[[synth.mcp_servers]]`, see README "MCP").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -362,6 +430,7 @@ impl Default for SynthSection {
             max_offered_tools: default_max_offered(),
             dedup_threshold: default_dedup(),
             toolsets: ToolsetSection::default(),
+            scenarios: ScenarioSection::default(),
             mcp_servers: Vec::new(),
             policy_endpoint: None,
             simulator_endpoint: None,
@@ -458,6 +527,33 @@ impl SynthSection {
                 "dedup_threshold",
                 self.dedup_threshold,
                 "must be in (0, 1]",
+            ));
+        }
+        let d = &self.scenarios.difficulty;
+        for (name, w) in [("easy", d.easy), ("medium", d.medium), ("hard", d.hard)] {
+            if !(w >= 0.0 && w.is_finite()) {
+                return Err(invalid(
+                    path,
+                    &format!("scenarios.difficulty.{name}"),
+                    w,
+                    "must be a finite weight >= 0",
+                ));
+            }
+        }
+        if d.as_array().iter().all(|w| *w == 0.0) {
+            return Err(invalid(
+                path,
+                "scenarios.difficulty",
+                "all 0",
+                "at least one difficulty level needs a weight > 0",
+            ));
+        }
+        if self.scenarios.max_revisions > 20 {
+            return Err(invalid(
+                path,
+                "scenarios.max_revisions",
+                self.scenarios.max_revisions,
+                "must be in 0..=20",
             ));
         }
         let t = &self.toolsets;

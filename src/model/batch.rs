@@ -50,7 +50,18 @@ pub struct Batch {
     pub(crate) adapters: Option<Arc<AdapterSnapshot>>,
     pub(crate) b: usize,
     pub(crate) t: usize,
+    /// Elements of one MLP activation (`B × tokens × intermediate`) above which the MLP runs
+    /// over chunks of tokens ([`MLP_CHUNK_ELEMS`]).
+    pub(crate) mlp_chunk_elems: usize,
 }
+
+/// Default of [`Batch::with_mlp_chunk_elems`]: 2^30 elements. candle's CUDA element-wise
+/// kernels (unary, binary, affine, cast, copy) index with 32-bit unsigned integers and its
+/// rms-norm/rope/softmax kernels with signed ones, so a tensor of 2^31 or more elements would be
+/// processed wrongly with no error. The MLP's activations are a forward's largest tensors
+/// (`B·T·intermediate`: 3.6e9 at 16 × 8192 tokens of a 32B model), so above this size the MLP
+/// runs token chunk by token chunk; the result and its gradients are the same.
+pub const MLP_CHUNK_ELEMS: usize = 1 << 30;
 
 /// [`Batch::mask`] from the per-key padding bias `[B, S]` for the last `t` slots as queries,
 /// with device ops only: `max(min(key_bias, future), own)`, where `future` is [`MASKED`] for keys
@@ -151,6 +162,7 @@ impl Batch {
             adapters: None,
             b,
             t,
+            mlp_chunk_elems: MLP_CHUNK_ELEMS,
         })
     }
 
@@ -163,6 +175,13 @@ impl Batch {
         }
         let mask = causal_mask(&self.key_bias, self.t)?;
         Ok(self.mask.get_or_init(|| mask))
+    }
+
+    /// Runs the MLP over chunks of tokens whenever one activation would exceed `elems` elements
+    /// (default [`MLP_CHUNK_ELEMS`]; at least one token per chunk).
+    pub fn with_mlp_chunk_elems(mut self, elems: usize) -> Self {
+        self.mlp_chunk_elems = elems.max(1);
+        self
     }
 
     /// Uses `snapshot` (from [`Model::adapter_snapshot`]) for the adapters of this batch's

@@ -206,6 +206,21 @@ const CANDLE_CUDA_MAX_ELEMS: usize = 1 << 31;
 
 impl Mlp {
     fn forward(&self, x: &Tensor, batch: &Batch, layer: usize, mode: Mode) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let inter = self.gate_proj.weight().dim(0)?;
+        // Tokens per chunk so that no activation exceeds `mlp_chunk_elems` (batch.rs).
+        let chunk = (batch.mlp_chunk_elems / (b * inter).max(1)).max(1);
+        if t <= chunk {
+            return self.forward_chunk(x, batch, layer, mode);
+        }
+        let parts = (0..t)
+            .step_by(chunk)
+            .map(|s| self.forward_chunk(&x.narrow(1, s, chunk.min(t - s))?, batch, layer, mode))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::cat(&parts, 1)?)
+    }
+
+    fn forward_chunk(&self, x: &Tensor, batch: &Batch, layer: usize, mode: Mode) -> Result<Tensor> {
         let lin = |l: &LoraLinear, target: LoraTarget, x: &Tensor| {
             batch.linear(l, target, layer, mode, x)
         };

@@ -21,7 +21,7 @@ mod mem;
 mod selected_logsoftmax;
 mod weights;
 
-pub use batch::{AdapterUse, Batch};
+pub use batch::{AdapterUse, Batch, MLP_CHUNK_ELEMS};
 pub use config::{Arch, ModelConfig, RopeScaling};
 pub use decoder::{DecoderLayer, Model};
 pub use error::{Error, Result};

@@ -16,7 +16,7 @@ use crate::backend::{ChatBackend, GenParams};
 use crate::config::Config;
 use crate::engine::SamplingParams;
 use crate::synth::episode::{run_episodes, Agents, EpisodeConfig};
-use crate::synth::plan::{plan, Category, PlanOptions, Task};
+use crate::synth::plan::{plan, Category, Task};
 use crate::synth::{verify, ProgrammaticUser, Registry, SchemaResults};
 use crate::toolsets::Toolset;
 
@@ -57,15 +57,11 @@ pub fn plan_heldout(
     heldout: &[Toolset],
     per_category: usize,
 ) -> (Vec<Task>, BTreeMap<Category, usize>) {
-    let s = &cfg.synth;
-    let opts = PlanOptions {
-        seed: cfg.run.seed ^ 0x0E7A_15E7,
-        counts: Category::ALL.iter().map(|&c| (c, per_category)).collect(),
-        optional_arg_prob: s.optional_arg_prob,
-        max_parallel: s.max_parallel,
-        max_offered: s.max_offered_tools,
-        max_chain: 3,
-    };
+    let opts = crate::synth::run::plan_options(
+        cfg,
+        cfg.run.seed ^ 0x0E7A_15E7,
+        Category::ALL.iter().map(|&c| (c, per_category)).collect(),
+    );
     let p = plan(registry, heldout, &opts);
     (p.tasks, p.unplannable)
 }
@@ -129,14 +125,19 @@ pub fn evaluate(
         let verdict = verify(registry, ep);
         let scored = crate::reward::score_all(&cfg.rewards, registry, ep);
         let reward = scored.total.unwrap_or(0.0);
-        let c = res
-            .per_category
-            .entry(ep.task.category.as_str().to_string())
-            .or_default();
-        c.tasks += 1;
-        c.mean_reward += reward;
+        for c in [
+            res.per_category
+                .entry(ep.task.category.as_str().to_string())
+                .or_default(),
+            res.per_difficulty
+                .entry(ep.task.difficulty.as_str().to_string())
+                .or_default(),
+        ] {
+            c.tasks += 1;
+            c.mean_reward += reward;
+            c.passed += usize::from(verdict.is_ok());
+        }
         if verdict.is_ok() {
-            c.passed += 1;
             passed_all += 1;
         }
         reward_all += reward;
@@ -148,13 +149,18 @@ pub fn evaluate(
         lines.push(json!({
             "task_id": ep.task.id,
             "category": ep.task.category.as_str(),
+            "difficulty": ep.task.difficulty.as_str(),
             "passed": verdict.is_ok(),
             "rejection": verdict.as_ref().err().map(|r| json!({"reason": r.reason.as_str(), "detail": r.detail})),
             "reward": scored.total,
             "messages": ep.trajectory.messages,
         }));
     }
-    for c in res.per_category.values_mut() {
+    for c in res
+        .per_category
+        .values_mut()
+        .chain(res.per_difficulty.values_mut())
+    {
         let n = c.tasks.max(1) as f64;
         c.accuracy = c.passed as f64 / n;
         c.mean_reward /= n;

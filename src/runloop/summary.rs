@@ -25,6 +25,9 @@ pub struct HeldoutResult {
     pub adapter: bool,
     /// Per category (snake_case names).
     pub per_category: BTreeMap<String, CategoryScore>,
+    /// Per difficulty level of the tasks (`easy`, `medium`, `hard`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_difficulty: BTreeMap<String, CategoryScore>,
     /// Over all tasks.
     pub accuracy: f64,
     /// Over all tasks.

@@ -22,6 +22,29 @@ pub struct Tool {
     pub provenance: Provenance,
 }
 
+impl Tool {
+    /// A tool written directly as one function of an OpenAI `tools` file (at pointer `/0`,
+    /// no response schema): for tools built in code, such as tests' fixtures.
+    pub fn function(file: &str, name: &str, description: &str, parameters: Value) -> Tool {
+        Tool {
+            name: name.into(),
+            description: description.into(),
+            parameters,
+            response_schema: None,
+            provenance: Provenance {
+                file: file.into(),
+                format: SpecFormat::OpenAiTools,
+                api_title: None,
+                api_version: None,
+                operation: Operation::Function { name: name.into() },
+                pointer: "/0".into(),
+                arguments: Vec::new(),
+                notes: Vec::new(),
+            },
+        }
+    }
+}
+
 /// Where a tool came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {

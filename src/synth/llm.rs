@@ -1,23 +1,24 @@
 //! LLM-driven simulators ("llm" mode): the same interfaces as the programmatic ones, with a
 //! model behind a [`ChatBackend`] (the base model, adapter off) writing the user's messages and
 //! the server's results. Every model output is checked by the same rules the programmatic
-//! simulators follow, and replaced by the programmatic output when it fails them: a user
-//! message must keep every value it should say (and not leak the withheld one); a result must
-//! be JSON that validates against the response schema and keeps the episode's known values.
-//! Fallbacks are counted.
+//! simulators follow: a user message must keep every value it should say and not leak the
+//! withheld one (a flawed one is revised once with the critique, then replaced by the
+//! programmatic message); a result must be JSON that validates against the response schema and
+//! keeps the episode's known values (else the programmatic result). Revisions and fallbacks are
+//! counted.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{json, Map, Value as Json};
 
-use super::canon::normalize_str;
 use super::error::Result;
 use super::phrasing::render_value;
 use super::plan::Task;
+use super::reflect::{critique_message, explain, mentions, Flaw};
 use super::registry::{compile, Registry};
+use super::scenario::Difficulty;
 use super::server::{schema_result, ContentRequest, ResultGenerator};
 use super::user::{decide, last_text, UserAction, UserSimulator, UserTurn};
-use super::words::tokens;
 use crate::backend::{ChatBackend, ChatRequest, GenParams};
 
 fn request(system: String, user: String, seed: u64) -> ChatRequest {
@@ -32,37 +33,37 @@ fn request(system: String, user: String, seed: u64) -> ChatRequest {
     }
 }
 
-fn mentions(text: &str, v: &Json) -> bool {
-    let t = normalize_str(text);
-    match v {
-        Json::Array(items) => items.iter().all(|i| mentions(text, i)),
-        Json::Object(_) => true,
-        other => t.contains(&normalize_str(&render_value(other).replace('"', ""))),
-    }
-}
-
-/// Fraction of the content words (3+ letters) of `original` that `rewrite` still contains: a
-/// paraphrase must stay about the same thing.
-fn word_recall(original: &str, rewrite: &str) -> f64 {
-    let have = tokens(rewrite);
-    let want: Vec<String> = tokens(original)
-        .into_iter()
-        .filter(|w| w.len() > 2)
-        .collect();
-    if want.is_empty() {
-        return 1.0;
-    }
-    want.iter().filter(|w| have.contains(w)).count() as f64 / want.len() as f64
-}
-
-/// The LLM-driven user simulator.
+/// The LLM-driven user simulator. Its messages are critiqued like the planner's drafts
+/// (`reflect::critique_message`); a flawed one gets one self-reflection round — the model sees
+/// its draft and the critique and writes it again — before the programmatic message replaces it.
 pub struct LlmUser<'a> {
     /// The model.
     pub backend: &'a dyn ChatBackend,
     /// Its sampling.
     pub gen: GenParams,
+    /// Messages the model rewrote successfully after a critique.
+    pub revised: AtomicUsize,
     /// Model outputs replaced by the programmatic ones.
     pub fallbacks: AtomicUsize,
+}
+
+/// One message to write: the prompt, the programmatic message to fall back on, and the checks.
+struct Draft<'t> {
+    request: ChatRequest,
+    fallback: String,
+    critique: Box<dyn Fn(&str) -> Vec<Flaw> + 't>,
+}
+
+/// How the user of a task of this difficulty words a request.
+fn difficulty_hint(d: Difficulty) -> &'static str {
+    match d {
+        Difficulty::Easy => "Say plainly what you want and what each value is for.",
+        Difficulty::Medium => "Write it naturally, as one message.",
+        Difficulty::Hard => {
+            "Write it the way a busy person would: give a little context about why you need \
+             it, and do not use technical parameter names."
+        }
+    }
 }
 
 impl<'a> LlmUser<'a> {
@@ -71,103 +72,146 @@ impl<'a> LlmUser<'a> {
         LlmUser {
             backend,
             gen,
+            revised: AtomicUsize::new(0),
             fallbacks: AtomicUsize::new(0),
         }
     }
 
-    fn checked(
-        &self,
-        text: &str,
-        must: &[&Json],
-        must_not: Option<&Json>,
-        fallback: &str,
-    ) -> String {
-        let t = text.trim();
-        let ok = !t.is_empty()
-            && !t.contains("<tool_call>")
-            && word_recall(fallback, t) >= 0.5
-            && must.iter().all(|v| mentions(t, v))
-            && must_not.is_none_or(|v| !mentions(t, v));
-        if ok {
-            t.to_string()
-        } else {
-            self.fallbacks.fetch_add(1, Ordering::Relaxed);
-            fallback.to_string()
+    /// Writes every draft: one batched call, one batched revision call for the flawed ones,
+    /// then the fallback for what is still flawed.
+    fn write(&self, drafts: &[Draft<'_>]) -> Result<Vec<String>> {
+        let reqs: Vec<ChatRequest> = drafts.iter().map(|d| d.request.clone()).collect();
+        let outs = self.backend.complete(&reqs, &self.gen)?;
+        let mut texts: Vec<Option<String>> = Vec::with_capacity(drafts.len());
+        let mut retry: Vec<(usize, ChatRequest)> = Vec::new();
+        for (i, (d, o)) in drafts.iter().zip(outs).enumerate() {
+            let text = o.text.trim().to_string();
+            let flaws = (d.critique)(&text);
+            if flaws.is_empty() {
+                texts.push(Some(text));
+                continue;
+            }
+            texts.push(None);
+            let mut r = d.request.clone();
+            r.messages
+                .push(json!({"role": "assistant", "content": text}));
+            r.messages.push(json!({"role": "user", "content": format!(
+                "That message has problems:\n{}\nWrite it again with them fixed. Reply with the \
+                 message only.",
+                explain(&flaws)
+            )}));
+            r.seed ^= 0x2e71_5e;
+            retry.push((i, r));
         }
+        if !retry.is_empty() {
+            let reqs: Vec<ChatRequest> = retry.iter().map(|(_, r)| r.clone()).collect();
+            let outs = self.backend.complete(&reqs, &self.gen)?;
+            for ((i, _), o) in retry.iter().zip(outs) {
+                let text = o.text.trim().to_string();
+                if (drafts[*i].critique)(&text).is_empty() {
+                    self.revised.fetch_add(1, Ordering::Relaxed);
+                    texts[*i] = Some(text);
+                }
+            }
+        }
+        Ok(texts
+            .into_iter()
+            .zip(drafts)
+            .map(|(t, d)| {
+                t.unwrap_or_else(|| {
+                    self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    d.fallback.clone()
+                })
+            })
+            .collect())
     }
 }
 
 impl UserSimulator for LlmUser<'_> {
     fn opening(&self, tasks: &[&Task]) -> Result<Vec<String>> {
-        let reqs: Vec<ChatRequest> = tasks
+        let drafts: Vec<Draft<'_>> = tasks
             .iter()
-            .map(|t| {
-                request(
-                    "You play a user talking to an AI assistant. Rewrite the request below as one \
-                     natural message from that user. Keep every value exactly as written (names, \
-                     numbers, dates, ids). Do not add anything. Reply with the message only."
-                        .into(),
-                    t.request.clone(),
-                    t.seed ^ 0x5eed,
-                )
+            .map(|&t| {
+                let who = t
+                    .persona
+                    .as_ref()
+                    .map(|p| format!("{} ", p.describe()))
+                    .unwrap_or_default();
+                Draft {
+                    request: request(
+                        format!(
+                            "You play a user talking to an AI assistant. {who}Rewrite the \
+                             request below as one message from you. {} Keep every value exactly \
+                             as written (names, numbers, dates, ids) and add no other values. \
+                             Reply with the message only.",
+                            difficulty_hint(t.difficulty)
+                        ),
+                        t.need().to_string(),
+                        t.seed ^ 0x5eed,
+                    ),
+                    fallback: t.request.clone(),
+                    critique: Box::new(move |text: &str| critique_message(t, text)),
+                }
             })
             .collect();
-        let outs = self.backend.complete(&reqs, &self.gen)?;
-        Ok(tasks
-            .iter()
-            .zip(outs)
-            .map(|(t, o)| {
-                let withheld = t.withheld.as_ref().map(|w| &w.value);
-                let must: Vec<&Json> = t
-                    .facts
-                    .iter()
-                    .filter(|f| t.withheld.as_ref() != Some(*f))
-                    .map(|f| &f.value)
-                    .collect();
-                self.checked(&o.text, &must, withheld, &t.request)
-            })
-            .collect())
+        self.write(&drafts)
     }
 
     fn reply(&self, turns: &[UserTurn<'_>]) -> Result<Vec<UserAction>> {
         let mut actions: Vec<UserAction> = turns.iter().map(decide).collect();
-        let reveal: Vec<usize> = actions
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| matches!(a, UserAction::Reveal(_)))
-            .map(|(i, _)| i)
-            .collect();
-        if reveal.is_empty() {
-            return Ok(actions);
-        }
-        let reqs: Vec<ChatRequest> = reveal
-            .iter()
-            .filter_map(|&i| {
-                let t = &turns[i];
-                let w = t.task.withheld.as_ref()?;
-                Some(request(
+        let mut at = Vec::new();
+        let mut drafts = Vec::new();
+        for (i, (turn, action)) in turns.iter().zip(&actions).enumerate() {
+            let (UserAction::Reveal(fallback), Some(w)) = (action, turn.task.withheld.as_ref())
+            else {
+                continue;
+            };
+            let who = turn
+                .task
+                .persona
+                .as_ref()
+                .map(|p| format!("{} ", p.describe()))
+                .unwrap_or_default();
+            let value = w.value.clone();
+            let argument = w.argument.clone();
+            at.push(i);
+            drafts.push(Draft {
+                request: request(
                     format!(
-                        "You play a user talking to an AI assistant. Your original request was: {}\n\
-                         Answer the assistant's question briefly. The fact it needs: {} = {}. \
-                         Reply with the message only.",
-                        t.task.request,
+                        "You play a user talking to an AI assistant. {who}Your original request \
+                         was: {}\nAnswer the assistant's question briefly. The fact it needs: \
+                         {} = {}. Reply with the message only.",
+                        turn.task.request,
                         w.argument,
                         render_value(&w.value)
                     ),
-                    last_text(t.messages).to_string(),
-                    t.seed,
-                ))
-            })
-            .collect();
-        let outs = self.backend.complete(&reqs, &self.gen)?;
-        for (&i, o) in reveal.iter().zip(outs) {
-            let Some(w) = turns[i].task.withheld.as_ref() else {
-                continue;
-            };
-            if let UserAction::Reveal(fallback) = &actions[i] {
-                let text = self.checked(&o.text, &[&w.value], None, fallback);
-                actions[i] = UserAction::Reveal(text);
-            }
+                    last_text(turn.messages).to_string(),
+                    turn.seed,
+                ),
+                fallback: fallback.clone(),
+                critique: Box::new(move |text: &str| {
+                    let t = text.trim();
+                    let mut flaws = Vec::new();
+                    if t.is_empty() {
+                        flaws.push(Flaw::Empty);
+                    } else if t.contains("<tool_call>") {
+                        flaws.push(Flaw::ToolCallMarkup);
+                    }
+                    if !mentions(t, &value) {
+                        flaws.push(Flaw::MissingValue {
+                            argument: argument.clone(),
+                            value: value.clone(),
+                        });
+                    }
+                    flaws
+                }),
+            });
+        }
+        if drafts.is_empty() {
+            return Ok(actions);
+        }
+        for (i, text) in at.into_iter().zip(self.write(&drafts)?) {
+            actions[i] = UserAction::Reveal(text);
         }
         Ok(actions)
     }
@@ -275,16 +319,5 @@ mod tests {
         );
         assert_eq!(first_json("[1, 2] and {\"b\": 2}"), Some(json!([1, 2])));
         assert_eq!(first_json("no json here"), None);
-        assert!(mentions(
-            "Book it for \"Maria Lopez\" please",
-            &json!("Maria Lopez")
-        ));
-        assert!(mentions("3 nights", &json!(3)));
-        assert!(!mentions("two nights", &json!(3)));
-        assert_eq!(
-            word_recall("Book a hotel in Paris", "Please book some hotel in Paris"),
-            1.0
-        );
-        assert!(word_recall("Book a hotel in Paris", "I work on an AI assistant") < 0.5);
     }
 }

@@ -1,8 +1,10 @@
 //! Trajectory synthesis, InfTool's three agents (DESIGN.md §1–3):
 //!
-//! * [`plan`] — the task planner: blueprints drawn from toolsets for every category (single,
-//!   parallel, multiple, parallel_multiple, gated multi_step, missing_param, irrelevance,
-//!   error_recovery) with schema-valid argument values ([`values`]).
+//! * [`plan`] — the task planner (the Task Generation Agent): blueprints drawn from toolsets for
+//!   every category (single, parallel, multiple, parallel_multiple, gated multi_step,
+//!   missing_param, irrelevance, error_recovery) with schema-valid argument values ([`values`]),
+//!   each with a persona and a difficulty level ([`scenario`]), critiqued and revised by
+//!   self-reflection before any episode runs ([`reflect`]).
 //! * [`user`] — the User Simulator; [`server`] — the MCP Server simulator (schema validation,
 //!   structured errors, consistent results); [`llm`] — their LLM-driven variants.
 //! * [`episode`] — the batched episode loop with the policy behind a `ChatBackend`.
@@ -20,8 +22,10 @@ pub mod pattern;
 pub mod phrasing;
 pub mod plan;
 pub mod pool;
+pub mod reflect;
 pub mod registry;
 pub mod run;
+pub mod scenario;
 pub mod schema;
 pub mod scripted;
 pub mod server;
@@ -36,9 +40,10 @@ use std::path::PathBuf;
 
 pub use episode::{run_episodes, Agents, CallRecord, Episode, EpisodeConfig, Outcome};
 pub use error::{Error, Result};
-pub use plan::{plan, Category, Fact, InjectedError, Plan, PlanOptions, Step, Task};
+pub use plan::{plan, Category, Fact, InjectedError, Plan, PlanOptions, Reflection, Step, Task};
 pub use registry::Registry;
 pub use run::{synthesize, SynthOutcome};
+pub use scenario::{Difficulty, Persona};
 pub use server::{CallStatus, ResultGenerator, SchemaResults, ServerState};
 pub use stats::Stats;
 pub use user::{ProgrammaticUser, UserSimulator};

@@ -121,7 +121,8 @@ pub fn args_phrase(args: &Map<String, Json>) -> String {
     join_and(&parts)
 }
 
-fn cap(s: &str) -> String {
+/// `s` with its first letter upper-cased.
+pub fn cap(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),

@@ -13,10 +13,12 @@ use serde_json::{Map, Value as Json};
 
 use super::links::{best_link, Link};
 use super::phrasing;
+use super::reflect::{content_words, critique_task, overlap};
 use super::registry::{Registry, ToolEntry};
+use super::scenario::{self, Difficulty, DifficultyWeights, Knobs, Persona};
 use super::schema;
 use super::values::{GenOptions, ValueGen};
-use super::words::{derive_seed, tokens};
+use super::words::derive_seed;
 use crate::toolsets::Toolset;
 
 /// Task categories (BFCL's single-turn categories plus InfTool's workflows).
@@ -135,8 +137,21 @@ pub struct Task {
     pub toolset: String,
     /// Offered tool names, in the order they are shown.
     pub tools: Vec<String>,
-    /// The user's opening request.
+    /// The user's opening message: the need, framed by the persona.
     pub request: String,
+    /// What the user wants, as the planner wrote it (the request without the persona's
+    /// framing; empty in task files written before scenarios existed).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub need: String,
+    /// How hard the task was drawn to be.
+    #[serde(default)]
+    pub difficulty: Difficulty,
+    /// Who is asking (the Task Generation Agent's persona).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona: Option<Persona>,
+    /// Drafts of this task that self-reflection rejected before this one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revisions: usize,
     /// Values the user knows (all non-linked arguments of all steps).
     pub facts: Vec<Fact>,
     /// Expected calls, in order (empty for irrelevance).
@@ -154,6 +169,21 @@ pub struct Task {
     pub seed: u64,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl Task {
+    /// The need: what the user wants without the persona's framing.
+    pub fn need(&self) -> &str {
+        if self.need.is_empty() {
+            &self.request
+        } else {
+            &self.need
+        }
+    }
+}
+
 /// Planner settings.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
@@ -169,6 +199,12 @@ pub struct PlanOptions {
     pub max_offered: usize,
     /// Longest gated chain (2 or 3 steps).
     pub max_chain: usize,
+    /// Relative weights of easy, medium and hard tasks.
+    pub difficulty: DifficultyWeights,
+    /// Frame each request with a persona (else the request is the need as planned).
+    pub personas: bool,
+    /// Redraws of a draft that self-reflection finds flawed before the task is dropped.
+    pub max_revisions: usize,
 }
 
 impl Default for PlanOptions {
@@ -180,8 +216,25 @@ impl Default for PlanOptions {
             max_parallel: 3,
             max_offered: 6,
             max_chain: 3,
+            difficulty: [1.0, 2.0, 1.0],
+            personas: true,
+            max_revisions: 3,
         }
     }
+}
+
+/// What self-reflection did to the drafts of a plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reflection {
+    /// Tasks whose first draft was flawed and a later one was not.
+    pub revised: usize,
+    /// Tasks dropped because every draft was flawed.
+    pub dropped: usize,
+    /// Flaws found in all drafts, by kind.
+    pub flaws: BTreeMap<String, usize>,
+    /// LLM user messages rewritten after a critique (`llm` user simulator).
+    #[serde(default)]
+    pub user_revised: usize,
 }
 
 /// The planned tasks, and how many of each category could not be planned (no toolset fits).
@@ -189,8 +242,10 @@ impl Default for PlanOptions {
 pub struct Plan {
     /// Tasks, category by category in the order of [`PlanOptions::counts`].
     pub tasks: Vec<Task>,
-    /// Category → tasks that could not be planned.
+    /// Category → tasks that could not be planned (no toolset fits, or every draft was flawed).
     pub unplannable: BTreeMap<Category, usize>,
+    /// Self-reflection over the drafts.
+    pub reflection: Reflection,
 }
 
 /// Out-of-scope requests used for irrelevance when no foreign tool is available.
@@ -219,33 +274,86 @@ const ERRORS: &[(&str, &str)] = &[
 
 struct Planner<'a> {
     registry: &'a Registry,
-    toolsets: Vec<&'a Toolset>,
-    opts: &'a PlanOptions,
-    usable: BTreeMap<String, bool>,
+    toolsets: &'a [&'a Toolset],
+    usable: &'a BTreeMap<String, bool>,
+    knobs: Knobs,
 }
 
-/// Plans the tasks of every category.
+/// Plans the tasks of every category. Each task gets a scenario (difficulty and persona), its
+/// blueprint is drawn with the difficulty's knobs, and self-reflection critiques the draft
+/// (`reflect::critique_task`); a flawed draft is redrawn up to `max_revisions` times, then
+/// dropped.
 pub fn plan(registry: &Registry, toolsets: &[Toolset], opts: &PlanOptions) -> Plan {
-    let mut planner = Planner {
+    let toolsets: Vec<&Toolset> = toolsets.iter().filter(|t| !t.tools.is_empty()).collect();
+    let base = Knobs::configured(
+        opts.optional_arg_prob,
+        opts.max_parallel,
+        opts.max_offered,
+        opts.max_chain,
+    );
+    let no_usable = BTreeMap::new();
+    let probe = Planner {
         registry,
-        toolsets: toolsets.iter().filter(|t| !t.tools.is_empty()).collect(),
-        opts,
-        usable: BTreeMap::new(),
+        toolsets: &toolsets,
+        usable: &no_usable,
+        knobs: base,
     };
+    let mut usable = BTreeMap::new();
     for e in registry.entries() {
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(opts.seed, &["probe", &e.tool.name]));
-        let ok = planner.draw_args(e, &mut rng, 0.0).is_some();
-        planner.usable.insert(e.tool.name.clone(), ok);
+        let ok = probe.draw_args(e, &mut rng, 0.0).is_some();
+        usable.insert(e.tool.name.clone(), ok);
     }
     let mut out = Plan::default();
     for &(category, count) in &opts.counts {
         for i in 0..count {
             let seed = derive_seed(opts.seed, &["task", category.as_str(), &i.to_string()]);
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            match planner.task(category, &mut rng) {
-                Some(mut t) => {
-                    t.id = format!("syn-{}-{}-{i:05}", category.as_str(), opts.seed);
-                    t.seed = seed;
+            let sc = scenario::draw(seed, &opts.difficulty);
+            let planner = Planner {
+                registry,
+                toolsets: &toolsets,
+                usable: &usable,
+                knobs: base.for_difficulty(sc.difficulty),
+            };
+            let mut accepted = None;
+            for attempt in 0..=opts.max_revisions {
+                let draft_seed = match attempt {
+                    0 => seed,
+                    k => derive_seed(seed, &["revise", &k.to_string()]),
+                };
+                let mut rng = ChaCha8Rng::seed_from_u64(draft_seed);
+                let Some(mut t) = planner.task(category, &mut rng) else {
+                    if attempt == 0 {
+                        break; // nothing fits this category: not a flaw of a draft
+                    }
+                    continue;
+                };
+                t.id = format!("syn-{}-{}-{i:05}", category.as_str(), opts.seed);
+                t.seed = draft_seed;
+                t.difficulty = sc.difficulty;
+                t.revisions = attempt;
+                if opts.personas {
+                    t.need = std::mem::take(&mut t.request);
+                    t.request = scenario::opening(&t.need, &sc, &mut scenario::framing_rng(seed));
+                    t.persona = Some(sc.persona.clone());
+                }
+                let flaws = critique_task(&t, registry);
+                for f in &flaws {
+                    *out.reflection.flaws.entry(f.kind().into()).or_default() += 1;
+                }
+                if flaws.is_empty() {
+                    accepted = Some(t);
+                    break;
+                }
+                if attempt == opts.max_revisions {
+                    out.reflection.dropped += 1;
+                }
+            }
+            match accepted {
+                Some(t) => {
+                    if t.revisions > 0 {
+                        out.reflection.revised += 1;
+                    }
                     out.tasks.push(t);
                 }
                 None => *out.unplannable.entry(category).or_default() += 1,
@@ -294,6 +402,16 @@ impl<'a> Planner<'a> {
         None
     }
 
+    /// Calls of a parallel task: 2..=max_parallel, or the most for hard tasks.
+    fn parallel_count(&self, rng: &mut ChaCha8Rng) -> usize {
+        let most = self.knobs.max_parallel.max(2);
+        if self.knobs.most_parallel {
+            most
+        } else {
+            rng.random_range(2..=most)
+        }
+    }
+
     fn task(&self, category: Category, rng: &mut ChaCha8Rng) -> Option<Task> {
         match category {
             Category::Single | Category::ErrorRecovery | Category::Multiple => {
@@ -328,7 +446,7 @@ impl<'a> Planner<'a> {
         let mut out: Vec<String> = needed.to_vec();
         let mut others: Vec<&String> = ts.tools.iter().filter(|t| !needed.contains(t)).collect();
         others.shuffle(rng);
-        let cap = self.opts.max_offered.max(needed.len());
+        let cap = self.knobs.max_offered.max(needed.len());
         for t in others {
             if out.len() >= cap {
                 break;
@@ -381,6 +499,10 @@ impl<'a> Planner<'a> {
             request,
             facts: Self::facts_of(&steps),
             steps,
+            need: String::new(),
+            difficulty: Difficulty::Medium,
+            persona: None,
+            revisions: 0,
             withheld: None,
             inject_error: None,
             foreign_tool: None,
@@ -395,7 +517,7 @@ impl<'a> Planner<'a> {
             !self.usable_in(t).is_empty() && (!multiple || t.tools.len() >= 2 || total_tools >= 2)
         })?;
         let e = *self.usable_in(ts).choose(rng)?;
-        let args = self.draw_args(e, rng, self.opts.optional_arg_prob)?;
+        let args = self.draw_args(e, rng, self.knobs.optional_arg_prob)?;
         let action = phrasing::action(&e.tool.name, &e.tool.description);
         let request = phrasing::single(&action, &args, rng);
         let name = e.tool.name.clone();
@@ -445,7 +567,7 @@ impl<'a> Planner<'a> {
         let ts = self.pick_toolset(rng, |t| self.usable_in(t).iter().any(has_args))?;
         let candidates: Vec<&ToolEntry> = self.usable_in(ts).into_iter().filter(has_args).collect();
         let e = *candidates.choose(rng)?;
-        let n = rng.random_range(2..=self.opts.max_parallel.max(2));
+        let n = self.parallel_count(rng);
         let calls = self.distinct_args(e, n, rng)?;
         let action = phrasing::action(&e.tool.name, &e.tool.description);
         let request = phrasing::parallel(&action, &calls, rng);
@@ -470,13 +592,11 @@ impl<'a> Planner<'a> {
         let ts = self.pick_toolset(rng, |t| self.usable_in(t).len() >= 2)?;
         let mut pool = self.usable_in(ts);
         pool.shuffle(rng);
-        let n = rng
-            .random_range(2..=self.opts.max_parallel.max(2))
-            .min(pool.len());
+        let n = self.parallel_count(rng).min(pool.len());
         let mut steps = Vec::new();
         let mut parts = Vec::new();
         for e in pool.into_iter().take(n) {
-            let args = self.draw_args(e, rng, self.opts.optional_arg_prob)?;
+            let args = self.draw_args(e, rng, self.knobs.optional_arg_prob)?;
             let action = phrasing::action(&e.tool.name, &e.tool.description);
             parts.push(format!("{}.", phrasing::fragment(&action, &args)));
             steps.push(Step {
@@ -515,7 +635,7 @@ impl<'a> Planner<'a> {
         let pairs = self.chains(ts);
         let (a, b) = pairs.choose(rng)?.clone();
         let mut chain = vec![a, b];
-        if self.opts.max_chain >= 3 && rng.random_bool(0.4) {
+        if self.knobs.max_chain >= 3 && rng.random_bool(self.knobs.third_step_prob) {
             let last = chain[1].clone();
             let nexts: Vec<&(String, String)> = pairs
                 .iter()
@@ -529,7 +649,7 @@ impl<'a> Planner<'a> {
         let mut request = String::new();
         for (k, name) in chain.iter().enumerate() {
             let e = self.entry(name)?;
-            let mut args = self.draw_args(e, rng, self.opts.optional_arg_prob)?;
+            let mut args = self.draw_args(e, rng, self.knobs.optional_arg_prob)?;
             let mut links = Vec::new();
             if k > 0 {
                 let prev = self.entry(&chain[k - 1])?;
@@ -544,7 +664,7 @@ impl<'a> Planner<'a> {
             }
             let action = phrasing::action(&e.tool.name, &e.tool.description);
             if k == 0 {
-                request = format!("{}.", capitalize(&phrasing::fragment(&action, &args)));
+                request = format!("{}.", phrasing::cap(&phrasing::fragment(&action, &args)));
                 if rng.random_bool(0.5) {
                     request = format!("Please {}.", phrasing::fragment(&action, &args));
                 }
@@ -581,7 +701,7 @@ impl<'a> Planner<'a> {
             .filter(|e| has_required_scalar(e))
             .collect();
         let e = *candidates.choose(rng)?;
-        let args = self.draw_args(e, rng, self.opts.optional_arg_prob)?;
+        let args = self.draw_args(e, rng, self.knobs.optional_arg_prob)?;
         let p = schema::effective(&e.tool.parameters);
         let withheld_names: Vec<String> = schema::required(&p)
             .into_iter()
@@ -626,7 +746,7 @@ impl<'a> Planner<'a> {
         foreign.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
         let (request, foreign_tool) = match foreign.choose(rng) {
             Some(f) => {
-                let args = self.draw_args(f, rng, self.opts.optional_arg_prob)?;
+                let args = self.draw_args(f, rng, self.knobs.optional_arg_prob)?;
                 let action = phrasing::action(&f.tool.name, &f.tool.description);
                 (
                     phrasing::single(&action, &args, rng),
@@ -639,38 +759,4 @@ impl<'a> Planner<'a> {
         task.foreign_tool = foreign_tool;
         Some(task)
     }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
-}
-
-#[rustfmt::skip]
-const FUNCTION_WORDS: &[&str] = &[
-    "a", "an", "the", "of", "for", "to", "in", "on", "by", "and", "or", "with", "from", "is",
-    "are", "get", "list", "set", "return", "returns", "id", "this", "that", "given", "new",
-];
-
-fn content_words(text: &str) -> Vec<String> {
-    let mut w: Vec<String> = tokens(text)
-        .into_iter()
-        .filter(|w| w.len() > 2 && !FUNCTION_WORDS.contains(&w.as_str()))
-        .map(|w| super::words::singular(&w))
-        .collect();
-    w.sort();
-    w.dedup();
-    w
-}
-
-/// Fraction of `a`'s words that also occur in `b`.
-fn overlap(a: &[String], b: &[String]) -> f64 {
-    if a.is_empty() {
-        return 0.0;
-    }
-    let shared = a.iter().filter(|w| b.contains(w)).count();
-    shared as f64 / a.len() as f64
 }

@@ -201,25 +201,9 @@ pub fn synthesized_response(tool: &Tool) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::specs::{Operation, Provenance, SpecFormat};
 
     pub(crate) fn tool(name: &str, params: Json) -> Tool {
-        Tool {
-            name: name.into(),
-            description: String::new(),
-            parameters: params,
-            response_schema: None,
-            provenance: Provenance {
-                file: "t.json".into(),
-                format: SpecFormat::OpenAiTools,
-                api_title: None,
-                api_version: None,
-                operation: Operation::Function { name: name.into() },
-                pointer: "/0".into(),
-                arguments: Vec::new(),
-                notes: Vec::new(),
-            },
-        }
+        Tool::function("t.json", name, "", params)
     }
 
     #[test]

@@ -175,25 +175,41 @@ pub fn plan_tasks(
     episodes: usize,
     seed: u64,
 ) -> (super::plan::Plan, Vec<(Category, usize)>) {
-    let s = &cfg.synth;
     let counts: Vec<(Category, usize)> = weights
         .split(episodes)
         .into_iter()
         .filter_map(|(name, n)| Category::parse(name).map(|c| (c, n)))
         .collect();
-    let opts = PlanOptions {
+    let planned = plan(registry, toolsets, &plan_options(cfg, seed, counts.clone()));
+    for (c, n) in &planned.unplannable {
+        tracing::warn!("{n} {c} task(s) could not be planned: no toolset fits, or self-reflection found every draft flawed");
+    }
+    let r = &planned.reflection;
+    if r.revised + r.dropped > 0 {
+        tracing::info!(
+            revised = r.revised,
+            dropped = r.dropped,
+            flaws = ?r.flaws,
+            "self-reflection over the task drafts"
+        );
+    }
+    (planned, counts)
+}
+
+/// The planner's settings from `[synth]`.
+pub fn plan_options(cfg: &Config, seed: u64, counts: Vec<(Category, usize)>) -> PlanOptions {
+    let s = &cfg.synth;
+    PlanOptions {
         seed,
-        counts: counts.clone(),
+        counts,
         optional_arg_prob: s.optional_arg_prob,
         max_parallel: s.max_parallel,
         max_offered: s.max_offered_tools,
         max_chain: 3,
-    };
-    let planned = plan(registry, toolsets, &opts);
-    for (c, n) in &planned.unplannable {
-        tracing::warn!("{n} {c} task(s) could not be planned: no toolset fits");
+        difficulty: s.scenarios.difficulty.as_array(),
+        personas: s.scenarios.personas,
+        max_revisions: s.scenarios.max_revisions,
     }
-    (planned, counts)
 }
 
 /// The synthesis stage with a given policy backend (the closed loop passes its own); `model`
@@ -296,6 +312,8 @@ pub fn synthesize_with(
         .collect();
     let mut stats = Stats::collect(&counts, &planned.unplannable, &episodes, &verdicts, seconds);
     stats.policy = policy.name().to_string();
+    stats.reflection = planned.reflection.clone();
+    stats.reflection.user_revised = llm_user.revised.load(std::sync::atomic::Ordering::Relaxed);
     stats.token_consistent = episodes
         .iter()
         .zip(&verdicts)

@@ -250,7 +250,7 @@ impl ServerState {
                 "message".into(),
                 json!(format!(
                     "{} completed successfully.",
-                    capitalize(&humanize(name))
+                    super::phrasing::cap(&humanize(name))
                 )),
             );
         }
@@ -321,13 +321,5 @@ impl ServerState {
             Json::Array(a) => a.iter().for_each(|x| self.remember(x)),
             _ => {}
         }
-    }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::episode::{Episode, Outcome};
-use super::plan::Category;
+use super::plan::{Category, Reflection};
 use super::verify::Rejection;
 
 /// Counts of one category (or of all).
@@ -94,6 +94,12 @@ pub struct Stats {
     pub token_consistent: usize,
     /// The policy backend.
     pub policy: String,
+    /// Per difficulty level (episodes, accepted, ...; `planned` counts the episodes run).
+    #[serde(default)]
+    pub difficulties: BTreeMap<String, CategoryStats>,
+    /// Self-reflection over the task drafts and the LLM user's messages.
+    #[serde(default)]
+    pub reflection: Reflection,
 }
 
 impl Stats {
@@ -121,6 +127,12 @@ impl Stats {
                 .or_default();
             e.add(ep, v.as_ref().map(|_| ()));
             s.total.add(ep, v.as_ref().map(|_| ()));
+            let d = s
+                .difficulties
+                .entry(ep.task.difficulty.as_str().into())
+                .or_default();
+            d.planned += 1;
+            d.add(ep, v.as_ref().map(|_| ()));
         }
         s.episode_seconds = seconds;
         let minutes = (seconds / 60.0).max(1e-9);
@@ -151,6 +163,26 @@ impl fmt::Display for Stats {
                 c.accepted,
                 c.acceptance() * 100.0,
                 reasons.join(" ")
+            )?;
+        }
+        let by_level: Vec<String> = self
+            .difficulties
+            .iter()
+            .map(|(k, c)| format!("{k} {}/{}", c.accepted, c.episodes))
+            .collect();
+        if !by_level.is_empty() {
+            writeln!(f, "accepted by difficulty: {}", by_level.join(", "))?;
+        }
+        let r = &self.reflection;
+        if r.revised + r.dropped + r.user_revised > 0 || !r.flaws.is_empty() {
+            let flaws: Vec<String> = r.flaws.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+            writeln!(
+                f,
+                "self-reflection: {} task drafts revised, {} dropped (flaws {}), {} user messages rewritten",
+                r.revised,
+                r.dropped,
+                flaws.join(" "),
+                r.user_revised
             )?;
         }
         writeln!(

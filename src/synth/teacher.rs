@@ -181,17 +181,9 @@ fn answer(task: &Task, res: &[Json]) -> String {
         .collect();
     let text = format!("the {}.", parts.join(", and the "));
     match opener.is_empty() {
-        true => capitalize(&text),
+        true => super::phrasing::cap(&text),
         false if opener.ends_with(": ") => format!("{opener}{text}"),
-        false => format!("{opener}{}", capitalize(&text)),
-    }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
+        false => format!("{opener}{}", super::phrasing::cap(&text)),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The User Simulator: opens the episode with the task's request, answers a clarifying question
 //! with the withheld fact, confirms once when the assistant asks whether to go on, and ends the
-//! episode when the goal is met (or when the assistant stops without progress).
+//! episode when the goal is met (or when the assistant stops without progress). Replies follow
+//! the task's persona (`scenario::styled_reply`).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -9,6 +10,7 @@ use serde_json::Value as Json;
 use super::error::Result;
 use super::phrasing;
 use super::plan::Task;
+use super::scenario::{styled_reply, Style};
 
 /// What the user sees when it is their turn.
 #[derive(Debug, Clone, Copy)]
@@ -74,9 +76,11 @@ pub fn decide(turn: &UserTurn<'_>) -> UserAction {
         return UserAction::End(EndReason::GoalMet);
     }
     let asked = last_text(turn.messages).contains('?');
+    let style = turn.task.persona.as_ref().map_or(Style::Plain, |p| p.style);
     if let (Some(w), false) = (&turn.task.withheld, turn.revealed) {
         if asked {
-            return UserAction::Reveal(phrasing::clarification(&w.argument, &w.value, &mut rng));
+            let text = phrasing::clarification(&w.argument, &w.value, &mut rng);
+            return UserAction::Reveal(styled_reply(&text, style, &mut rng));
         }
         return UserAction::End(EndReason::NoProgress);
     }
@@ -87,7 +91,7 @@ pub fn decide(turn: &UserTurn<'_>) -> UserAction {
             "Sure, go ahead with it.",
         ];
         let i = rng.random_range(0..yes.len());
-        return UserAction::Say(yes[i].to_string());
+        return UserAction::Say(styled_reply(yes[i], style, &mut rng));
     }
     UserAction::End(EndReason::NoProgress)
 }

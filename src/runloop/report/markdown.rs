@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::runloop::summary::{best_iteration, HeldoutResult, IterationSummary};
+use crate::runloop::summary::{best_iteration, CategoryScore, HeldoutResult, IterationSummary};
 
 use super::figures::{ACCEPTANCE, ACCURACY, KL, LENGTH, REWARD, SFT_LOSS};
 
@@ -194,25 +194,40 @@ fn accuracy_section(md: &mut String, summaries: &[IterationSummary], figures: &[
     md.push_str(&table_head(&head));
     let first = columns.first().map(|c| c.1);
     let last = columns.last().map(|c| c.1);
-    for c in &categories {
+    let score_row = |label: String, get: &dyn Fn(&HeldoutResult) -> Option<&CategoryScore>| {
         let tasks = last
-            .and_then(|r| r.per_category.get(c))
+            .and_then(get)
             .map_or_else(|| "–".to_string(), |s| s.tasks.to_string());
-        let mut row = vec![format!("`{}`", cell(c)), tasks];
-        row.extend(columns.iter().map(|(_, r)| {
-            r.per_category
-                .get(c)
-                .map_or_else(|| "–".to_string(), |s| pct(s.accuracy))
-        }));
+        let mut row = vec![label, tasks];
+        row.extend(
+            columns
+                .iter()
+                .map(|(_, r)| get(r).map_or_else(|| "–".to_string(), |s| pct(s.accuracy))),
+        );
         if with_change {
-            let a = first.and_then(|r| r.per_category.get(c));
-            let b = last.and_then(|r| r.per_category.get(c));
-            row.push(match (a, b) {
+            row.push(match (first.and_then(get), last.and_then(get)) {
                 (Some(a), Some(b)) => signed_points(b.accuracy - a.accuracy),
                 _ => "–".to_string(),
             });
         }
-        md.push_str(&table_row(&row));
+        table_row(&row)
+    };
+    for c in &categories {
+        md.push_str(&score_row(format!("`{}`", cell(c)), &|r| {
+            r.per_category.get(c)
+        }));
+    }
+    let mut levels = BTreeSet::new();
+    for (_, r) in &columns {
+        levels.extend(r.per_difficulty.keys().cloned());
+    }
+    for d in ["easy", "medium", "hard"]
+        .iter()
+        .filter(|d| levels.contains(**d))
+    {
+        md.push_str(&score_row(format!("*{d} tasks*"), &|r| {
+            r.per_difficulty.get(*d)
+        }));
     }
     let total: usize = last.map_or(0, |r| r.per_category.values().map(|s| s.tasks).sum());
     let mut row = vec!["**overall**".to_string(), total.to_string()];
