@@ -378,10 +378,19 @@ fn task_files_written_before_scenarios_still_load() {
 }
 
 fn config_error(extra: &str) -> String {
-    let text = format!(
-        "{}\n[synth.scenarios]\n{extra}",
-        trainer::config::DEFAULT_TOML
-    );
+    // The default config without its own `[synth.scenarios]` table, then the one under test.
+    let mut inside = false;
+    let base: String = trainer::config::DEFAULT_TOML
+        .lines()
+        .filter(|l| {
+            if l.starts_with('[') {
+                inside = l.starts_with("[synth.scenarios");
+            }
+            !inside
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = format!("{base}\n[synth.scenarios]\n{extra}");
     match Config::from_toml(&text, Path::new("cfg.toml")) {
         Ok(_) => String::new(),
         Err(e) => e.to_string(),
