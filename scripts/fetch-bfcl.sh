@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetches the BFCL v4 data (Apache-2.0) from the official PyPI wheel
 # bfcl-eval==2026.3.23 into ${TRAINER_CACHE:-<repo>/.cache/assets}/bfcl/data/.
-# Idempotent: does nothing when the data is already in place.
+# Idempotent: does nothing when the data is already in place. Safe to run concurrently (tests run
+# it from parallel threads): one run installs under a lock, the others wait and find it installed.
 # BFCL data is an evaluation benchmark: never use it for training.
 set -euo pipefail
 
@@ -17,6 +18,16 @@ stamp="$dest/.bfcl-eval-$VERSION"
 if [[ -f "$stamp" ]]; then
   echo "BFCL data already present in $dest"
   exit 0
+fi
+
+mkdir -p "$cache/bfcl"
+exec 9>"$cache/bfcl/.lock"
+if command -v flock >/dev/null 2>&1; then
+  flock 9
+  if [[ -f "$stamp" ]]; then
+    echo "BFCL data already present in $dest (installed by a concurrent run)"
+    exit 0
+  fi
 fi
 
 work="$cache/bfcl/.download"

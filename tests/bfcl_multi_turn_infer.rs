@@ -33,27 +33,34 @@ use trainer::eval::pyrepr::repr;
 use trainer::eval::pyval::PyVal;
 use trainer::eval::score::{score, ScoreArgs, UNSCORED_ERROR_TYPE};
 
-/// The real BFCL data, fetched once if missing; `None` when real assets are skipped.
+/// The real BFCL data, fetched once per process if missing (tests run in parallel threads; the
+/// script also locks against other processes); `None` when real assets are skipped.
 fn data_dir() -> Option<PathBuf> {
     if trainer::assets::skip_real_assets() {
         println!("skipped: TRAINER_SKIP_REAL_ASSETS=1");
         return None;
     }
-    let dir = trainer::eval::data::default_data_dir();
-    if !dir.join("BFCL_v4_multi_turn_base.json").is_file() {
+    static FETCHED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let fetched = FETCHED.get_or_init(|| {
+        let dir = trainer::eval::data::default_data_dir();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-bfcl.sh");
         let out = Command::new("bash")
             .arg(&script)
             .env("TRAINER_CACHE", trainer::assets::cache_dir())
             .output()
-            .expect("run scripts/fetch-bfcl.sh");
-        assert!(
-            out.status.success(),
-            "scripts/fetch-bfcl.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .map_err(|e| format!("cannot run scripts/fetch-bfcl.sh: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "scripts/fetch-bfcl.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(dir)
+    });
+    match fetched {
+        Ok(dir) => Some(dir.clone()),
+        Err(e) => panic!("{e}"),
     }
-    Some(dir)
 }
 
 /// `call` with positional arguments bound to their parameter names (the prompting decoder drops
