@@ -289,6 +289,21 @@ fn default_max_revisions() -> usize {
     3
 }
 
+impl ScenarioSection {
+    /// No personas, medium tasks only: how tasks were planned before scenarios existed.
+    pub fn off() -> Self {
+        ScenarioSection {
+            personas: false,
+            difficulty: DifficultyWeights {
+                easy: 0.0,
+                medium: 1.0,
+                hard: 0.0,
+            },
+            max_revisions: default_max_revisions(),
+        }
+    }
+}
+
 impl Default for ScenarioSection {
     fn default() -> Self {
         ScenarioSection {

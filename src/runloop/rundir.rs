@@ -96,8 +96,14 @@ impl RunDir {
             if before != now {
                 // A run started by an earlier version lacks the keys added since; they take
                 // their defaults. Any other difference is a different experiment.
-                let upgraded =
-                    Config::from_toml(&before, &resolved).is_ok_and(|old| old.to_toml() == now);
+                // A run from before `[synth.scenarios]` planned without personas or difficulty
+                // levels: that is its setting, not today's default.
+                let upgraded = Config::from_toml(&before, &resolved).is_ok_and(|mut old| {
+                    if !before.contains("[synth.scenarios") {
+                        old.synth.scenarios = crate::config::ScenarioSection::off();
+                    }
+                    old.to_toml() == now
+                });
                 if !upgraded {
                     return Err(RunError::ConfigChanged { path: resolved });
                 }
@@ -354,5 +360,35 @@ mod tests {
             old,
             "left as it was"
         );
+    }
+
+    #[test]
+    fn a_run_from_before_scenarios_resumes_only_with_scenarios_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path(), 1);
+        cfg.synth.scenarios = crate::config::ScenarioSection::off();
+        RunDir::open(&cfg).unwrap();
+        let resolved = cfg.run_dir().join("config.resolved.toml");
+        let full = std::fs::read_to_string(&resolved).unwrap();
+        // The file an earlier version wrote: without the `[synth.scenarios*]` tables.
+        let mut inside = false;
+        let old: String = full
+            .lines()
+            .filter(|l| {
+                if l.starts_with('[') {
+                    inside = l.starts_with("[synth.scenarios");
+                }
+                !inside
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(!old.contains("personas"), "{old}");
+        std::fs::write(&resolved, &old).unwrap();
+        RunDir::open(&cfg).unwrap();
+        assert_eq!(std::fs::read_to_string(&resolved).unwrap(), full);
+        // With today's defaults (personas on) it would be another experiment.
+        std::fs::write(&resolved, &old).unwrap();
+        let err = RunDir::open(&config(dir.path(), 1)).unwrap_err();
+        assert!(matches!(err, RunError::ConfigChanged { .. }), "{err}");
     }
 }

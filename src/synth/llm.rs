@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value as Json};
 use super::error::Result;
 use super::phrasing::render_value;
 use super::plan::Task;
-use super::reflect::{critique_message, explain, mentions, Flaw};
+use super::reflect::{critique_answer, critique_message, explain, Flaw};
 use super::registry::{compile, Registry};
 use super::scenario::Difficulty;
 use super::server::{schema_result, ContentRequest, ResultGenerator};
@@ -127,16 +127,20 @@ impl<'a> LlmUser<'a> {
     }
 }
 
+/// The persona sentence that opens a user prompt ("" without a persona).
+fn speaker(task: &Task) -> String {
+    task.persona
+        .as_ref()
+        .map(|p| format!("{} ", p.describe()))
+        .unwrap_or_default()
+}
+
 impl UserSimulator for LlmUser<'_> {
     fn opening(&self, tasks: &[&Task]) -> Result<Vec<String>> {
         let drafts: Vec<Draft<'_>> = tasks
             .iter()
             .map(|&t| {
-                let who = t
-                    .persona
-                    .as_ref()
-                    .map(|p| format!("{} ", p.describe()))
-                    .unwrap_or_default();
+                let who = speaker(t);
                 Draft {
                     request: request(
                         format!(
@@ -166,14 +170,7 @@ impl UserSimulator for LlmUser<'_> {
             else {
                 continue;
             };
-            let who = turn
-                .task
-                .persona
-                .as_ref()
-                .map(|p| format!("{} ", p.describe()))
-                .unwrap_or_default();
-            let value = w.value.clone();
-            let argument = w.argument.clone();
+            let who = speaker(turn.task);
             at.push(i);
             drafts.push(Draft {
                 request: request(
@@ -189,22 +186,7 @@ impl UserSimulator for LlmUser<'_> {
                     turn.seed,
                 ),
                 fallback: fallback.clone(),
-                critique: Box::new(move |text: &str| {
-                    let t = text.trim();
-                    let mut flaws = Vec::new();
-                    if t.is_empty() {
-                        flaws.push(Flaw::Empty);
-                    } else if t.contains("<tool_call>") {
-                        flaws.push(Flaw::ToolCallMarkup);
-                    }
-                    if !mentions(t, &value) {
-                        flaws.push(Flaw::MissingValue {
-                            argument: argument.clone(),
-                            value: value.clone(),
-                        });
-                    }
-                    flaws
-                }),
+                critique: Box::new(move |text: &str| critique_answer(w, text)),
             });
         }
         if drafts.is_empty() {

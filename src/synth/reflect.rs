@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 
 use super::canon::normalize_str;
 use super::phrasing::{action, render_value};
-use super::plan::{Category, Task};
+use super::plan::{Category, Fact, Task};
 use super::registry::Registry;
 use super::words::{singular, tokens};
 
@@ -235,22 +235,13 @@ pub fn critique_task(task: &Task, registry: &Registry) -> Vec<Flaw> {
 /// not, no markup, and (for a rewrite) still about the same need.
 pub fn critique_message(task: &Task, text: &str) -> Vec<Flaw> {
     let t = text.trim();
-    if t.is_empty() {
-        return vec![Flaw::Empty];
-    }
-    let mut flaws = Vec::new();
-    if t.contains("<tool_call>") {
-        flaws.push(Flaw::ToolCallMarkup);
+    let mut flaws = critique_text(t);
+    if flaws.first() == Some(&Flaw::Empty) {
+        return flaws;
     }
     for f in &task.facts {
-        if task.withheld.as_ref() == Some(f) {
-            continue;
-        }
-        if !mentions(t, &f.value) {
-            flaws.push(Flaw::MissingValue {
-                argument: f.argument.clone(),
-                value: f.value.clone(),
-            });
+        if task.withheld.as_ref() != Some(f) {
+            require_value(t, f, &mut flaws);
         }
     }
     if let Some(w) = &task.withheld {
@@ -268,6 +259,34 @@ pub fn critique_message(task: &Task, text: &str) -> Vec<Flaw> {
         }
     }
     flaws
+}
+
+/// The flaws of a user's answer to a clarifying question, which must give `withheld`'s value.
+pub fn critique_answer(withheld: &Fact, text: &str) -> Vec<Flaw> {
+    let t = text.trim();
+    let mut flaws = critique_text(t);
+    require_value(t, withheld, &mut flaws);
+    flaws
+}
+
+/// Flaws of any user message on its own: empty, or carrying tool-call markup.
+fn critique_text(t: &str) -> Vec<Flaw> {
+    if t.is_empty() {
+        vec![Flaw::Empty]
+    } else if t.contains("<tool_call>") {
+        vec![Flaw::ToolCallMarkup]
+    } else {
+        Vec::new()
+    }
+}
+
+fn require_value(t: &str, fact: &Fact, flaws: &mut Vec<Flaw>) {
+    if !mentions(t, &fact.value) {
+        flaws.push(Flaw::MissingValue {
+            argument: fact.argument.clone(),
+            value: fact.value.clone(),
+        });
+    }
 }
 
 /// The critique as one paragraph for a model.
