@@ -164,7 +164,7 @@ PY
 
 # ---- extra assets (add new ones here) ------------------------------------------------------------
 # `--NAME` runs `scripts/fetch-NAME.sh` after the core assets, with TRAINER_CACHE exported, so each
-# extra asset (BFCL data: --bfcl, OpenAPI corpus: --openapi, ...) lives in its own script that owns
+# extra asset (BFCL data: --bfcl, OpenAPI corpus: --openapi-corpus, ...) lives in its own script that owns
 # its own pins and checksums. To add one, create scripts/fetch-NAME.sh; nothing here needs to change.
 run_extra() {
     local name="$1" script="$REPO_ROOT/scripts/fetch-$1.sh"

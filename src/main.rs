@@ -48,7 +48,9 @@ enum Command {
     },
     /// Synthesis only: write verified trajectories as JSONL.
     Synth {
+        /// Config file (default: the embedded configs/default.toml).
         config: Option<PathBuf>,
+        /// Output JSONL file of verified trajectories (tasks and statistics are written beside it).
         #[arg(long)]
         out: PathBuf,
     },
@@ -57,17 +59,22 @@ enum Command {
     /// definition) and group them into toolsets. Writes OUT/tools.jsonl, OUT/refine.jsonl (one
     /// merge per line) and OUT/toolsets.jsonl, and prints what was merged into what.
     Toolsets {
+        /// Config file (default: the embedded configs/default.toml).
         config: Option<PathBuf>,
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
     },
     /// Cold-start SFT only.
-    Sft { config: Option<PathBuf> },
+    Sft {
+        /// Config file (default: the embedded configs/default.toml).
+        config: Option<PathBuf>,
+    },
     /// Evaluate the model (or a checkpoint) on BFCL v4 single-turn and multi-turn categories:
     /// official-layout result files, score files and summary.json; resumes where an earlier run
     /// stopped.
     Eval {
+        /// Config file (default: the embedded configs/default.toml).
         config: Option<PathBuf>,
         /// Evaluate iteration N of the run (runs/<name>/iter_000N, with its adapter); default:
         /// the base model, written to runs/<name>/eval/.
@@ -97,11 +104,15 @@ enum Command {
     },
     /// Export a checkpoint as a PEFT adapter directory or a merged Hugging Face model directory.
     Export {
+        /// The run directory (runs/<name>).
         run_dir: PathBuf,
+        /// Export iteration N (default: the run's `latest`).
         #[arg(long)]
         iter: Option<usize>,
+        /// Write a PEFT adapter directory here (adapter_config.json, adapter_model.safetensors).
         #[arg(long, conflicts_with = "merged", required_unless_present = "merged")]
         peft: Option<PathBuf>,
+        /// Write a Hugging Face model directory with the adapter merged into the weights here.
         #[arg(long)]
         merged: Option<PathBuf>,
     },
@@ -116,6 +127,7 @@ enum Command {
     },
     /// One chat completion with the configured model (optionally with tools).
     Generate {
+        /// Config file (default: the embedded configs/default.toml).
         config: Option<PathBuf>,
         /// The user message.
         #[arg(long)]
@@ -136,6 +148,7 @@ enum Command {
     /// Serve the config's ingested tools (or one toolset) as an MCP server over stdio, answered
     /// by the server simulator (stdout is the protocol; logs go to stderr).
     McpServe {
+        /// Config file (default: the embedded configs/default.toml).
         config: Option<PathBuf>,
         /// Serve only this toolset (id as synthesis builds them, e.g. `ts-000`).
         #[arg(long)]
@@ -147,9 +160,12 @@ enum Command {
     /// Serve the configured model as an OpenAI-compatible HTTP endpoint (`/v1/chat/completions`
     /// with tools, `/v1/embeddings`, `/v1/models`).
     Serve {
+        /// Config file (default: the embedded configs/default.toml).
         config: Option<PathBuf>,
+        /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
+        /// Port to listen on.
         #[arg(long, default_value_t = 8000)]
         port: u16,
         /// The model id clients send (default: the model's name from model.source).
@@ -158,15 +174,18 @@ enum Command {
         /// PEFT adapter directory to apply.
         #[arg(long)]
         adapter: Option<PathBuf>,
-        /// Milliseconds to wait for more requests to batch with the first one.
-        #[arg(long, default_value_t = 20)]
+        /// Milliseconds to wait for more requests to batch with the first one (0–60000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=60_000))]
         batch_window_ms: u64,
         /// Requests per engine call at most (1–1024).
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
         max_batch: u16,
     },
     /// Check a config file and print it with every default filled in.
-    Config { config: Option<PathBuf> },
+    Config {
+        /// Config file (default: the embedded configs/default.toml).
+        config: Option<PathBuf>,
+    },
     /// Estimate the peak device memory of a run per component (from the model's config.json or
     /// GGUF metadata, no weights loaded) and refuse a config that cannot fit (exit status 1).
     Plan {
@@ -196,19 +215,23 @@ enum Command {
 enum BfclCommand {
     /// Score official-layout BFCL result files with the official checker's rules.
     Score {
+        /// Directory holding <model>/…/BFCL_v4_<category>_result.json files.
         #[arg(long)]
         result_dir: PathBuf,
+        /// Directory the score files and the summary are written to.
         #[arg(long)]
         score_dir: PathBuf,
+        /// Model name: the subdirectory of the result directory (as BFCL names it).
         #[arg(long)]
         model: String,
         /// Categories or collections (`simple_python`, `live`, `non_live`, `all`, ...); repeat the
         /// flag or separate with commas. Default: every result file found under D/<model>/.
         #[arg(long = "category", value_delimiter = ',')]
         categories: Vec<String>,
+        /// Accept result files that hold only some of a category's entries (scored over those).
         #[arg(long)]
         partial_eval: bool,
-        /// BFCL data directory (default: the cache filled by scripts/fetch-assets.sh).
+        /// BFCL data directory (default: the cache filled by scripts/fetch-bfcl.sh).
         #[arg(long)]
         data: Option<PathBuf>,
     },

@@ -69,3 +69,25 @@ fn uncovered_inputs_raise_unsupported() {
         );
     }
 }
+
+/// A model can call `logarithm` with any precision or numeral: beyond what the port computes it
+/// must answer Unsupported, not allocate without bound, hang or overflow.
+#[test]
+fn hostile_precisions_and_exponents_are_unsupported() {
+    let mut exec = math_executor();
+    for text in [
+        "logarithm(value=0.5, base=10, precision=1000000000000)",
+        "logarithm(value='1/3', base=10, precision=1000000000000)",
+        "logarithm(value='-inf', base=10, precision=100000000)",
+        "logarithm(value='1.5e-170141183460469231731687303715884105727', base=10, precision=10)",
+        "logarithm(value='1.25e-170141183460469231731687303715884105728', base=10, precision=10)",
+        "logarithm(value='1e170141183460469231731687303715884105727', base=10, precision=10)",
+    ] {
+        let call = Call::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        let got = exec.execute(&call);
+        assert!(
+            got.starts_with("Error during execution: not ported to Rust"),
+            "`{text}` gave {got}"
+        );
+    }
+}

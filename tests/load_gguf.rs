@@ -265,3 +265,37 @@ fn unsupported_architecture_and_tensor_are_rejected() {
     let e = GgufSource::open(&bad).unwrap_err().to_string();
     assert!(e.contains("blk.0.attn_output.bias"), "{e}");
 }
+
+/// A damaged header whose dimensions multiply past the address space is a typed error naming
+/// the tensor (candle multiplies them unchecked), never an overflow panic.
+#[test]
+fn overflowing_tensor_dimensions_are_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(Arch::Qwen2);
+    let w = tiny_weights(&cfg, 5);
+    let path = tmp.path().join("dims.gguf");
+    write_gguf(&path, &cfg, &w, GgmlDType::F32);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Tensor info: u64 name length, name, u32 n_dims, u64 dims...
+    let name = b"token_embd.weight";
+    let at = bytes
+        .windows(name.len() + 4)
+        .position(|win| &win[..name.len()] == name && win[name.len()..] == 2u32.to_le_bytes())
+        .expect("token_embd.weight tensor info")
+        + name.len()
+        + 4;
+    bytes[at..at + 8].copy_from_slice(&(1u64 << 62).to_le_bytes());
+    bytes[at + 8..at + 16].copy_from_slice(&64u64.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let err = match GgufSource::open(&path) {
+        Err(e) => e.to_string(),
+        Ok(src) => src
+            .get("model.embed_tokens.weight", DType::F32, &Device::Cpu)
+            .expect_err("overflowing dimensions must not load")
+            .to_string(),
+    };
+    assert!(
+        err.contains("token_embd.weight") && err.contains("dims.gguf"),
+        "{err}"
+    );
+}

@@ -289,6 +289,12 @@ fn the_llm_user_revises_a_flawed_message_once_then_falls_back() {
     }
     assert_eq!(user.revised.load(std::sync::atomic::Ordering::Relaxed), 6);
     assert_eq!(user.fallbacks.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(user.drafted.load(std::sync::atomic::Ordering::Relaxed), 6);
+    let flaws = user.flaws.lock().unwrap().clone();
+    assert!(
+        flaws.get("missing_value").is_some_and(|&n| n >= 4),
+        "{flaws:?}"
+    );
     assert_eq!(learner.batches(), 2);
     let c = critiques.lock().unwrap();
     assert!(
@@ -323,6 +329,8 @@ fn the_llm_user_revises_a_flawed_message_once_then_falls_back() {
     let user = LlmUser::new(&leaky, gen);
     user.opening(&tasks).unwrap();
     assert_eq!(user.fallbacks.load(std::sync::atomic::Ordering::Relaxed), 2);
+    let flaws = user.flaws.lock().unwrap().clone();
+    assert_eq!(flaws.get("leaked_withheld"), Some(&2), "{flaws:?}");
 }
 
 #[test]

@@ -269,3 +269,56 @@ fn invalid_config_names_the_field() {
     let e = AdamW::new(vec![], cfg).unwrap_err().to_string();
     assert!(e.contains("total_steps"), "{e}");
 }
+
+/// Rewrites the optimizer record kept in the safetensors metadata of `path`.
+fn edit_record(path: &std::path::Path, edit: impl Fn(&mut Value)) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let meta = header["__metadata__"].as_object_mut().unwrap();
+    let key = meta.keys().next().unwrap().clone();
+    let mut record: Value = serde_json::from_str(meta[&key].as_str().unwrap()).unwrap();
+    edit(&mut record);
+    meta.insert(key, Value::String(record.to_string()));
+    let text = serde_json::to_vec(&header).unwrap();
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn out_of_range_counters_in_a_saved_state_are_refused() {
+    let g = golden();
+    let case = &g["optimizer"][0];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(OPTIMIZER_FILE);
+    let (vars, mut opt, _) = setup(case);
+    opt.step(1.0, &grads_of(case, 0, &vars)).unwrap();
+    opt.save_state(&path).unwrap();
+    let pristine = std::fs::read(&path).unwrap();
+    // The unedited file loads (the edit helper itself keeps it valid).
+    edit_record(&path, |_| {});
+    opt.load_state(&path).unwrap();
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit); 4] = [
+        ("step", |r| r["step"] = u64::MAX.into()),
+        ("skipped_total", |r| r["skipped_total"] = u64::MAX.into()),
+        ("consecutive_skips", |r| r["consecutive_skips"] = 7.into()),
+        ("var_steps", |r| {
+            for v in r["var_steps"].as_object_mut().unwrap().values_mut() {
+                *v = u64::MAX.into();
+            }
+        }),
+    ];
+    for (what, edit) in cases {
+        std::fs::write(&path, &pristine).unwrap();
+        edit_record(&path, edit);
+        match opt.load_state(&path) {
+            Err(Error::StateFormat { msg, .. }) => assert!(msg.contains(what), "{what}: {msg}"),
+            other => panic!("{what}: expected a format error, got {other:?}"),
+        }
+    }
+    // A refused file changed nothing: the next step still works.
+    opt.step(1.0, &grads_of(case, 1, &vars)).unwrap();
+}

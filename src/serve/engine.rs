@@ -34,7 +34,7 @@ pub enum Job {
 /// Batching settings.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchOptions {
-    /// How long to wait for more chat jobs after the first one.
+    /// How long to wait for more chat jobs after the first one (at most a minute is used).
     pub window: Duration,
     /// Chat jobs per engine call at most.
     pub max_batch: usize,
@@ -61,7 +61,8 @@ pub fn run(model: &dyn Servable, jobs: &Receiver<Job>, opts: BatchOptions) {
                 reply,
             }),
         }
-        let deadline = Instant::now() + opts.window;
+        // Capped at a minute (the CLI's limit), so that no window overflows the clock.
+        let deadline = Instant::now() + opts.window.min(Duration::from_secs(60));
         let mut embeds = Vec::new();
         while chats.len() < opts.max_batch.max(1) {
             let left = deadline.saturating_duration_since(Instant::now());

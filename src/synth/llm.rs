@@ -7,7 +7,9 @@
 //! keeps the episode's known values (else the programmatic result). Revisions and fallbacks are
 //! counted.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use serde_json::{json, Map, Value as Json};
 
@@ -41,17 +43,24 @@ pub struct LlmUser<'a> {
     pub backend: &'a dyn ChatBackend,
     /// Its sampling.
     pub gen: GenParams,
+    /// Messages the model was asked to write.
+    pub drafted: AtomicUsize,
     /// Messages the model rewrote successfully after a critique.
     pub revised: AtomicUsize,
     /// Model outputs replaced by the programmatic ones.
     pub fallbacks: AtomicUsize,
+    /// Flaws of the first drafts, by kind.
+    pub flaws: Mutex<BTreeMap<String, usize>>,
 }
+
+/// The checks of one message: its flaws (none = accepted).
+type Critique<'t> = Box<dyn Fn(&str) -> Vec<Flaw> + 't>;
 
 /// One message to write: the prompt, the programmatic message to fall back on, and the checks.
 struct Draft<'t> {
     request: ChatRequest,
     fallback: String,
-    critique: Box<dyn Fn(&str) -> Vec<Flaw> + 't>,
+    critique: Critique<'t>,
 }
 
 /// How the user of a task of this difficulty words a request.
@@ -72,8 +81,10 @@ impl<'a> LlmUser<'a> {
         LlmUser {
             backend,
             gen,
+            drafted: AtomicUsize::new(0),
             revised: AtomicUsize::new(0),
             fallbacks: AtomicUsize::new(0),
+            flaws: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -82,6 +93,7 @@ impl<'a> LlmUser<'a> {
     fn write(&self, drafts: &[Draft<'_>]) -> Result<Vec<String>> {
         let reqs: Vec<ChatRequest> = drafts.iter().map(|d| d.request.clone()).collect();
         let outs = self.backend.complete(&reqs, &self.gen)?;
+        self.drafted.fetch_add(drafts.len(), Ordering::Relaxed);
         let mut texts: Vec<Option<String>> = Vec::with_capacity(drafts.len());
         let mut retry: Vec<(usize, ChatRequest)> = Vec::new();
         for (i, (d, o)) in drafts.iter().zip(outs).enumerate() {
@@ -92,6 +104,11 @@ impl<'a> LlmUser<'a> {
                 continue;
             }
             texts.push(None);
+            if let Ok(mut counts) = self.flaws.lock() {
+                for f in &flaws {
+                    *counts.entry(f.kind().to_string()).or_default() += 1;
+                }
+            }
             let mut r = d.request.clone();
             r.messages
                 .push(json!({"role": "assistant", "content": text}));
@@ -100,7 +117,7 @@ impl<'a> LlmUser<'a> {
                  message only.",
                 explain(&flaws)
             )}));
-            r.seed ^= 0x2e71_5e;
+            r.seed ^= 0x002e_715e;
             retry.push((i, r));
         }
         if !retry.is_empty() {

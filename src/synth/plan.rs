@@ -235,6 +235,15 @@ pub struct Reflection {
     /// LLM user messages rewritten after a critique (`llm` user simulator).
     #[serde(default)]
     pub user_revised: usize,
+    /// LLM user messages asked for.
+    #[serde(default)]
+    pub user_messages: usize,
+    /// LLM user messages still flawed after the revision, replaced by the programmatic ones.
+    #[serde(default)]
+    pub user_replaced: usize,
+    /// Flaws of the LLM user's first drafts, by kind.
+    #[serde(default)]
+    pub user_flaws: BTreeMap<String, usize>,
 }
 
 /// The planned tasks, and how many of each category could not be planned (no toolset fits).

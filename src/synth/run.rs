@@ -313,7 +313,13 @@ pub fn synthesize_with(
     let mut stats = Stats::collect(&counts, &planned.unplannable, &episodes, &verdicts, seconds);
     stats.policy = policy.name().to_string();
     stats.reflection = planned.reflection.clone();
-    stats.reflection.user_revised = llm_user.revised.load(std::sync::atomic::Ordering::Relaxed);
+    let load = |n: &std::sync::atomic::AtomicUsize| n.load(std::sync::atomic::Ordering::Relaxed);
+    stats.reflection.user_revised = load(&llm_user.revised);
+    stats.reflection.user_messages = load(&llm_user.drafted);
+    stats.reflection.user_replaced = load(&llm_user.fallbacks);
+    if let Ok(flaws) = llm_user.flaws.lock() {
+        stats.reflection.user_flaws = flaws.clone();
+    }
     stats.token_consistent = episodes
         .iter()
         .zip(&verdicts)
@@ -323,16 +329,11 @@ pub fn synthesize_with(
                 .is_ok_and(|f| f.consistent)
         })
         .count();
-    let fallbacks = llm_user
-        .fallbacks
-        .load(std::sync::atomic::Ordering::Relaxed)
-        + llm_server
-            .fallbacks
-            .load(std::sync::atomic::Ordering::Relaxed);
+    let fallbacks = load(&llm_server.fallbacks);
     if fallbacks > 0 {
         tracing::info!(
             fallbacks,
-            "LLM simulator outputs replaced by programmatic ones"
+            "LLM server simulator outputs replaced by programmatic ones"
         );
     }
     let files = OutputFiles::for_output(out);

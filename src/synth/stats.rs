@@ -174,15 +174,30 @@ impl fmt::Display for Stats {
             writeln!(f, "accepted by difficulty: {}", by_level.join(", "))?;
         }
         let r = &self.reflection;
-        if r.revised + r.dropped + r.user_revised > 0 || !r.flaws.is_empty() {
-            let flaws: Vec<String> = r.flaws.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+        let kinds = |m: &BTreeMap<String, usize>| {
+            let v: Vec<String> = m.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+            v.join(" ")
+        };
+        if r.revised + r.dropped > 0 || !r.flaws.is_empty() {
             writeln!(
                 f,
-                "self-reflection: {} task drafts revised, {} dropped (flaws {}), {} user messages rewritten",
+                "self-reflection: {} task drafts revised, {} dropped (flaws {})",
                 r.revised,
                 r.dropped,
-                flaws.join(" "),
-                r.user_revised
+                kinds(&r.flaws)
+            )?;
+        }
+        if r.user_messages > 0 {
+            writeln!(
+                f,
+                "LLM user: {} messages, {} as written, {} after one revision, {} replaced by the \
+                 programmatic message (first-draft flaws {})",
+                r.user_messages,
+                r.user_messages
+                    .saturating_sub(r.user_revised + r.user_replaced),
+                r.user_revised,
+                r.user_replaced,
+                kinds(&r.user_flaws)
             )?;
         }
         writeln!(

@@ -161,6 +161,34 @@ impl AdamW {
                 ),
             ));
         }
+        // Counters beyond these would overflow the bias correction (`step` as i32) or the skip
+        // count: a damaged or hand-edited file, refused before anything is restored.
+        for (what, n) in [
+            ("step", record.step),
+            ("skipped_total", record.skipped_total),
+        ] {
+            if n > i32::MAX as u64 {
+                return Err(format_err(path, format!("{what} {n} is out of range")));
+            }
+        }
+        if u64::from(record.consecutive_skips) > record.skipped_total {
+            return Err(format_err(
+                path,
+                format!(
+                    "consecutive_skips {} exceeds skipped_total {}",
+                    record.consecutive_skips, record.skipped_total
+                ),
+            ));
+        }
+        if let Some((name, n)) = record.var_steps.iter().find(|(_, &n)| n > record.step) {
+            return Err(format_err(
+                path,
+                format!(
+                    "var_steps[`{name}`] = {n} exceeds the optimizer's step {}",
+                    record.step
+                ),
+            ));
+        }
         if record.var_steps.len() != self.vars.len() {
             return Err(format_err(
                 path,

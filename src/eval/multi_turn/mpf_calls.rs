@@ -20,6 +20,10 @@ use crate::eval::pyrepr::repr;
 use crate::eval::pyval::PyVal;
 use num_bigint::BigInt;
 
+/// The largest binary precision `logarithm` works at (mp.dps ≈ 6000; the Taylor-series
+/// logarithm ends near mp.dps 745, only special values go beyond).
+const MAX_LOG_PREC: u64 = 20_000;
+
 /// The largest decimal context precision this port computes.
 const MAX_DECIMAL_PREC: i128 = 10_000;
 
@@ -218,6 +222,8 @@ fn from_str(x: &str, prec: u64) -> StrValue {
     let (mant, mut exp) = match t.split_once('e') {
         Some((m, e)) => match parse_int(e) {
             Some(e) => (m, e),
+            // An integer beyond i128: far outside the exponents the port computes.
+            None if parse_big_int(e).is_some() => return StrValue::Unsupported,
             None => return StrValue::Invalid,
         },
         None => (t, 0),
@@ -225,7 +231,13 @@ fn from_str(x: &str, prec: u64) -> StrValue {
     let digits = match mant.split_once('.') {
         Some((a, b)) => {
             let b = b.trim_end_matches('0');
-            exp -= b.len() as i128;
+            exp = match i128::try_from(b.len())
+                .ok()
+                .and_then(|n| exp.checked_sub(n))
+            {
+                Some(e) => e,
+                None => return StrValue::Unsupported,
+            };
             format!("{a}{b}")
         }
         None => mant.to_string(),
@@ -233,7 +245,7 @@ fn from_str(x: &str, prec: u64) -> StrValue {
     let Some(man) = parse_big_int(&digits) else {
         return StrValue::Invalid;
     };
-    if exp.abs() > 400 {
+    if exp.unsigned_abs() > 400 {
         return StrValue::Unsupported;
     }
     let ten = BigInt::from(10).pow(exp.unsigned_abs() as u32);
@@ -274,11 +286,15 @@ fn log_of(x: &PyVal, prec: u64) -> Result<Num, Raised> {
 fn logarithm_inner(value: &PyVal, base: &PyVal, precision: &PyVal) -> Result<String, Raised> {
     let n = py_int(precision)?;
     let prec_f = dps_to_prec(n);
-    let prec = if prec_f < 1e9 {
-        prec_f as u64
-    } else {
-        u64::MAX / 4
-    };
+    // Above mpmath's Taylor-series range (mp.dps ~745) the port computes only special values
+    // (its AGM logarithm is not ported); a precision far beyond that is refused before any
+    // conversion, which would otherwise allocate without bound.
+    if prec_f.is_nan() || prec_f > MAX_LOG_PREC as f64 {
+        return Err(Raised::Escapes(unsupported(
+            "mpmath's AGM logarithm (mp.dps above ~745)",
+        )));
+    }
+    let prec = prec_f as u64;
     let num = log_of(value, prec)?;
     let den = log_of(base, prec)?;
     let q = mpf_complex::div(&num, &den, prec).map_err(|_| Raised::Caught(String::new()))?;

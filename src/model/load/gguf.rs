@@ -109,6 +109,20 @@ impl TensorSource for GgufSource {
         let ctx = |e: candle_core::Error| {
             ME::Invalid(format!("{}: tensor `{g}`: {e}", self.path.display()))
         };
+        // candle multiplies the dimensions unchecked; a damaged header must not overflow it.
+        if let Some(info) = self.content.tensor_infos.get(g) {
+            let dims = info.shape.dims();
+            if dims
+                .iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d))
+                .is_none_or(|n| n > isize::MAX as usize)
+            {
+                return Err(ME::Invalid(format!(
+                    "{}: tensor `{g}`: impossible dimensions {dims:?}",
+                    self.path.display()
+                )));
+            }
+        }
         let file = std::fs::File::open(&self.path).map_err(|source| ME::Io {
             path: self.path.clone(),
             source,
