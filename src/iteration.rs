@@ -628,6 +628,9 @@ fn repair_sft_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         records.extend(rehearsal(ctx, k)?);
     }
     if records.is_empty() || ctx.cfg.loop_.repair_epochs == 0 {
+        // The adapter is saved all the same: a resume restores the last training phase's adapter
+        // from its own iteration directory.
+        save_adapter(ctx, k)?;
         ctx.rd.write_phase_metrics(k, "sft", &[])?;
         return ctx
             .rd

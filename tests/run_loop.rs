@@ -357,3 +357,36 @@ fn two_iterations_then_kill_and_resume_gives_identical_results() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("config.resolved.toml"));
 }
+
+/// An iteration whose repair fine-tuning is skipped (`loop.repair_epochs = 0`) and that is killed
+/// before its GRPO phase finishes resumes: the skipped phase leaves the adapter it kept.
+#[test]
+fn a_kill_after_a_skipped_repair_phase_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(tok) = tiny_model_dir(&tmp.path().join("model")) else {
+        return;
+    };
+    let model = tmp.path().join("model");
+    let cfg = write_config(tmp.path(), "c", &model, &tok);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("iterations = 2", "iterations = 1\nrepair_epochs = 0");
+    std::fs::write(&cfg, text).unwrap();
+    let c = tmp.path().join("c");
+    assert!(
+        run_and_kill(&cfg, &c, &|d: &Path| phase_done(d, "iter_0001", "sft")),
+        "the kill after iteration 1's skipped fine-tuning did not land"
+    );
+    assert!(!phase_done(&c, "iter_0001", "grpo"));
+    assert!(c.join("iter_0001/adapter/adapter_model.safetensors").is_file());
+    let out = trainer().arg("run").arg(&cfg).output().unwrap();
+    assert!(
+        out.status.success(),
+        "resume failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.join("latest")).unwrap().trim(),
+        "iter_0001"
+    );
+}
