@@ -569,7 +569,11 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
 }
 
 fn save_adapter(ctx: &Ctx<'_>, k: usize) -> Result<()> {
-    let mut opts = PeftSaveOptions::new(ctx.cfg.model.source.clone());
+    // A hub id or a path, as PEFT expects (not the config's `hf:`/`asset:` spelling).
+    let base = crate::backend::asset_hub_id(&ctx.cfg.model.source)
+        .map(str::to_string)
+        .unwrap_or_else(|| ctx.backend.name().to_string());
+    let mut opts = PeftSaveOptions::new(base);
     opts.overwrite = true;
     save_peft(
         ctx.backend.model(),

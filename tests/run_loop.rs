@@ -226,6 +226,15 @@ fn two_iterations_then_kill_and_resume_gives_identical_results() {
             .join(format!("iter_{k:04}/adapter/adapter_model.safetensors"))
             .is_file());
     }
+    // The adapter names its base model as PEFT expects: here the model directory.
+    let peft_cfg: Json = serde_json::from_str(
+        &std::fs::read_to_string(a.join("iter_0002/adapter/adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        peft_cfg["base_model_name_or_path"],
+        model.display().to_string()
+    );
     let s0: Json =
         serde_json::from_str(&std::fs::read_to_string(a.join("iter_0000/summary.json")).unwrap())
             .unwrap();
@@ -359,7 +368,8 @@ fn two_iterations_then_kill_and_resume_gives_identical_results() {
 }
 
 /// An iteration whose repair fine-tuning is skipped (`loop.repair_epochs = 0`) and that is killed
-/// before its GRPO phase finishes resumes: the skipped phase leaves the adapter it kept.
+/// before its GRPO phase finishes resumes: the skipped phase leaves the adapter it kept. (Its
+/// GRPO also makes `grpo.num_iterations = 2` updates per batch.)
 #[test]
 fn a_kill_after_a_skipped_repair_phase_resumes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -370,7 +380,11 @@ fn a_kill_after_a_skipped_repair_phase_resumes() {
     let cfg = write_config(tmp.path(), "c", &model, &tok);
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
-        .replace("iterations = 2", "iterations = 1\nrepair_epochs = 0");
+        .replace("iterations = 2", "iterations = 1\nrepair_epochs = 0")
+        .replace(
+            "num_generations = 2",
+            "num_generations = 2\nnum_iterations = 2",
+        );
     std::fs::write(&cfg, text).unwrap();
     let c = tmp.path().join("c");
     assert!(
@@ -378,7 +392,9 @@ fn a_kill_after_a_skipped_repair_phase_resumes() {
         "the kill after iteration 1's skipped fine-tuning did not land"
     );
     assert!(!phase_done(&c, "iter_0001", "grpo"));
-    assert!(c.join("iter_0001/adapter/adapter_model.safetensors").is_file());
+    assert!(c
+        .join("iter_0001/adapter/adapter_model.safetensors")
+        .is_file());
     let out = trainer().arg("run").arg(&cfg).output().unwrap();
     assert!(
         out.status.success(),
@@ -389,4 +405,13 @@ fn a_kill_after_a_skipped_repair_phase_resumes() {
         std::fs::read_to_string(c.join("latest")).unwrap().trim(),
         "iter_0001"
     );
+    // grpo.num_iterations = 2: two optimizer updates on the one generated batch.
+    let metrics = std::fs::read_to_string(c.join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<Json>(l).unwrap())
+        .filter(|l| l["phase"] == "grpo")
+        .map(|l| l["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [0, 1]);
 }

@@ -8,7 +8,10 @@ use candle_core::{DType, Device};
 use common::*;
 use trainer::grpo::GrpoOptions;
 use trainer::model::{Arch, LoraConfig, LoraTarget, Model, TensorMap};
-use trainer::train::{grpo_step, AdamW, AdamWConfig, GrpoStepOptions, StepOutcome};
+use trainer::train::{
+    grpo_step, grpo_update, grpo_updates, AdamW, AdamWConfig, GrpoStepOptions, OldLogprobs,
+    StepOutcome, TokenSequence,
+};
 
 /// Target subset: token ids 10..30 (20 of 97, so a uniform policy scores about 0.21).
 fn in_target(t: u32) -> bool {
@@ -35,7 +38,8 @@ fn train(steps: u64, beta: f64, micro_batch_size: usize) -> Run {
     train_with(steps, beta, micro_batch_size, AdamWConfig::with_lr(2e-2))
 }
 
-fn train_with(steps: u64, beta: f64, micro_batch_size: usize, adam: AdamWConfig) -> Run {
+/// The toy policy: a tiny random Qwen2 with LoRA on every target.
+fn toy_model() -> Model {
     let mut cfg = tiny_config(Arch::Qwen2);
     cfg.hidden_size = 64;
     cfg.intermediate_size = 96;
@@ -52,6 +56,29 @@ fn train_with(steps: u64, beta: f64, micro_batch_size: usize, adam: AdamWConfig)
             layers: None,
         })
         .unwrap();
+    model
+}
+
+fn lora_bits(model: &Model) -> Vec<Vec<u32>> {
+    model
+        .lora_vars()
+        .iter()
+        .map(|(_, v)| {
+            v.as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect()
+        })
+        .collect()
+}
+
+fn train_with(steps: u64, beta: f64, micro_batch_size: usize, adam: AdamWConfig) -> Run {
+    let model = toy_model();
+    let cfg = model.config().clone();
     let mut opt = AdamW::new(model.lora_vars(), adam).unwrap();
     let grpo = GrpoOptions {
         num_generations: 8,
@@ -87,20 +114,7 @@ fn train_with(steps: u64, beta: f64, micro_batch_size: usize, adam: AdamWConfig)
         kls.push(r.kl);
     }
     let names = model.lora_vars().into_iter().map(|(n, _)| n).collect();
-    let final_bits = model
-        .lora_vars()
-        .iter()
-        .map(|(_, v)| {
-            v.as_tensor()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .map(|x| x.to_bits())
-                .collect()
-        })
-        .collect();
+    let final_bits = lora_bits(&model);
     Run {
         rewards,
         kls,
@@ -177,4 +191,61 @@ fn grpo_with_kl_penalty_reports_kl() {
     // LoRA B starts at zero: the policy is the reference at step 0, then moves away.
     assert!(kl[0].abs() < 1e-5, "step-0 kl {}", kl[0]);
     assert!(kl[2] > 1e-6, "kl after two updates {}", kl[2]);
+}
+
+/// `grpo.num_iterations` = μ > 1 (TRL): the first update of a batch, against the log-probs from
+/// before it, is the on-policy update bit for bit; the later ones are off-policy (ratio ≠ 1),
+/// so the clipping acts; `grpo_updates` makes μ optimizer steps.
+#[test]
+fn several_updates_per_batch_start_on_policy_then_clip() {
+    let vocab = toy_model().config().vocab_size;
+    // 16 rows: a 5-token prompt and 7 completion tokens, advantages ±1.
+    let rows = ids(16, 12, vocab, 7);
+    let seqs: Vec<TokenSequence> = rows
+        .iter()
+        .map(|r| TokenSequence {
+            ids: r.clone(),
+            loss_mask: (0..r.len()).map(|i| i >= 5).collect(),
+        })
+        .collect();
+    let adv: Vec<f64> = (0..16)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let mut opts = GrpoStepOptions::new(GrpoOptions {
+        num_iterations: 3,
+        ..GrpoOptions::default()
+    });
+    opts.micro_batch_size = 6;
+    let adam = AdamWConfig::with_lr(0.1);
+
+    let on_policy = toy_model();
+    let mut opt = AdamW::new(on_policy.lora_vars(), adam).unwrap();
+    let r = grpo_update(&on_policy, &mut opt, &seqs, &adv, None, &opts).unwrap();
+    assert_eq!(r.clip_ratio_region_mean, 0.0);
+
+    let model = toy_model();
+    let mut opt = AdamW::new(model.lora_vars(), adam).unwrap();
+    let old = OldLogprobs::compute(&model, &seqs, &opts).unwrap();
+    let first = grpo_update(&model, &mut opt, &seqs, &adv, Some(&old), &opts).unwrap();
+    assert_eq!(lora_bits(&model), lora_bits(&on_policy));
+    assert_eq!(first.loss.to_bits(), r.loss.to_bits());
+    assert_eq!(first.clip_ratio_region_mean, 0.0);
+    let second = grpo_update(&model, &mut opt, &seqs, &adv, Some(&old), &opts).unwrap();
+    let third = grpo_update(&model, &mut opt, &seqs, &adv, Some(&old), &opts).unwrap();
+    eprintln!(
+        "clipped share per update: {} {} {}",
+        first.clip_ratio_region_mean, second.clip_ratio_region_mean, third.clip_ratio_region_mean
+    );
+    assert!(third.clip_ratio_region_mean > 0.0, "{third:?}");
+
+    // grpo_updates: the same three updates, three optimizer steps.
+    let again = toy_model();
+    let mut opt = AdamW::new(again.lora_vars(), adam).unwrap();
+    let reports = grpo_updates(&again, &mut opt, &seqs, &adv, &opts).unwrap();
+    assert_eq!(reports.len(), 3);
+    assert_eq!(opt.step_count(), 3);
+    assert_eq!(lora_bits(&again), lora_bits(&model));
+    // Old log-probs of other sequences are refused, not misapplied.
+    let err = grpo_update(&again, &mut opt, &seqs[..4], &adv[..4], Some(&old), &opts);
+    assert!(err.is_err());
 }

@@ -15,6 +15,15 @@ use crate::model::Model;
 /// Named real assets usable as `model.source = "asset:NAME"`.
 const ASSETS: &[&str] = &["smollm2-135m-instruct"];
 
+/// The Hugging Face repository a named asset was converted from (what a PEFT adapter trained on
+/// it records as its base model, so that PEFT/transformers can load it).
+pub fn asset_hub_id(spec: &str) -> Option<&'static str> {
+    match spec.strip_prefix("asset:")? {
+        "smollm2-135m-instruct" => Some("HuggingFaceTB/SmolLM2-135M-Instruct"),
+        _ => None,
+    }
+}
+
 /// Resolves `asset:NAME` to the fetched file; other specs pass through unchanged.
 pub fn resolve_model_spec(spec: &str) -> Result<String> {
     let Some(name) = spec.strip_prefix("asset:") else {

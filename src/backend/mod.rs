@@ -6,7 +6,7 @@
 mod local;
 pub mod openai;
 
-pub use local::{resolve_model_spec, LocalBackend};
+pub use local::{asset_hub_id, resolve_model_spec, LocalBackend};
 pub use openai::{OpenAiBackend, OpenAiEmbedder};
 
 use serde_json::Value as Json;

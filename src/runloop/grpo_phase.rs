@@ -1,6 +1,7 @@
 //! The GRPO phase of an iteration: multi-turn rollouts in the three-agent loop, gated rewards,
-//! group-relative advantages and one update per step (TRL `GRPOTrainer` semantics with
-//! `num_iterations = 1`).
+//! group-relative advantages and `grpo.num_iterations` updates per generated batch (TRL
+//! `GRPOTrainer` semantics: with more than one, the later updates are off-policy against the
+//! log-probs before the first, and the ratio clipping acts).
 //!
 //! Per step, `train.grpo_tasks_per_step` tasks are each played `grpo.num_generations` times by
 //! the policy (adapter on, sampling at `grpo.temperature`) against the programmatic user and
@@ -28,7 +29,7 @@ use crate::synth::episode::{run_episodes, Agents};
 use crate::synth::plan::Task;
 use crate::synth::words::derive_seed;
 use crate::synth::{ProgrammaticUser, Registry, SchemaResults};
-use crate::train::{grpo_update, GrpoStepOptions, StepOutcome, TokenSequence};
+use crate::train::{grpo_update, GrpoStepOptions, OldLogprobs, StepOutcome, TokenSequence};
 
 /// What the phase measured besides the summary.
 #[derive(Debug, Clone, Default)]
@@ -64,7 +65,8 @@ pub fn run_grpo(
     let t = &cfg.train;
     let g = &cfg.grpo;
     let model = backend.model();
-    let mut opt = optimizer(cfg, model, t.grpo_learning_rate, t.grpo_steps.max(1))?;
+    let mu = g.num_iterations.max(1);
+    let mut opt = optimizer(cfg, model, t.grpo_learning_rate, (t.grpo_steps * mu).max(1))?;
     let mut step_opts = GrpoStepOptions::new(g.clone());
     step_opts.micro_batch_size = t.micro_batch_size;
     step_opts.chunk_size = t.logprob_chunk;
@@ -164,55 +166,71 @@ pub fn run_grpo(
                     .then(|| (s.clone(), adv.values.get(r).copied().unwrap_or(0.0)))
             })
             .unzip();
-        let lr = opt.current_lr();
-        let up = grpo_update(model, &mut opt, &train_seqs, &train_adv, &step_opts)?;
-        match up.outcome {
-            Some(StepOutcome::Applied { .. }) => out.summary.steps += 1,
-            Some(StepOutcome::Skipped { reason, .. }) => {
-                out.summary.skipped += 1;
-                tracing::warn!("GRPO step {step} skipped: {reason:?}");
-            }
-            None => {}
-        }
         let rows_n = episodes.len().max(1) as f64;
         let mean_len = lengths as f64 / rows_n;
-        let mut line = json!({
-            "iteration": iteration,
-            "phase": "grpo",
-            "step": step,
-            "loss": up.loss,
-            "reward": adv.reward,
-            "reward_std": adv.reward_std,
-            "frac_reward_zero_std": adv.frac_reward_zero_std,
-            "completions/mean_length": mean_len,
-            "completions/clipped_ratio": clipped as f64 / rows_n,
-            "clip_ratio/region_mean": up.clip_ratio_region_mean,
-            "entropy": up.entropy,
-            "grad_norm": up.grad_norm,
-            "learning_rate": lr,
-            "tools/call_frequency": calls as f64 / rows_n,
-            "tools/failure_frequency": failed_calls as f64 / (calls.max(1) as f64),
-            "num_tokens": up.loss_tokens,
-            "timing_s/generate": generate_s,
-            "timing_s/forward_backward": up.forward_backward_s,
-        });
-        if let Some(kl) = up.kl {
-            line["kl"] = json!(kl);
-            kl_sum += kl;
+        let old = if mu > 1 {
+            Some(OldLogprobs::compute(model, &train_seqs, &step_opts)?)
+        } else {
+            None
+        };
+        for update in 0..mu {
+            let lr = opt.current_lr();
+            let up = grpo_update(
+                model,
+                &mut opt,
+                &train_seqs,
+                &train_adv,
+                old.as_ref(),
+                &step_opts,
+            )?;
+            match up.outcome {
+                Some(StepOutcome::Applied { .. }) => out.summary.steps += 1,
+                Some(StepOutcome::Skipped { reason, .. }) => {
+                    out.summary.skipped += 1;
+                    tracing::warn!("GRPO step {step} (update {update}) skipped: {reason:?}");
+                }
+                None => {}
+            }
+            // One line per optimizer update (TRL logs per optimizer step); the rollout metrics
+            // repeat over the μ updates of a batch.
+            let mut line = json!({
+                "iteration": iteration,
+                "phase": "grpo",
+                "step": step * mu + update,
+                "loss": up.loss,
+                "reward": adv.reward,
+                "reward_std": adv.reward_std,
+                "frac_reward_zero_std": adv.frac_reward_zero_std,
+                "completions/mean_length": mean_len,
+                "completions/clipped_ratio": clipped as f64 / rows_n,
+                "clip_ratio/region_mean": up.clip_ratio_region_mean,
+                "entropy": up.entropy,
+                "grad_norm": up.grad_norm,
+                "learning_rate": lr,
+                "tools/call_frequency": calls as f64 / rows_n,
+                "tools/failure_frequency": failed_calls as f64 / (calls.max(1) as f64),
+                "num_tokens": up.loss_tokens,
+                "timing_s/generate": generate_s,
+                "timing_s/forward_backward": up.forward_backward_s,
+            });
+            if let Some(kl) = up.kl {
+                line["kl"] = json!(kl);
+                kl_sum += kl;
+            }
+            for (name, (sum, cnt)) in &per_reward {
+                line[format!("rewards/{name}/mean")] = json!(sum / (*cnt).max(1) as f64);
+            }
+            if step == 0 && update == 0 {
+                out.summary.first_loss = up.loss;
+            }
+            out.summary.last_loss = up.loss;
+            out.metrics.push(line);
         }
-        for (name, (sum, cnt)) in &per_reward {
-            line[format!("rewards/{name}/mean")] = json!(sum / (*cnt).max(1) as f64);
-        }
-        if step == 0 {
-            out.summary.first_loss = up.loss;
-        }
-        out.summary.last_loss = up.loss;
         out.summary.sequences += train_seqs.len();
         out.summary.dropped += rows.len() - train_seqs.len();
         reward_sum += adv.reward * episodes.len() as f64;
         len_sum += lengths as f64;
         rows_total += episodes.len();
-        out.metrics.push(line);
         bar.inc(1);
         bar.set_message(format!("reward {:.2}", adv.reward));
     }
@@ -220,7 +238,7 @@ pub fn run_grpo(
     out.summary.reward = Some(reward_sum / rows);
     out.summary.mean_length = Some(len_sum / rows);
     if g.beta != 0.0 {
-        out.summary.kl = Some(kl_sum / t.grpo_steps.max(1) as f64);
+        out.summary.kl = Some(kl_sum / (t.grpo_steps * mu).max(1) as f64);
     }
     out.summary.peak_rss_mb = peak_rss_mb();
     out.summary.seconds = t0.elapsed().as_secs_f64();

@@ -1,14 +1,18 @@
-//! One GRPO update, composed as TRL 1.16's `GRPOTrainer` does it with `num_iterations = 1`:
+//! One GRPO step, composed as TRL 1.16's `GRPOTrainer` does it:
 //!
 //! 1. every prompt is completed `G` times by the policy (adapter on), each row from its own seeded
 //!    sampling stream, at `temperature`;
 //! 2. a caller-supplied reward function scores each completion (`None` = unscorable);
 //! 3. group-relative advantages ([`compute_advantages`]);
 //! 4. per micro-batch of rows: the training forward on prompt + completion (right-padded), the
-//!    log-probs of the sampled tokens from `logits / temperature`, `old_logp = logp.detach()`,
-//!    the reference log-probs with the adapter off when `beta > 0`, [`grpo_loss`], backward, and
-//!    the gradients summed with [`Gradients::accumulate`] (memory is bounded by the micro-batch);
-//! 5. one AdamW step (global-norm clipping inside [`AdamW::step`]).
+//!    log-probs of the sampled tokens from `logits / temperature`, the reference log-probs with
+//!    the adapter off when `beta > 0`, [`grpo_loss`], backward, and the gradients summed with
+//!    [`Gradients::accumulate`] (memory is bounded by the micro-batch);
+//! 5. one AdamW step (global-norm clipping inside [`AdamW::step`]);
+//! 6. steps 4–5 `num_iterations` (μ) times on the same batch. With μ = 1, `old_logp =
+//!    logp.detach()` (on-policy, ratio 1); with μ > 1 the sampled tokens' log-probs under the
+//!    policy before the first update are computed once (no grad) and are `old_logp` of all μ
+//!    updates, so later updates see ratios ≠ 1 and the clipping acts ([`grpo_updates`]).
 //!
 //! As in TRL, the `grpo`, `bnpo` and `dr_grpo` losses of each micro-batch are divided by the
 //! number of micro-batches, and `dapo` by the loss tokens of the whole step; with micro-batches of
@@ -78,7 +82,9 @@ impl GrpoStepOptions {
     }
 }
 
-/// What one GRPO step did, with TRL's logged metrics.
+/// What one GRPO step did, with TRL's logged metrics. With `num_iterations` > 1 the update's
+/// fields (`kl`, `clip_ratio_region_mean`, `grad_norm`, `entropy`, `loss`, `outcome`) are the
+/// last update's and `forward_backward_s` is the time of all of them.
 #[derive(Debug, Clone)]
 pub struct GrpoStepReport {
     /// Mean reward over scorable completions (`reward`).
@@ -245,7 +251,12 @@ pub fn grpo_step(
         .iter()
         .map(|&r| adv.values.get(r).copied().unwrap_or(0.0))
         .collect();
-    let up = grpo_update(model, opt, &seqs, &row_adv, opts)?;
+    let updates = grpo_updates(model, opt, &seqs, &row_adv, opts)?;
+    let up = updates
+        .last()
+        .cloned()
+        .ok_or_else(|| GrpoStepError::Invalid("num_iterations must be ≥ 1".into()))?;
+    let forward_backward_s = updates.iter().map(|u| u.forward_backward_s).sum();
     Ok(GrpoStepReport {
         reward: adv.reward,
         reward_std: adv.reward_std,
@@ -258,7 +269,7 @@ pub fn grpo_step(
         entropy: up.entropy,
         loss: up.loss,
         generate_s,
-        forward_backward_s: up.forward_backward_s,
+        forward_backward_s,
         outcome: up.outcome,
         completions: outputs.into_iter().map(|o| o.tokens).collect(),
         rewards,
@@ -286,15 +297,75 @@ pub struct UpdateReport {
     pub loss_tokens: usize,
 }
 
+/// The log-probs of the sampled tokens under the policy as it is now, one detached tensor per
+/// micro-batch of [`grpo_update`] (`None` for a micro-batch without loss tokens): the `old_logp`
+/// of `num_iterations > 1`. Computed with the training forward, so that the first update on
+/// them has ratio 1 exactly, as with `old_logp = logp.detach()`.
+#[derive(Debug, Clone)]
+pub struct OldLogprobs(Vec<Option<Tensor>>);
+
+impl OldLogprobs {
+    /// Computes them for `seqs` (the same sequences and options the updates will get).
+    pub fn compute(model: &Model, seqs: &[TokenSequence], opts: &GrpoStepOptions) -> Result<Self> {
+        check_update_options(opts)?;
+        check_token_ids(seqs, model.config().vocab_size)?;
+        let mut out = Vec::new();
+        for range in micro_batches(seqs.len(), opts.micro_batch_size)? {
+            let chunk = seqs.get(range).unwrap_or(&[]);
+            let batch = pad_batch(chunk, opts.pad_id, model.device())?;
+            if batch.loss_tokens == 0 {
+                out.push(None);
+                continue;
+            }
+            let (start, len) = target_window(&batch, chunk)?;
+            let (logp, _) = policy_logprobs(model, &batch, start, len, opts, false)?;
+            out.push(Some(logp.detach()));
+        }
+        Ok(OldLogprobs(out))
+    }
+}
+
+/// The μ = `grpo.num_iterations` updates of one generated batch (see the module doc): with
+/// μ > 1, [`OldLogprobs`] first, then μ × [`grpo_update`]. One report per update.
+pub fn grpo_updates(
+    model: &Model,
+    opt: &mut AdamW,
+    seqs: &[TokenSequence],
+    advantages: &[f64],
+    opts: &GrpoStepOptions,
+) -> Result<Vec<UpdateReport>> {
+    let mu = opts.grpo.num_iterations.max(1);
+    let old = if mu > 1 {
+        Some(OldLogprobs::compute(model, seqs, opts)?)
+    } else {
+        None
+    };
+    (0..mu)
+        .map(|_| grpo_update(model, opt, seqs, advantages, old.as_ref(), opts))
+        .collect()
+}
+
+fn check_update_options(opts: &GrpoStepOptions) -> Result<()> {
+    if opts.micro_batch_size == 0 || opts.chunk_size == 0 {
+        return Err(GrpoStepError::Invalid(format!(
+            "micro_batch_size ({}) and chunk_size ({}) must be ≥ 1",
+            opts.micro_batch_size, opts.chunk_size
+        )));
+    }
+    Ok(())
+}
+
 /// One GRPO update on already sampled sequences: `seqs[i]` (prompt + completion ids, or a whole
 /// multi-turn trajectory, with the loss mask on the policy's sampled tokens only) with advantage
 /// `advantages[i]`; micro-batched forward/backward with accumulated gradients, then one AdamW
-/// step. `old_logp = logp.detach()` (`num_iterations = 1`, on-policy).
+/// step. `old`: the sampling policy's log-probs ([`OldLogprobs`] of the same `seqs` and
+/// options); `None` = `logp.detach()` (on-policy).
 pub fn grpo_update(
     model: &Model,
     opt: &mut AdamW,
     seqs: &[TokenSequence],
     advantages: &[f64],
+    old: Option<&OldLogprobs>,
     opts: &GrpoStepOptions,
 ) -> Result<UpdateReport> {
     let g = &opts.grpo;
@@ -305,12 +376,7 @@ pub fn grpo_update(
             advantages.len()
         )));
     }
-    if opts.micro_batch_size == 0 || opts.chunk_size == 0 {
-        return Err(GrpoStepError::Invalid(format!(
-            "micro_batch_size ({}) and chunk_size ({}) must be ≥ 1",
-            opts.micro_batch_size, opts.chunk_size
-        )));
-    }
+    check_update_options(opts)?;
     let total_tokens: usize = seqs
         .iter()
         .map(|s| s.loss_mask.iter().filter(|&&m| m).count())
@@ -321,12 +387,22 @@ pub fn grpo_update(
     let mut sums = MetricSums::default();
     check_token_ids(seqs, model.config().vocab_size)?;
     let ranges = micro_batches(seqs.len(), opts.micro_batch_size)?;
+    if let Some(o) = old {
+        if o.0.len() != ranges.len() {
+            return Err(GrpoStepError::Invalid(format!(
+                "old log-probs of {} micro-batches for {} (computed for other sequences or \
+                 options)",
+                o.0.len(),
+                ranges.len()
+            )));
+        }
+    }
     let scale = LossScale {
         num_items_in_batch: total_tokens as f64,
         accumulation_steps: ranges.len().max(1),
     };
     if total_tokens > 0 {
-        for range in &ranges {
+        for (i, range) in ranges.iter().enumerate() {
             let chunk = seqs.get(range.clone()).unwrap_or(&[]);
             let adv: Vec<f32> = advantages
                 .get(range.clone())
@@ -339,8 +415,8 @@ pub fn grpo_update(
                 continue;
             }
             let adv = Tensor::from_vec(adv, chunk.len(), model.device())?;
-            let first = first_completion_target(chunk);
-            let out = micro_batch_loss(model, &batch, &adv, first, opts, &scale)?;
+            let old_i = old.and_then(|o| o.0.get(i)).and_then(Option::as_ref);
+            let out = micro_batch_loss(model, &batch, chunk, &adv, old_i, opts, &scale)?;
             loss_sum += out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             grads.accumulate(&opt.gradients(&out.loss.backward()?))?;
             let w = if g.importance_sampling_level == ImportanceSamplingLevel::Sequence {
@@ -403,38 +479,62 @@ struct MicroOut {
     tokens: f64,
 }
 
+/// The target positions a micro-batch's log-probs cover: from its first completion target on.
+fn target_window(batch: &PaddedBatch, chunk: &[TokenSequence]) -> Result<(usize, usize)> {
+    let (_, t) = batch.targets.dims2()?;
+    let start = first_completion_target(chunk).min(t.saturating_sub(1));
+    Ok((start, t - start))
+}
+
+/// The policy's (adapter on, training forward) log-probs of the targets in the window, and the
+/// per-token entropy when asked.
+fn policy_logprobs(
+    model: &Model,
+    batch: &PaddedBatch,
+    start: usize,
+    len: usize,
+    opts: &GrpoStepOptions,
+    entropy: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let targets = batch.targets.narrow(1, start, len)?;
+    let geometry = Batch::padded(model, &batch.attention, AdapterUse::On)?;
+    let hidden = model.forward(&batch.inputs, &geometry, None, Mode::Train)?;
+    let hidden = hidden.narrow(1, start, len)?;
+    let lp_opts = LogprobOptions {
+        temperature: opts.grpo.temperature,
+        chunk_size: opts.chunk_size,
+        entropy,
+    };
+    Ok(token_logprobs(model, &hidden, &targets, lp_opts)?)
+}
+
 fn micro_batch_loss(
     model: &Model,
     batch: &PaddedBatch,
+    chunk: &[TokenSequence],
     advantages: &Tensor,
-    first: usize,
+    old_logp: Option<&Tensor>,
     opts: &GrpoStepOptions,
     scale: &LossScale,
 ) -> Result<MicroOut> {
     let g = &opts.grpo;
-    let (_, t) = batch.targets.dims2()?;
-    let start = first.min(t.saturating_sub(1));
-    let len = t - start;
+    let (start, len) = target_window(batch, chunk)?;
     let targets = batch.targets.narrow(1, start, len)?;
     let mask = batch.loss_mask.narrow(1, start, len)?;
-    let lp_opts = |entropy| LogprobOptions {
-        temperature: g.temperature,
-        chunk_size: opts.chunk_size,
-        entropy,
-    };
-
-    let geometry = Batch::padded(model, &batch.attention, AdapterUse::On)?;
-    let hidden = model.forward(&batch.inputs, &geometry, None, Mode::Train)?;
-    let hidden = hidden.narrow(1, start, len)?;
-    let (logp, entropy) = token_logprobs(model, &hidden, &targets, lp_opts(true))?;
+    let (logp, entropy) = policy_logprobs(model, batch, start, len, opts, true)?;
     let entropy = entropy.map(|e| e.detach());
 
     let ref_logp = if g.beta != 0.0 {
         let geometry = Batch::padded(model, &batch.attention, AdapterUse::Off)?;
         let hidden = model.forward(&batch.inputs, &geometry, None, Mode::Infer)?;
         let hidden = hidden.narrow(1, start, len)?.detach();
+        let lp_opts = LogprobOptions {
+            temperature: g.temperature,
+            chunk_size: opts.chunk_size,
+            entropy: false,
+        };
         Some(
-            token_logprobs(model, &hidden, &targets, lp_opts(false))?
+            token_logprobs(model, &hidden, &targets, lp_opts)?
                 .0
                 .detach(),
         )
@@ -445,7 +545,7 @@ fn micro_batch_loss(
         g,
         &LossInputs {
             logp: &logp,
-            old_logp: None,
+            old_logp,
             ref_logp: ref_logp.as_ref(),
             mask: &mask,
             advantages,

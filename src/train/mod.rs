@@ -18,8 +18,8 @@ pub use batch::{
 pub use error::{Error, Result};
 pub use grads::Gradients;
 pub use grpo_step::{
-    grpo_step, grpo_update, row_seed, GrpoStepError, GrpoStepOptions, GrpoStepReport, RewardFn,
-    UpdateReport,
+    grpo_step, grpo_update, grpo_updates, row_seed, GrpoStepError, GrpoStepOptions, GrpoStepReport,
+    OldLogprobs, RewardFn, UpdateReport,
 };
 pub use optim::{AdamW, AdamWConfig, SkipReason, StepOutcome};
 pub use optim_state::OPTIMIZER_FILE;
