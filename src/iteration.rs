@@ -79,8 +79,37 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunOutcome> {
     run_with(cfg, backend, opts)
 }
 
+/// `[synth]` settings that only `trainer synth` uses: the loop plays every episode against the
+/// programmatic simulators with the local model (its teacher follows a task by its request text,
+/// and GRPO needs the local engine's token record). Empty when none is set.
+pub fn synth_only_settings(cfg: &Config) -> Vec<&'static str> {
+    let s = &cfg.synth;
+    let mut out = Vec::new();
+    if s.user_llm() {
+        out.push("synth.user_simulator = \"llm\"");
+    }
+    if s.server_llm() {
+        out.push("synth.server_simulator = \"llm\"");
+    }
+    if s.policy_endpoint.is_some() {
+        out.push("[synth.policy_endpoint]");
+    }
+    if !s.mcp_servers.is_empty() {
+        out.push("[[synth.mcp_servers]]");
+    }
+    out
+}
+
 /// Runs the loop with a given backend (its model must have the configured adapter attached).
 pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> Result<RunOutcome> {
+    let unused = synth_only_settings(cfg);
+    if !unused.is_empty() {
+        tracing::warn!(
+            "{} apply to `trainer synth` only: the closed loop plays its episodes against the \
+             programmatic simulators with the local model (see README \"The closed loop\")",
+            unused.join(", ")
+        );
+    }
     backend
         .model_mut()
         .set_gradient_checkpointing(cfg.train.gradient_checkpointing);
@@ -783,4 +812,30 @@ fn finalize_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         tracing::info!("pruned {}", p.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_TOML;
+
+    #[test]
+    fn synth_only_settings_are_named() {
+        let p = Path::new("t.toml");
+        let cfg = Config::from_toml(DEFAULT_TOML, p).unwrap();
+        assert!(synth_only_settings(&cfg).is_empty());
+        let text = DEFAULT_TOML.replacen(
+            "[synth]\n",
+            "[synth]\nuser_simulator = \"llm\"\nserver_simulator = \"llm\"\n",
+            1,
+        );
+        let cfg = Config::from_toml(&text, p).unwrap();
+        assert_eq!(
+            synth_only_settings(&cfg),
+            [
+                "synth.user_simulator = \"llm\"",
+                "synth.server_simulator = \"llm\""
+            ]
+        );
+    }
 }
