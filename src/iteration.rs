@@ -727,6 +727,7 @@ fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     ctx.rd.write_phase_metrics(k, "grpo", &out.metrics)?;
     ctx.rd.write_json(&dir.join("train.json"), &out.summary)?;
     ctx.rd.write_json(&dir.join("grpo_pass.json"), &out.pass)?;
+    crate::synth::output::write_jsonl(&dir.join("rewards.jsonl"), out.rollouts)?;
     tracing::info!(
         iteration = k,
         reward = out.summary.reward,

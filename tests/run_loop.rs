@@ -282,6 +282,28 @@ fn two_iterations_then_kill_and_resume_gives_identical_results() {
         }
     }
 
+    // Every GRPO rollout is kept with its rewards (2 tasks × 2 generations × 1 step).
+    for k in 1..=2 {
+        let text = std::fs::read_to_string(a.join(format!("iter_{k:04}/rewards.jsonl"))).unwrap();
+        let rollouts: Vec<Json> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rollouts.len(), 4);
+        for r in &rollouts {
+            assert_eq!(r["iteration"], k);
+            assert!(
+                r["rewards"].as_object().is_some_and(|m| !m.is_empty()),
+                "{r}"
+            );
+            assert!(
+                r["messages"].as_array().is_some_and(|m| m.len() >= 2),
+                "{r}"
+            );
+            assert!(r["trained"].is_boolean() && r["group"].as_u64().unwrap() < 2);
+        }
+    }
+
     // Export the latest iteration both ways.
     let peft = tmp.path().join("peft_out");
     let st = trainer()

@@ -39,6 +39,9 @@ pub struct GrpoOutcome {
     pub metrics: Vec<Json>,
     /// Per category: (rollouts, rollouts with a perfect reward).
     pub pass: BTreeMap<String, (usize, usize)>,
+    /// One record per rollout (`rewards.jsonl`): step, task, group, rewards, advantage, whether
+    /// it was trained on, and the conversation — to inspect what the rewards paid for.
+    pub rollouts: Vec<Json>,
 }
 
 /// The `G` replicas of a task: same blueprint, own sampling (and simulator) seed each.
@@ -114,6 +117,7 @@ pub fn run_grpo(
         let mut rewards: Vec<Option<f64>> = Vec::with_capacity(episodes.len());
         let mut per_reward: BTreeMap<String, (f64, usize)> = BTreeMap::new();
         let mut seqs: Vec<Option<TokenSequence>> = Vec::with_capacity(episodes.len());
+        let mut scores = Vec::with_capacity(episodes.len());
         let (mut lengths, mut clipped, mut calls, mut failed_calls) = (0usize, 0usize, 0usize, 0);
         for ep in &episodes {
             let scored = crate::reward::score_all(&cfg.rewards, registry, ep);
@@ -151,6 +155,7 @@ pub fn run_grpo(
                 .or_default();
             e.0 += 1;
             e.1 += usize::from(scored.total.is_some_and(|r| r >= 1.0 - 1e-9));
+            scores.push(scored);
         }
         let adv = compute_advantages(&rewards, n, g.scale_rewards)?;
         let rows: Vec<usize> = if g.drop_zero_std_groups {
@@ -158,14 +163,42 @@ pub fn run_grpo(
         } else {
             (0..episodes.len()).collect()
         };
-        let (train_seqs, train_adv): (Vec<TokenSequence>, Vec<f64>) = rows
+        let trained: Vec<usize> = rows
+            .iter()
+            .copied()
+            .filter(|&r| {
+                seqs.get(r)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|s| s.ids.len() <= t.max_seq_len)
+            })
+            .collect();
+        let (train_seqs, train_adv): (Vec<TokenSequence>, Vec<f64>) = trained
             .iter()
             .filter_map(|&r| {
                 let s = seqs.get(r)?.as_ref()?;
-                (s.ids.len() <= t.max_seq_len)
-                    .then(|| (s.clone(), adv.values.get(r).copied().unwrap_or(0.0)))
+                Some((s.clone(), adv.values.get(r).copied().unwrap_or(0.0)))
             })
             .unzip();
+        for (r, (ep, scored)) in episodes.iter().zip(&scores).enumerate() {
+            let rewards: serde_json::Map<String, Json> = scored
+                .per_reward
+                .iter()
+                .map(|(name, v)| (name.clone(), json!(v)))
+                .collect();
+            out.rollouts.push(json!({
+                "iteration": iteration,
+                "step": step,
+                "group": r / n,
+                "task_id": ep.task.id,
+                "category": ep.task.category.as_str(),
+                "reward": scored.total,
+                "rewards": rewards,
+                "advantage": adv.values.get(r).copied().filter(|a| a.is_finite()),
+                "trained": trained.contains(&r),
+                "outcome": format!("{:?}", ep.outcome),
+                "messages": ep.trajectory.messages,
+            }));
+        }
         let rows_n = episodes.len().max(1) as f64;
         let mean_len = lengths as f64 / rows_n;
         let old = if mu > 1 {
