@@ -819,6 +819,7 @@ fn generate_once(
         tools,
         seed: cfg.run.seed,
         adapter: true,
+        history_ids: Vec::new(),
     };
     let t1 = std::time::Instant::now();
     let out = backend.complete(std::slice::from_ref(&req), &params)?;

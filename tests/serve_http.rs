@@ -144,6 +144,7 @@ fn requests() -> Vec<ChatRequest> {
             tools: Vec::new(),
             seed: 1,
             adapter: true,
+            history_ids: Vec::new(),
         },
         ChatRequest {
             messages: vec![
@@ -153,18 +154,21 @@ fn requests() -> Vec<ChatRequest> {
             tools: tools(),
             seed: 2,
             adapter: true,
+            history_ids: Vec::new(),
         },
         ChatRequest {
             messages: history.clone(),
             tools: tools(),
             seed: 3,
             adapter: true,
+            history_ids: Vec::new(),
         },
         ChatRequest {
             messages: history[..4].to_vec(),
             tools: tools(),
             seed: 4,
             adapter: true,
+            history_ids: Vec::new(),
         },
     ]
 }

@@ -85,6 +85,7 @@ fn episode_through_local_backend_records_tokens() {
             tools: ep.trajectory.tools.clone(),
             seed: 0,
             adapter: false,
+            history_ids: Vec::new(),
         };
         assert_eq!(turn.prompt_ids, backend.prompt_ids(&req).unwrap());
         let prompt = backend.tokenizer().decode(&turn.prompt_ids, false).unwrap();
@@ -108,6 +109,17 @@ fn episode_through_local_backend_records_tokens() {
         }
         // Garbage is rejected, not accepted and not a crash.
         assert!(verify(&reg, ep).is_err());
+        // Token-in/token-out: every later turn continued from exactly what the policy saw and
+        // sampled (its truncated garbage would re-tokenize differently), so the flat training
+        // sequence is the one sampled from.
+        for w in ep.trajectory.turns.windows(2) {
+            let seen = [w[0].prompt_ids.as_slice(), &w[0].completion_ids].concat();
+            assert_eq!(w[1].prompt_ids.get(..seen.len()), Some(seen.as_slice()));
+        }
+        let flat = trainer::rollout::flatten(&ep.trajectory.id, &ep.trajectory.turns);
+        if ep.trajectory.turns.iter().any(|t| t.finish == "stop") {
+            assert!(flat.unwrap().consistent);
+        }
     }
     // Seeded sampling: the same tasks give the same trajectories.
     let again = run_episodes(&reg, &p.tasks, &agents, &cfg, &mut |_| {}).unwrap();
@@ -139,6 +151,7 @@ fn prefix_cache_reuses_turns_and_is_dropped_when_the_model_changes() {
         tools: vec![],
         seed: 1,
         adapter: true,
+        history_ids: Vec::new(),
     };
     let first = b.complete(std::slice::from_ref(&turn1), &params).unwrap();
     let mut turn2 = turn1.clone();
@@ -167,4 +180,56 @@ fn prefix_cache_reuses_turns_and_is_dropped_when_the_model_changes() {
     assert_eq!(b.prefix_stats(), Default::default());
     b.complete(std::slice::from_ref(&turn2), &params).unwrap();
     assert_eq!(b.prefix_stats().hits, 0, "nothing cached after model_mut");
+}
+
+/// Token-in/token-out at sampling: a turn after an assistant turn continues from that turn's
+/// prompt and sampled ids (`history_ids`) and renders only the messages after it. Sampled ids
+/// the tokenizer would not produce for their text (here "Sun" + "ny." for "Sunny."), cut off by
+/// the token limit, stay as they were and are closed with the template's end token; a turn the
+/// template renders the same way gives exactly the re-rendered prompt.
+#[test]
+fn later_turns_continue_from_the_sampled_ids() {
+    let Some(b) = backend() else { return };
+    let tok = b.tokenizer();
+    let enc = |s: &str| tok.encode(s, false).unwrap();
+    let turn1 = ChatRequest {
+        messages: vec![
+            serde_json::json!({"role": "user", "content": "What is the weather in Paris?"}),
+        ],
+        tools: vec![],
+        seed: 7,
+        adapter: false,
+        history_ids: Vec::new(),
+    };
+    let prompt1 = b.prompt_ids(&turn1).unwrap();
+    let sampled = [enc("Sun"), enc("ny.")].concat();
+    assert_ne!(
+        sampled,
+        enc("Sunny."),
+        "the sampled split must not be the canonical one"
+    );
+    let mut turn2 = turn1.clone();
+    turn2
+        .messages
+        .push(serde_json::json!({"role": "assistant", "content": "Sunny."}));
+    turn2
+        .messages
+        .push(serde_json::json!({"role": "user", "content": "And in Rome?"}));
+    let rerendered = b.prompt_ids(&turn2).unwrap();
+    turn2.history_ids = [prompt1.as_slice(), &sampled].concat();
+    let continued = b.prompt_ids(&turn2).unwrap();
+    let n = turn2.history_ids.len();
+    assert_eq!(&continued[..n], turn2.history_ids.as_slice());
+    assert_eq!(
+        continued[n..n + 1],
+        enc("<|im_end|>")[..],
+        "the cut-off turn is closed"
+    );
+    let tail = enc("\n<|im_start|>user\nAnd in Rome?<|im_end|>\n<|im_start|>assistant\n");
+    assert!(continued.ends_with(&tail) && rerendered.ends_with(&tail));
+    assert_ne!(continued, rerendered);
+    // A history the template renders the same way: the continued prompt is the rendered one.
+    turn2.history_ids = [prompt1.as_slice(), &enc("Sunny.<|im_end|>")].concat();
+    let continued = b.prompt_ids(&turn2).unwrap();
+    assert_eq!(continued, rerendered);
 }

@@ -167,11 +167,37 @@ impl LocalBackend {
     ///
     /// A template without tool support (SmolLM2's) gets the conversation rewritten into the
     /// Hermes/Qwen text format first (see [`Tokenizer::render_conversation`]).
+    ///
+    /// With `req.history_ids` (token-in/token-out) the prompt is those ids — the model's own
+    /// earlier prompt and sampled tokens, closed with the template's turn-end token when that
+    /// turn was truncated — followed by the rendering of only the messages after them: the part
+    /// of the full rendering after as many turn-end tokens as the history holds. A rendering
+    /// with fewer turn-end tokens than that (a template that drops history) is used whole.
     pub fn prompt_ids(&self, req: &ChatRequest) -> Result<Vec<u32>> {
         let text = self
             .tokenizer
             .render_conversation(&req.messages, &req.tools, true)?;
-        Ok(self.tokenizer.encode(&text, false)?)
+        let full = self.tokenizer.encode(&text, false)?;
+        if req.history_ids.is_empty() {
+            return Ok(full);
+        }
+        let ends = &self.stop_ids;
+        let mut seen = req.history_ids.iter().filter(|t| ends.contains(t)).count();
+        let closed = req.history_ids.last().is_some_and(|t| ends.contains(t));
+        if !closed {
+            seen += 1;
+        }
+        let Some(cut) = crate::rollout::position_after_nth(&full, ends, seen) else {
+            tracing::debug!("history has more turn ends than the rendering: re-rendered prompt");
+            return Ok(full);
+        };
+        let mut ids = req.history_ids.clone();
+        if !closed {
+            // The end token the template put after that assistant message.
+            ids.extend(full.get(cut - 1).copied());
+        }
+        ids.extend_from_slice(full.get(cut..).unwrap_or_default());
+        Ok(ids)
     }
 }
 

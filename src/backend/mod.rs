@@ -49,6 +49,11 @@ pub struct ChatRequest {
     pub seed: u64,
     /// Use the LoRA adapter (the policy) or the base model (reference / simulators).
     pub adapter: bool,
+    /// Token-in/token-out: the ids of the conversation up to the end of the last assistant turn
+    /// exactly as the model saw and sampled them (that turn's prompt + its sampled ids). A local
+    /// backend continues from them and tokenizes only the messages after that turn, instead of
+    /// re-tokenizing the model's own output. Empty = render the whole conversation.
+    pub history_ids: Vec<u32>,
 }
 
 /// Sampling settings of a call.

@@ -274,6 +274,7 @@ mod tests {
             tools: Vec::new(),
             seed: 0,
             adapter: false,
+            history_ids: Vec::new(),
         };
         let params = GenParams {
             sampling: crate::engine::SamplingParams::default(),

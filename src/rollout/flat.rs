@@ -6,9 +6,11 @@
 //! previous assistant message (loss mask 0). That boundary is found by counting turn-end
 //! tokens: the stop token that ended each sampled turn (`<|im_end|>` for ChatML templates)
 //! appears once per message in the rendered prompt. When the next prompt's prefix equals the
-//! flat sequence so far, the policy saw exactly these tokens (`consistent`); otherwise the
-//! template re-tokenized the policy's text differently and training sees the sampled ids
-//! instead (the token-in/token-out choice of DESIGN.md §4).
+//! flat sequence so far, the policy saw exactly these tokens (`consistent`: always, with the
+//! local backend, which continues each turn from the previous one's ids — `ChatRequest::
+//! history_ids`); otherwise (a backend that re-rendered the conversation) the template
+//! re-tokenized the policy's text differently and training sees the sampled ids instead (the
+//! token-in/token-out choice of DESIGN.md §4).
 
 use serde::{Deserialize, Serialize};
 
@@ -101,7 +103,7 @@ pub fn flatten(id: &str, turns: &[TurnTokens]) -> Result<FlatTokens> {
 }
 
 /// Index just after the `n`-th occurrence (1-based) of any of `ends` in `ids`; 0 for `n == 0`.
-fn position_after_nth(ids: &[u32], ends: &[u32], n: usize) -> Option<usize> {
+pub(crate) fn position_after_nth(ids: &[u32], ends: &[u32], n: usize) -> Option<usize> {
     if n == 0 {
         return Some(0);
     }

@@ -9,6 +9,7 @@
 mod flat;
 mod trajectory;
 
+pub(crate) use flat::position_after_nth;
 pub use flat::{flatten, FlatTokens};
 pub use trajectory::{Trajectory, TurnTokens};
 

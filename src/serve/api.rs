@@ -201,6 +201,7 @@ pub fn parse_chat(body: &Json, served: &str, d: &Defaults, seed: u64) -> ApiResu
             tools,
             seed,
             adapter: true,
+            history_ids: Vec::new(),
         },
         params,
         logprobs,

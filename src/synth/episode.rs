@@ -220,6 +220,13 @@ fn assistant_round(
             tools: l.tools.clone(),
             seed: derive_seed(l.task.seed, &["turn", &l.turns.len().to_string()]),
             adapter: cfg.adapter,
+            // Token-in/token-out: continue from what the policy saw and sampled last turn.
+            history_ids: l
+                .turns
+                .last()
+                .filter(|t| !t.prompt_ids.is_empty())
+                .map(|t| [t.prompt_ids.as_slice(), &t.completion_ids].concat())
+                .unwrap_or_default(),
         })
         .collect();
     let completions = agents.policy.complete(&requests, &cfg.gen)?;

@@ -32,6 +32,7 @@ fn request(system: String, user: String, seed: u64) -> ChatRequest {
         tools: Vec::new(),
         seed,
         adapter: false,
+        history_ids: Vec::new(),
     }
 }
 

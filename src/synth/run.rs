@@ -320,15 +320,6 @@ pub fn synthesize_with(
     if let Ok(flaws) = llm_user.flaws.lock() {
         stats.reflection.user_flaws = flaws.clone();
     }
-    stats.token_consistent = episodes
-        .iter()
-        .zip(&verdicts)
-        .filter(|(_, v)| v.is_ok())
-        .filter(|(e, _)| {
-            crate::rollout::flatten(&e.trajectory.id, &e.trajectory.turns)
-                .is_ok_and(|f| f.consistent)
-        })
-        .count();
     let fallbacks = load(&llm_server.fallbacks);
     if fallbacks > 0 {
         tracing::info!(

@@ -133,6 +133,12 @@ impl Stats {
                 .or_default();
             d.planned += 1;
             d.add(ep, v.as_ref().map(|_| ()));
+            if v.is_ok()
+                && crate::rollout::flatten(&ep.trajectory.id, &ep.trajectory.turns)
+                    .is_ok_and(|f| f.consistent)
+            {
+                s.token_consistent += 1;
+            }
         }
         s.episode_seconds = seconds;
         let minutes = (seconds / 60.0).max(1e-9);

@@ -199,6 +199,7 @@ impl Discriminator for LlmDiscriminator<'_> {
                 tools: Vec::new(),
                 seed: self.seed.wrapping_add(i as u64),
                 adapter: false,
+                history_ids: Vec::new(),
             })
             .collect();
         let largest = groups.iter().map(Vec::len).max().unwrap_or(0);

@@ -281,6 +281,7 @@ mod tests {
             tools: vec![json!({"type": "function", "function": {"name": "f"}})],
             seed: 7,
             adapter: true,
+            history_ids: Vec::new(),
         };
         let b = request_body("m", &req, &params(), WireOptions::default());
         assert_eq!(b["model"], "m");

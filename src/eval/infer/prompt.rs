@@ -230,6 +230,7 @@ pub fn build_request(
         tools,
         seed,
         adapter: true,
+        history_ids: Vec::new(),
     })
 }
 

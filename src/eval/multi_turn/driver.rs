@@ -176,6 +176,7 @@ impl Conversation {
             tools: self.tools.clone(),
             seed: self.seed,
             adapter: true,
+            history_ids: Vec::new(),
         })
     }
 
