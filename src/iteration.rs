@@ -24,6 +24,7 @@ use crate::checkpoint::{load_peft, save_peft, PeftSaveOptions};
 use crate::config::{ColdStart, Config};
 use crate::runloop::error::{Result, RunError};
 use crate::runloop::gaps::{config_mix, next_mix, weights};
+use crate::runloop::grpo_phase::{GrpoProgress, GrpoResume};
 use crate::runloop::heldout::{evaluate, plan_heldout, split_toolsets, Split};
 use crate::runloop::preflight::{preflight, PreflightOptions};
 use crate::runloop::rundir::RunDir;
@@ -217,6 +218,13 @@ fn run_phase(ctx: &mut Ctx<'_>, k: usize, phase: &str) -> Result<()> {
         (_, "eval") => eval_phase(ctx, k, true, "eval"),
         (_, "finalize") => finalize_phase(ctx, k),
         _ => Err(RunError::Invalid(format!("unknown phase {phase}"))),
+    }
+}
+
+fn io_err(p: &Path, source: std::io::Error) -> RunError {
+    RunError::Io {
+        path: p.to_path_buf(),
+        source,
     }
 }
 
@@ -597,13 +605,19 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     Ok(())
 }
 
-fn save_adapter(ctx: &Ctx<'_>, k: usize) -> Result<()> {
-    // A hub id or a path, as PEFT expects (not the config's `hf:`/`asset:` spelling).
+/// How the run's adapters are saved: the base model as PEFT expects it (a hub id or a path, not
+/// the config's `hf:`/`asset:` spelling), overwriting.
+fn peft_options(ctx: &Ctx<'_>) -> PeftSaveOptions {
     let base = crate::backend::asset_hub_id(&ctx.cfg.model.source)
         .map(str::to_string)
         .unwrap_or_else(|| ctx.backend.name().to_string());
     let mut opts = PeftSaveOptions::new(base);
     opts.overwrite = true;
+    opts
+}
+
+fn save_adapter(ctx: &Ctx<'_>, k: usize) -> Result<()> {
+    let opts = peft_options(ctx);
     save_peft(
         ctx.backend.model(),
         &ctx.cfg.lora_config(),
@@ -715,19 +729,65 @@ fn rehearsal(ctx: &Ctx<'_>, k: usize) -> Result<Vec<Json>> {
     Ok(pool)
 }
 
+/// The GRPO phase's checkpoint directory inside an iteration (removed when the phase ends).
+const GRPO_CHECKPOINT: &str = "grpo_checkpoint";
+
 fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     let dir = ctx.rd.iter_dir(k);
     let split = load_split(ctx)?;
     let registry = registry_of(ctx, &split.train)?;
     let tasks = load_tasks(&dir.join("grpo_tasks.jsonl"))?;
+    let ckpt = dir.join(GRPO_CHECKPOINT);
+    let partial = dir.join(format!("{GRPO_CHECKPOINT}.partial"));
+    // A checkpoint is complete once its progress.json exists (written last); one interrupted
+    // between replacing the old and renaming the new is still in `.partial`.
+    if !ckpt.join("progress.json").is_file() && partial.join("progress.json").is_file() {
+        remove_dir(&ckpt)?;
+        std::fs::rename(&partial, &ckpt).map_err(|e| io_err(&partial, e))?;
+    }
+    let resume = match ctx
+        .rd
+        .read_json::<GrpoProgress>(&ckpt.join("progress.json"))?
+    {
+        Some(progress) => {
+            load_peft(&ckpt.join("adapter"), ctx.backend.model_mut())?;
+            tracing::info!(
+                iteration = k,
+                "GRPO resumes after step {} ({})",
+                progress.steps_done,
+                ckpt.display()
+            );
+            Some(GrpoResume {
+                progress,
+                optimizer_file: ckpt.join(crate::train::OPTIMIZER_FILE),
+            })
+        }
+        None => None,
+    };
+    let opts = peft_options(ctx);
+    let lora = ctx.cfg.lora_config();
+    let (rd, backend) = (&ctx.rd, &ctx.backend);
+    let mut save = |progress: &GrpoProgress, opt: &crate::train::AdamW| -> Result<()> {
+        remove_dir(&partial)?;
+        save_peft(backend.model(), &lora, &partial.join("adapter"), &opts)?;
+        opt.save_state(&partial.join(crate::train::OPTIMIZER_FILE))?;
+        rd.write_json(&partial.join("progress.json"), progress)?;
+        remove_dir(&ckpt)?;
+        std::fs::rename(&partial, &ckpt).map_err(|e| io_err(&partial, e))?;
+        Ok(())
+    };
     let b = bar(ctx, k, "grpo", "steps");
-    let out = grpo_phase::run_grpo(ctx.cfg, &ctx.backend, &registry, &tasks, k, &b)?;
+    let out = grpo_phase::run_grpo(
+        ctx.cfg, backend, &registry, &tasks, k, &b, resume, &mut save,
+    )?;
     b.finish_and_clear();
     save_adapter(ctx, k)?;
     ctx.rd.write_phase_metrics(k, "grpo", &out.metrics)?;
     ctx.rd.write_json(&dir.join("train.json"), &out.summary)?;
     ctx.rd.write_json(&dir.join("grpo_pass.json"), &out.pass)?;
     crate::synth::output::write_jsonl(&dir.join("rewards.jsonl"), out.rollouts)?;
+    remove_dir(&ckpt)?;
+    remove_dir(&partial)?;
     tracing::info!(
         iteration = k,
         reward = out.summary.reward,
@@ -735,6 +795,13 @@ fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         "GRPO"
     );
     Ok(())
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(dir, e)),
+        _ => Ok(()),
+    }
 }
 
 /// Assembles the iteration's summary, the next mix, exports and the report; then `latest`.

@@ -54,18 +54,6 @@ fn logits(model: &Model, adapter: AdapterUse) -> Tensor {
     model.logits(&h).unwrap()
 }
 
-fn bits(t: &Tensor) -> Vec<u32> {
-    t.to_dtype(DType::F32)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap()
-        .iter()
-        .map(|x| x.to_bits())
-        .collect()
-}
-
 fn read_config(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join(ADAPTER_CONFIG)).unwrap()).unwrap()
 }

@@ -437,3 +437,64 @@ fn a_kill_after_a_skipped_repair_phase_resumes() {
         .collect();
     assert_eq!(steps, [0, 1]);
 }
+
+/// A run killed inside its GRPO phase resumes from the last GRPO checkpoint (adapter, optimizer
+/// state, progress) and ends with exactly the files of an uninterrupted run.
+#[test]
+fn a_kill_inside_grpo_resumes_from_its_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(tok) = tiny_model_dir(&tmp.path().join("model")) else {
+        return;
+    };
+    let model = tmp.path().join("model");
+    let config = |name: &str| {
+        let cfg = write_config(tmp.path(), name, &model, &tok);
+        let text = std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("iterations = 2", "iterations = 1")
+            .replace(
+                "grpo_steps = 1",
+                "grpo_steps = 3\ngrpo_checkpoint_steps = 1",
+            );
+        std::fs::write(&cfg, text).unwrap();
+        cfg
+    };
+    let (d_cfg, e_cfg) = (config("d"), config("e"));
+    let (d, e) = (tmp.path().join("d"), tmp.path().join("e"));
+    wait_ok(trainer().arg("run").arg(&d_cfg).spawn().unwrap(), "run d");
+    assert!(!d.join("iter_0001/grpo_checkpoint").exists());
+
+    let progress = e.join("iter_0001/grpo_checkpoint/progress.json");
+    assert!(
+        run_and_kill(&e_cfg, &e, &|_: &Path| progress.is_file()),
+        "the kill inside GRPO did not land"
+    );
+    let saved: Json = serde_json::from_str(&std::fs::read_to_string(&progress).unwrap()).unwrap();
+    let done = saved["steps_done"].as_u64().unwrap();
+    assert!((1..3).contains(&done), "checkpoint after step {done}");
+    assert!(!phase_done(&e, "iter_0001", "grpo"));
+    let out = trainer()
+        .env("RUST_LOG", "info")
+        .arg("run")
+        .arg(&e_cfg)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "resume of e failed: {log}");
+    assert!(
+        log.contains(&format!("GRPO resumes after step {done}")),
+        "the resume did not start from the checkpoint: {log}"
+    );
+
+    let (sd, se) = (snapshot(&d), snapshot(&e));
+    let names = |s: &[(String, Vec<u8>)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&sd), names(&se), "the runs wrote different files");
+    for ((name, a), (_, b)) in sd.iter().zip(&se) {
+        if name != "config.resolved.toml" {
+            assert!(
+                a == b,
+                "{name} differs between the uninterrupted and the resumed run"
+            );
+        }
+    }
+}

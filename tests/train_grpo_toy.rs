@@ -63,16 +63,7 @@ fn lora_bits(model: &Model) -> Vec<Vec<u32>> {
     model
         .lora_vars()
         .iter()
-        .map(|(_, v)| {
-            v.as_tensor()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .map(|x| x.to_bits())
-                .collect()
-        })
+        .map(|(_, v)| bits(v.as_tensor()))
         .collect()
 }
 

@@ -40,6 +40,10 @@ pub struct TrainSection {
     /// Tasks per GRPO step; each is rolled out `grpo.num_generations` times.
     #[serde(default = "d_grpo_tasks")]
     pub grpo_tasks_per_step: usize,
+    /// Save the GRPO phase's progress (adapter, optimizer, metrics) every this many steps, so
+    /// that a killed run resumes inside the phase (0 = only complete phases are kept).
+    #[serde(default = "d_grpo_checkpoint")]
+    pub grpo_checkpoint_steps: usize,
     /// Peak GRPO learning rate (TRL's `GRPOConfig` default is 1e-6 for full fine-tuning; LoRA
     /// needs more).
     #[serde(default = "d_grpo_lr")]
@@ -87,6 +91,9 @@ fn d_grpo_steps() -> usize {
 fn d_grpo_tasks() -> usize {
     4
 }
+fn d_grpo_checkpoint() -> usize {
+    5
+}
 fn d_grpo_lr() -> f64 {
     5e-5
 }
@@ -117,6 +124,7 @@ impl Default for TrainSection {
             sft_learning_rate: d_sft_lr(),
             grpo_steps: d_grpo_steps(),
             grpo_tasks_per_step: d_grpo_tasks(),
+            grpo_checkpoint_steps: d_grpo_checkpoint(),
             grpo_learning_rate: d_grpo_lr(),
             micro_batch_size: d_micro(),
             max_seq_len: d_max_seq(),

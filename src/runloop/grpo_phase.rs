@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use super::error::Result;
@@ -29,7 +30,7 @@ use crate::synth::episode::{run_episodes, Agents};
 use crate::synth::plan::Task;
 use crate::synth::words::derive_seed;
 use crate::synth::{ProgrammaticUser, Registry, SchemaResults};
-use crate::train::{grpo_update, GrpoStepOptions, OldLogprobs, StepOutcome, TokenSequence};
+use crate::train::{grpo_update, AdamW, GrpoStepOptions, OldLogprobs, StepOutcome, TokenSequence};
 
 /// What the phase measured besides the summary.
 #[derive(Debug, Clone, Default)]
@@ -55,7 +56,38 @@ fn replicas(task: &Task, g: usize, step: usize) -> Vec<Task> {
         .collect()
 }
 
-/// Runs `train.grpo_steps` GRPO steps over `tasks` (taken in order, cycling).
+/// A GRPO phase's progress: what [`GrpoOutcome`] accumulates, after `steps_done` steps. Saved
+/// with the adapter and the optimizer state every `train.grpo_checkpoint_steps` steps, so that
+/// a killed run resumes inside the phase with the same results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GrpoProgress {
+    pub steps_done: usize,
+    pub summary: TrainSummary,
+    pub metrics: Vec<Json>,
+    pub pass: BTreeMap<String, (usize, usize)>,
+    pub rollouts: Vec<Json>,
+    #[serde(with = "super::summary::nan_as_null")]
+    reward_sum: f64,
+    #[serde(with = "super::summary::nan_as_null")]
+    kl_sum: f64,
+    len_sum: f64,
+    rows_total: usize,
+}
+
+/// Where a GRPO phase picks up: its saved progress and the optimizer state saved with it (the
+/// adapter is already on the model).
+pub struct GrpoResume {
+    pub progress: GrpoProgress,
+    pub optimizer_file: std::path::PathBuf,
+}
+
+/// Saves a checkpoint: the progress, the optimizer (and the caller adds the model's adapter).
+pub type SaveCheckpoint<'a> = dyn FnMut(&GrpoProgress, &AdamW) -> Result<()> + 'a;
+
+/// Runs `train.grpo_steps` GRPO steps over `tasks` (taken in order, cycling), from `resume`
+/// when given; `checkpoint` is called every `train.grpo_checkpoint_steps` steps (not after the
+/// last: the phase's own outputs follow).
+#[allow(clippy::too_many_arguments)]
 pub fn run_grpo(
     cfg: &Config,
     backend: &LocalBackend,
@@ -63,8 +95,9 @@ pub fn run_grpo(
     tasks: &[Task],
     iteration: usize,
     bar: &ProgressBar,
+    resume: Option<GrpoResume>,
+    checkpoint: &mut SaveCheckpoint<'_>,
 ) -> Result<GrpoOutcome> {
-    let t0 = Instant::now();
     let t = &cfg.train;
     let g = &cfg.grpo;
     let model = backend.model();
@@ -88,13 +121,17 @@ pub fn run_grpo(
         user: &ProgrammaticUser,
         server: &SchemaResults,
     };
-    let mut out = GrpoOutcome {
+    let mut out = GrpoProgress {
         summary: TrainSummary {
             phase: "grpo".into(),
             ..TrainSummary::default()
         },
-        ..GrpoOutcome::default()
+        ..GrpoProgress::default()
     };
+    if let Some(r) = resume {
+        opt.load_state(&r.optimizer_file)?;
+        out = r.progress;
+    }
     if tasks.is_empty() {
         return Err(super::error::RunError::Invalid(
             "GRPO has no tasks: the synthesis phase planned none (check synth.episodes and the \
@@ -103,13 +140,14 @@ pub fn run_grpo(
         ));
     }
     bar.set_length(t.grpo_steps as u64);
+    bar.set_position(out.steps_done as u64);
     let n = g.num_generations;
-    let (mut reward_sum, mut kl_sum, mut len_sum, mut rows_total) = (0.0, 0.0, 0.0, 0usize);
-    for step in 0..t.grpo_steps {
+    for step in out.steps_done..t.grpo_steps {
         let chosen: Vec<&Task> = (0..t.grpo_tasks_per_step)
             .map(|i| &tasks[(step * t.grpo_tasks_per_step + i) % tasks.len()])
             .collect();
         let group_tasks: Vec<Task> = chosen.iter().flat_map(|t| replicas(t, n, step)).collect();
+        let ts = Instant::now();
         let tg = Instant::now();
         let episodes = run_episodes(registry, &group_tasks, &agents, &ep_cfg, &mut |_| {})?;
         let generate_s = tg.elapsed().as_secs_f64();
@@ -248,7 +286,7 @@ pub fn run_grpo(
             });
             if let Some(kl) = up.kl {
                 line["kl"] = json!(kl);
-                kl_sum += kl;
+                out.kl_sum += kl;
             }
             for (name, (sum, cnt)) in &per_reward {
                 line[format!("rewards/{name}/mean")] = json!(sum / (*cnt).max(1) as f64);
@@ -261,19 +299,30 @@ pub fn run_grpo(
         }
         out.summary.sequences += train_seqs.len();
         out.summary.dropped += rows.len() - train_seqs.len();
-        reward_sum += adv.reward * episodes.len() as f64;
-        len_sum += lengths as f64;
-        rows_total += episodes.len();
+        out.reward_sum += adv.reward * episodes.len() as f64;
+        out.len_sum += lengths as f64;
+        out.rows_total += episodes.len();
+        out.steps_done = step + 1;
+        // Wall time is the phase's across resumes (the summary field accumulates).
+        out.summary.seconds += ts.elapsed().as_secs_f64();
+        let every = t.grpo_checkpoint_steps;
+        if every > 0 && out.steps_done % every == 0 && out.steps_done < t.grpo_steps {
+            checkpoint(&out, &opt)?;
+        }
         bar.inc(1);
         bar.set_message(format!("reward {:.2}", adv.reward));
     }
-    let rows = rows_total.max(1) as f64;
-    out.summary.reward = Some(reward_sum / rows);
-    out.summary.mean_length = Some(len_sum / rows);
+    let rows = out.rows_total.max(1) as f64;
+    out.summary.reward = Some(out.reward_sum / rows);
+    out.summary.mean_length = Some(out.len_sum / rows);
     if g.beta != 0.0 {
-        out.summary.kl = Some(kl_sum / (t.grpo_steps * mu).max(1) as f64);
+        out.summary.kl = Some(out.kl_sum / (t.grpo_steps * mu).max(1) as f64);
     }
     out.summary.peak_rss_mb = peak_rss_mb();
-    out.summary.seconds = t0.elapsed().as_secs_f64();
-    Ok(out)
+    Ok(GrpoOutcome {
+        summary: out.summary,
+        metrics: out.metrics,
+        pass: out.pass,
+        rollouts: out.rollouts,
+    })
 }

@@ -50,6 +50,24 @@ pub struct SynthSummary {
     pub seconds: f64,
 }
 
+/// An `f64` that may be NaN: JSON has no NaN, so it is written as `null` and `null` reads back
+/// as NaN (a plain `f64` field would refuse to load it).
+pub(crate) mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+}
+
 /// The training phase of an iteration (SFT in iteration 0, GRPO later).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainSummary {
@@ -63,7 +81,9 @@ pub struct TrainSummary {
     pub sequences: usize,
     pub dropped: usize,
     /// Loss of the first and the last step.
+    #[serde(with = "nan_as_null")]
     pub first_loss: f64,
+    #[serde(with = "nan_as_null")]
     pub last_loss: f64,
     /// GRPO: mean reward over all rollouts of the phase (`reward`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
