@@ -21,9 +21,9 @@ use serde_json::Value as Json;
 
 use crate::backend::{ChatBackend, LocalBackend, OpenAiBackend};
 use crate::checkpoint::{load_peft, save_peft, PeftSaveOptions};
-use crate::config::{ColdStart, Config};
+use crate::config::{ColdStart, Config, GapSource};
 use crate::runloop::error::{Result, RunError};
-use crate::runloop::gaps::{config_mix, next_mix, weights};
+use crate::runloop::gaps::{config_mix, mix_from_pass_counts, next_mix, weights};
 use crate::runloop::grpo_phase::{GrpoProgress, GrpoResume};
 use crate::runloop::heldout::{evaluate, plan_heldout, split_toolsets, Split};
 use crate::runloop::preflight::{preflight, PreflightOptions};
@@ -838,9 +838,19 @@ fn finalize_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         .iter()
         .map(|p| (format!("timing_s/{}", p.phase), p.seconds))
         .collect();
+    let floor = cfg.loop_.gap_floor;
+    let next = match cfg.loop_.gap_source {
+        GapSource::Heldout => next_mix(&heldout, floor),
+        // The policy's own GRPO rollouts on training tasks; iteration 0 (no GRPO) keeps the
+        // configured mix.
+        GapSource::Grpo => match rd.read_json(&dir.join("grpo_pass.json"))? {
+            Some(counts) => mix_from_pass_counts(&counts, floor),
+            None => config_mix(&cfg.synth.categories),
+        },
+    };
     let summary = IterationSummary {
         iteration: k,
-        next_mix: next_mix(&heldout, cfg.loop_.gap_floor),
+        next_mix: next,
         heldout,
         heldout_base,
         synth,

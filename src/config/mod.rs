@@ -20,7 +20,7 @@ pub use rewards::{
 };
 pub use schema::*;
 pub use synth::{CategoryWeights, RefineMode, ScenarioSection, SynthSection};
-pub use train::{ColdStart, LoopSection, TrainSection};
+pub use train::{ColdStart, GapSource, LoopSection, TrainSection};
 
 /// Configuration errors. Every variant names the file it came from.
 #[derive(Debug, thiserror::Error)]

@@ -138,6 +138,10 @@ impl Default for TrainSection {
     }
 }
 
+fn d_gap_source() -> GapSource {
+    GapSource::Grpo
+}
+
 /// Where iteration 0's cold-start trajectories come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -150,6 +154,19 @@ pub enum ColdStart {
     Policy,
     /// No cold start: iteration 0 only evaluates the base model.
     None,
+}
+
+/// What the next iteration's category mix is measured from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapSource {
+    /// The GRPO group pass rate per category: the share of the policy's rollouts on training
+    /// tasks with a perfect reward (DESIGN.md §1; no extra inference, and the held-out set never
+    /// steers training). Iteration 0 has no GRPO: the next mix is the configured one.
+    Grpo,
+    /// The held-out accuracy per category (the held-out tasks are never trained on, but their
+    /// results then choose what the next round synthesizes).
+    Heldout,
 }
 
 /// The `[loop]` table.
@@ -176,6 +193,9 @@ pub struct LoopSection {
     /// Gap targeting: next mix ∝ max(error rate, floor) per category.
     #[serde(default = "d_floor")]
     pub gap_floor: f64,
+    /// Where the error rates come from.
+    #[serde(default = "d_gap_source")]
+    pub gap_source: GapSource,
     /// Iterations ≥ 1: the teacher replays up to this many of the tasks the policy failed in the
     /// synthesis phase, and the policy is fine-tuned on those verified demonstrations plus its
     /// own accepted trajectories before GRPO ("new data around the hard tasks"); 0 = off.
@@ -257,6 +277,7 @@ impl Default for LoopSection {
             eval_base: d_eval_base(),
             heldout_toolset_share: d_heldout_share(),
             gap_floor: d_floor(),
+            gap_source: d_gap_source(),
             repair_max: d_repair(),
             repair_epochs: d_repair_epochs(),
             repair_learning_rate: None,

@@ -1,22 +1,37 @@
 //! Gap targeting: the next iteration's category mix from the measured per-category error rates.
 //!
-//! `weight_c = max(1 − accuracy_c, floor)` — categories the policy fails get more of the next
+//! `weight_c = max(1 − pass_rate_c, floor)` — categories the policy fails get more of the next
 //! round's synthesis; the floor keeps every category present (no forgetting of solved ones).
-//! A category without held-out tasks keeps weight 1 (nothing measured, nothing to conclude).
+//! The pass rate is the GRPO group pass rate (`loop.gap_source = "grpo"`, the share of rollouts
+//! with a perfect reward) or the held-out accuracy (`"heldout"`). A category without
+//! measurements keeps weight 1 (nothing measured, nothing to conclude).
 
 use std::collections::BTreeMap;
 
 use super::summary::HeldoutResult;
 use crate::config::CategoryWeights;
 
-/// The next mix (category → weight, all 8 categories).
+/// The next mix (category → weight, all 8 categories) from the held-out accuracy.
 pub fn next_mix(heldout: &HeldoutResult, floor: f64) -> BTreeMap<String, f64> {
+    let counts = heldout
+        .per_category
+        .iter()
+        .map(|(c, s)| (c.clone(), (s.tasks, s.passed)))
+        .collect();
+    mix_from_pass_counts(&counts, floor)
+}
+
+/// The next mix from per-category (attempts, passes) — the GRPO phase's `grpo_pass.json`.
+pub fn mix_from_pass_counts(
+    counts: &BTreeMap<String, (usize, usize)>,
+    floor: f64,
+) -> BTreeMap<String, f64> {
     CategoryWeights::default()
         .entries()
         .iter()
         .map(|(name, _)| {
-            let w = match heldout.per_category.get(*name) {
-                Some(c) if c.tasks > 0 => (1.0 - c.accuracy).max(floor),
+            let w = match counts.get(*name) {
+                Some(&(n, passed)) if n > 0 => (1.0 - passed as f64 / n as f64).max(floor),
                 _ => 1.0,
             };
             (name.to_string(), w)
@@ -72,6 +87,14 @@ mod tests {
             );
         }
         let m = next_mix(&h, 0.1);
+        // The GRPO pass counts give the same weights from (rollouts, perfect) per category.
+        let counts: BTreeMap<String, (usize, usize)> = [
+            ("single".to_string(), (8, 8)),
+            ("parallel".to_string(), (8, 2)),
+            ("irrelevance".to_string(), (8, 0)),
+        ]
+        .into();
+        assert_eq!(mix_from_pass_counts(&counts, 0.1), m);
         assert_eq!(m["single"], 0.1);
         assert_eq!(m["parallel"], 0.75);
         assert_eq!(m["irrelevance"], 1.0);

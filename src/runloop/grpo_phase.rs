@@ -306,7 +306,7 @@ pub fn run_grpo(
         // Wall time is the phase's across resumes (the summary field accumulates).
         out.summary.seconds += ts.elapsed().as_secs_f64();
         let every = t.grpo_checkpoint_steps;
-        if every > 0 && out.steps_done % every == 0 && out.steps_done < t.grpo_steps {
+        if every > 0 && out.steps_done.is_multiple_of(every) && out.steps_done < t.grpo_steps {
             checkpoint(&out, &opt)?;
         }
         bar.inc(1);
