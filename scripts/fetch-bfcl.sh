@@ -21,13 +21,24 @@ if [[ -f "$stamp" ]]; then
 fi
 
 mkdir -p "$cache/bfcl"
-exec 9>"$cache/bfcl/.lock"
 if command -v flock >/dev/null 2>&1; then
+  exec 9>"$cache/bfcl/.lock"
   flock 9
-  if [[ -f "$stamp" ]]; then
-    echo "BFCL data already present in $dest (installed by a concurrent run)"
-    exit 0
-  fi
+else
+  # No flock (e.g. macOS): a directory as the lock (mkdir is atomic); a stale one (> 10 min,
+  # left by a killed run) is taken over.
+  lockdir="$cache/bfcl/.lockdir"
+  until mkdir "$lockdir" 2>/dev/null; do
+    if [[ -n "$(find "$lockdir" -maxdepth 0 -mmin +10 2>/dev/null)" ]]; then
+      rmdir "$lockdir" 2>/dev/null || true
+    fi
+    sleep 1
+  done
+  trap 'rmdir "$lockdir" 2>/dev/null || true' EXIT   # replaced below, keeping this
+fi
+if [[ -f "$stamp" ]]; then
+  echo "BFCL data already present in $dest (installed by a concurrent run)"
+  exit 0
 fi
 
 work="$cache/bfcl/.download"
@@ -42,7 +53,7 @@ echo "$SHA256  $work/$WHEEL" | sha256sum -c --quiet - || {
 }
 
 tmp="$(mktemp -d "$cache/bfcl/.unpack.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp"; if [[ -n "${lockdir:-}" ]]; then rmdir "$lockdir" 2>/dev/null || true; fi' EXIT
 python3 - "$work/$WHEEL" "$tmp" <<'PY'
 import sys, zipfile
 wheel, out = sys.argv[1], sys.argv[2]

@@ -144,6 +144,10 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
         let phases: &[&str] = if k == 0 { &PHASES_0 } else { &PHASES_K };
         for &phase in phases {
             if ctx.rd.phases(k)?.done(phase) {
+                if phase == "grpo" {
+                    // Left by a kill between recording the phase and removing it.
+                    drop_grpo_checkpoint(&ctx.rd.iter_dir(k))?;
+                }
                 continue;
             }
             let t0 = Instant::now();
@@ -152,6 +156,9 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
             ran_any = true;
             let secs = t0.elapsed().as_secs_f64();
             ctx.rd.mark_done(k, phase, secs)?;
+            if phase == "grpo" {
+                drop_grpo_checkpoint(&ctx.rd.iter_dir(k))?;
+            }
             ctx.rd.rebuild_metrics(k)?;
             tracing::info!(iteration = k, phase, seconds = secs, "phase done");
             if k == 0 && opts.until == Some(phase) {
@@ -737,14 +744,8 @@ fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     let split = load_split(ctx)?;
     let registry = registry_of(ctx, &split.train)?;
     let tasks = load_tasks(&dir.join("grpo_tasks.jsonl"))?;
-    let ckpt = dir.join(GRPO_CHECKPOINT);
-    let partial = dir.join(format!("{GRPO_CHECKPOINT}.partial"));
-    // A checkpoint is complete once its progress.json exists (written last); one interrupted
-    // between replacing the old and renaming the new is still in `.partial`.
-    if !ckpt.join("progress.json").is_file() && partial.join("progress.json").is_file() {
-        remove_dir(&ckpt)?;
-        std::fs::rename(&partial, &ckpt).map_err(|e| io_err(&partial, e))?;
-    }
+    let (ckpt, partial) = grpo_checkpoint_dirs(&dir);
+    settle_grpo_checkpoint(&dir)?;
     let resume = match ctx
         .rd
         .read_json::<GrpoProgress>(&ckpt.join("progress.json"))?
@@ -771,10 +772,9 @@ fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         remove_dir(&partial)?;
         save_peft(backend.model(), &lora, &partial.join("adapter"), &opts)?;
         opt.save_state(&partial.join(crate::train::OPTIMIZER_FILE))?;
+        // Written last: a `.partial` with progress.json is complete (and the newest).
         rd.write_json(&partial.join("progress.json"), progress)?;
-        remove_dir(&ckpt)?;
-        std::fs::rename(&partial, &ckpt).map_err(|e| io_err(&partial, e))?;
-        Ok(())
+        settle_grpo_checkpoint(&rd.iter_dir(k))
     };
     let b = bar(ctx, k, "grpo", "steps");
     let out = grpo_phase::run_grpo(
@@ -786,8 +786,8 @@ fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     ctx.rd.write_json(&dir.join("train.json"), &out.summary)?;
     ctx.rd.write_json(&dir.join("grpo_pass.json"), &out.pass)?;
     crate::synth::output::write_jsonl(&dir.join("rewards.jsonl"), out.rollouts)?;
-    remove_dir(&ckpt)?;
-    remove_dir(&partial)?;
+    // The checkpoint (it holds the final state too) goes once the phase is recorded
+    // (`drop_grpo_checkpoint`): until then a kill resumes from it, not from the adapter above.
     tracing::info!(
         iteration = k,
         reward = out.summary.reward,
@@ -795,6 +795,44 @@ fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         "GRPO"
     );
     Ok(())
+}
+
+/// The GRPO checkpoint of an iteration directory and the one being written beside it.
+fn grpo_checkpoint_dirs(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    (
+        dir.join(GRPO_CHECKPOINT),
+        dir.join(format!("{GRPO_CHECKPOINT}.partial")),
+    )
+}
+
+/// Makes the newest complete checkpoint the one in place: a `.partial` whose progress.json
+/// exists (written last) replaces the current one. Every step is a rename or the deletion of
+/// a directory no longer in place, so a kill at any point leaves a complete checkpoint found
+/// by the next call.
+fn settle_grpo_checkpoint(dir: &Path) -> Result<()> {
+    let (ckpt, partial) = grpo_checkpoint_dirs(dir);
+    let trash = dir.join(format!("{GRPO_CHECKPOINT}.trash"));
+    if partial.join("progress.json").is_file() {
+        if ckpt.exists() {
+            remove_dir(&trash)?;
+            std::fs::rename(&ckpt, &trash).map_err(|e| io_err(&ckpt, e))?;
+        }
+        std::fs::rename(&partial, &ckpt).map_err(|e| io_err(&partial, e))?;
+    }
+    remove_dir(&trash)
+}
+
+/// Removes an iteration's GRPO checkpoint once its phase is recorded (renamed away first, so a
+/// half-deleted checkpoint is never taken for one).
+fn drop_grpo_checkpoint(dir: &Path) -> Result<()> {
+    let (ckpt, partial) = grpo_checkpoint_dirs(dir);
+    let trash = dir.join(format!("{GRPO_CHECKPOINT}.trash"));
+    remove_dir(&partial)?;
+    if ckpt.exists() {
+        remove_dir(&trash)?;
+        std::fs::rename(&ckpt, &trash).map_err(|e| io_err(&ckpt, e))?;
+    }
+    remove_dir(&trash)
 }
 
 fn remove_dir(dir: &Path) -> Result<()> {

@@ -6,7 +6,9 @@
 //! sft_epochs = 2              # passes over the cold-start trajectories
 //! sft_batch_size = 8          # sequences per optimizer step
 //! sft_learning_rate = 2e-4
-//! grpo_steps = 4              # GRPO optimizer steps per iteration
+//! grpo_steps = 4              # GRPO steps (generated batches) per iteration; each makes
+//!                             # grpo.num_iterations optimizer updates
+//! grpo_checkpoint_steps = 5   # save GRPO progress every N steps (a kill resumes there)
 //! grpo_tasks_per_step = 4     # tasks per step (each rolled out num_generations times)
 //! grpo_learning_rate = 5e-5
 //! micro_batch_size = 4        # sequences per forward/backward pass (gradient accumulation)
@@ -41,7 +43,7 @@ pub struct TrainSection {
     #[serde(default = "d_grpo_tasks")]
     pub grpo_tasks_per_step: usize,
     /// Save the GRPO phase's progress (adapter, optimizer, metrics) every this many steps, so
-    /// that a killed run resumes inside the phase (0 = only complete phases are kept).
+    /// that a killed run resumes inside the phase (0 = only after the last step).
     #[serde(default = "d_grpo_checkpoint")]
     pub grpo_checkpoint_steps: usize,
     /// Peak GRPO learning rate (TRL's `GRPOConfig` default is 1e-6 for full fine-tuning; LoRA

@@ -69,16 +69,20 @@ pub fn flatten(id: &str, turns: &[TurnTokens]) -> Result<FlatTokens> {
             ));
         }
         if k > 0 {
-            let seen = flat.ids.iter().filter(|t| ends.contains(t)).count();
-            let cut = position_after_nth(&turn.prompt_ids, &ends, seen).ok_or_else(|| {
-                err(
-                    k,
-                    format!("the prompt has fewer than {seen} turn-end tokens"),
-                )
-            })?;
-            if turn.prompt_ids.get(..cut) != Some(flat.ids.as_slice()) {
+            // The prompt continued from exactly these ids (token-in/token-out), or else the
+            // boundary is found by counting turn-end tokens.
+            let cut = if turn.prompt_ids.starts_with(&flat.ids) {
+                flat.ids.len()
+            } else {
                 flat.consistent = false;
-            }
+                let seen = flat.ids.iter().filter(|t| ends.contains(t)).count();
+                position_after_nth(&turn.prompt_ids, &ends, seen).ok_or_else(|| {
+                    err(
+                        k,
+                        format!("the prompt has fewer than {seen} turn-end tokens"),
+                    )
+                })?
+            };
             let suffix = turn.prompt_ids.get(cut..).unwrap_or_default();
             flat.ids.extend_from_slice(suffix);
             flat.loss_mask.extend(std::iter::repeat_n(0, suffix.len()));
@@ -93,8 +97,15 @@ pub fn flatten(id: &str, turns: &[TurnTokens]) -> Result<FlatTokens> {
             .last()
             .is_some_and(|t| ends.contains(t) && turn.finish == "stop");
         if !ended {
-            // A truncated turn: close it as the template would, without training on the end.
-            flat.ids.push(default_end);
+            // A truncated turn: close it as the template would, without training on the end —
+            // with the token the next prompt continued with when it continued from these ids
+            // (the local backend's token-in/token-out), else the turn-end token.
+            let close = turns
+                .get(k + 1)
+                .filter(|next| next.prompt_ids.starts_with(&flat.ids))
+                .and_then(|next| next.prompt_ids.get(flat.ids.len()).copied())
+                .unwrap_or(default_end);
+            flat.ids.push(close);
             flat.loss_mask.push(0);
             flat.logprobs.push(0.0);
         }
@@ -154,6 +165,18 @@ mod tests {
         let f = flatten("x", &[t0, t1]).unwrap();
         assert!(f.consistent);
         assert_eq!(f.ids.len(), 10);
+    }
+
+    /// A cut-off turn is closed with the token the next prompt continued with (the template's
+    /// end, here 5), even when the turns that stopped ended with another stop id (2).
+    #[test]
+    fn a_cut_off_turn_is_closed_as_the_next_prompt_continued() {
+        let t0 = turn(&[1, 5, 9], &[7, 7], "length");
+        let t1 = turn(&[1, 5, 9, 7, 7, 5, 8], &[6, 2], "stop");
+        let f = flatten("x", &[t0, t1]).unwrap();
+        assert_eq!(f.ids, vec![1, 5, 9, 7, 7, 5, 8, 6, 2]);
+        assert_eq!(f.loss_mask, vec![0, 0, 0, 1, 1, 0, 0, 1, 1]);
+        assert!(f.consistent);
     }
 
     #[test]

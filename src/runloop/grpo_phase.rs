@@ -85,8 +85,8 @@ pub struct GrpoResume {
 pub type SaveCheckpoint<'a> = dyn FnMut(&GrpoProgress, &AdamW) -> Result<()> + 'a;
 
 /// Runs `train.grpo_steps` GRPO steps over `tasks` (taken in order, cycling), from `resume`
-/// when given; `checkpoint` is called every `train.grpo_checkpoint_steps` steps (not after the
-/// last: the phase's own outputs follow).
+/// when given; `checkpoint` is called every `train.grpo_checkpoint_steps` steps and after the
+/// last one.
 #[allow(clippy::too_many_arguments)]
 pub fn run_grpo(
     cfg: &Config,
@@ -305,8 +305,10 @@ pub fn run_grpo(
         out.steps_done = step + 1;
         // Wall time is the phase's across resumes (the summary field accumulates).
         out.summary.seconds += ts.elapsed().as_secs_f64();
+        // Always after the last step: the phase's adapter then overwrites the one it started
+        // from, and a kill before the phase is recorded must resume from this final state.
         let every = t.grpo_checkpoint_steps;
-        if every > 0 && out.steps_done.is_multiple_of(every) && out.steps_done < t.grpo_steps {
+        if (every > 0 && out.steps_done.is_multiple_of(every)) || out.steps_done == t.grpo_steps {
             checkpoint(&out, &opt)?;
         }
         bar.inc(1);

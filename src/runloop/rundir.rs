@@ -55,6 +55,20 @@ fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let stale = name.starts_with('.') && (name.contains(".tmp-") || name.contains(".old-"));
+        // `.{name}.old-…` is the previous version of `name`, moved aside just before the new one
+        // was renamed in: when a kill came in between, it is the only version, so it goes back.
+        let original = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".old-"))
+            .map(|(orig, _)| p.with_file_name(orig));
+        if let Some(orig) = original.filter(|o| stale && !o.exists()) {
+            std::fs::rename(&p, &orig).map_err(|e| io(&p, e))?;
+            tracing::info!(
+                "restored {} (a replacement was interrupted)",
+                orig.display()
+            );
+            continue;
+        }
         if stale {
             if p.is_dir() {
                 std::fs::remove_dir_all(&p).map_err(|e| io(&p, e))?;
@@ -98,9 +112,14 @@ impl RunDir {
                 // their defaults. Any other difference is a different experiment.
                 // A run from before `[synth.scenarios]` planned without personas or difficulty
                 // levels: that is its setting, not today's default.
+                // Likewise a run from before `loop.gap_source` took its mix from the held-out
+                // accuracy.
                 let upgraded = Config::from_toml(&before, &resolved).is_ok_and(|mut old| {
                     if !before.contains("[synth.scenarios") {
                         old.synth.scenarios = crate::config::ScenarioSection::off();
+                    }
+                    if !before.contains("gap_source") {
+                        old.loop_.gap_source = crate::config::GapSource::Heldout;
                     }
                     old.to_toml() == now
                 });
@@ -360,6 +379,49 @@ mod tests {
             old,
             "left as it was"
         );
+    }
+
+    #[test]
+    fn a_run_from_before_gap_source_resumes_only_with_the_heldout_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path(), 1);
+        cfg.loop_.gap_source = crate::config::GapSource::Heldout;
+        RunDir::open(&cfg).unwrap();
+        let resolved = cfg.run_dir().join("config.resolved.toml");
+        let full = std::fs::read_to_string(&resolved).unwrap();
+        let old: String = full
+            .lines()
+            .filter(|l| !l.starts_with("gap_source ="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(old.len() < full.len());
+        std::fs::write(&resolved, &old).unwrap();
+        RunDir::open(&cfg).unwrap();
+        std::fs::write(&resolved, &old).unwrap();
+        let err = RunDir::open(&config(dir.path(), 1)).unwrap_err();
+        assert!(matches!(err, RunError::ConfigChanged { .. }), "{err}");
+    }
+
+    /// A replacement killed between moving the old version aside and renaming the new one in
+    /// leaves only `.{name}.old-…`: opening the run puts it back; other temporaries go.
+    #[test]
+    fn an_interrupted_replacement_is_undone_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 1);
+        let rd = RunDir::open(&cfg).unwrap();
+        let iter = rd.iter_dir(1);
+        let old = iter.join(".adapter.old-123-4");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("adapter_config.json"), "{}").unwrap();
+        let tmp = iter.join(".adapter.tmp-123-5");
+        std::fs::create_dir_all(&tmp).unwrap();
+        // An `.old-` whose original is in place is just stale.
+        std::fs::create_dir_all(iter.join("eval")).unwrap();
+        std::fs::write(iter.join(".eval.old-9-9"), "x").unwrap();
+        RunDir::open(&cfg).unwrap();
+        assert!(iter.join("adapter/adapter_config.json").is_file());
+        assert!(!old.exists() && !tmp.exists());
+        assert!(!iter.join(".eval.old-9-9").exists() && iter.join("eval").is_dir());
     }
 
     #[test]

@@ -167,7 +167,7 @@ impl AdamW {
             ("step", record.step),
             ("skipped_total", record.skipped_total),
         ] {
-            if n > i32::MAX as u64 {
+            if n >= i32::MAX as u64 {
                 return Err(format_err(path, format!("{what} {n} is out of range")));
             }
         }

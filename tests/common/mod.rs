@@ -76,8 +76,6 @@ pub fn values(t: &Tensor) -> Vec<f64> {
         .unwrap()
 }
 
-/// `max |a − b|` over all elements; a NaN or infinity on one side only counts as an infinite
-/// difference (candle's `max` reduction skips NaNs, so it cannot be used for this).
 /// The f32 bit patterns of a tensor (any dtype, converted to f32), for bit-exact comparisons.
 pub fn bits(t: &Tensor) -> Vec<u32> {
     t.to_dtype(DType::F32)
@@ -91,6 +89,8 @@ pub fn bits(t: &Tensor) -> Vec<u32> {
         .collect()
 }
 
+/// `max |a − b|` over all elements; a NaN or infinity on one side only counts as an infinite
+/// difference (candle's `max` reduction skips NaNs, so it cannot be used for this).
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.dims(), b.dims(), "shapes differ");
     values(a)

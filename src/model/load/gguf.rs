@@ -112,11 +112,12 @@ impl TensorSource for GgufSource {
         // candle multiplies the dimensions unchecked; a damaged header must not overflow it.
         if let Some(info) = self.content.tensor_infos.get(g) {
             let dims = info.shape.dims();
-            if dims
+            let (block, size) = (info.ggml_dtype.block_size(), info.ggml_dtype.type_size());
+            let bytes = dims
                 .iter()
                 .try_fold(1usize, |n, &d| n.checked_mul(d))
-                .is_none_or(|n| n > isize::MAX as usize)
-            {
+                .and_then(|n| (n / block.max(1)).checked_mul(size));
+            if bytes.is_none_or(|b| b > isize::MAX as usize) {
                 return Err(ME::Invalid(format!(
                     "{}: tensor `{g}`: impossible dimensions {dims:?}",
                     self.path.display()
