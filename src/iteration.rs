@@ -24,6 +24,7 @@ use crate::checkpoint::{load_peft, save_peft, PeftSaveOptions};
 use crate::config::{ColdStart, Config, GapSource};
 use crate::runloop::error::{Result, RunError};
 use crate::runloop::gaps::{config_mix, mix_from_pass_counts, next_mix, weights};
+use crate::runloop::grpo_checkpoint::GrpoCheckpoint;
 use crate::runloop::grpo_phase::{GrpoProgress, GrpoResume};
 use crate::runloop::heldout::{evaluate, plan_heldout, split_toolsets, Split};
 use crate::runloop::preflight::{preflight, PreflightOptions};
@@ -146,7 +147,7 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
             if ctx.rd.phases(k)?.done(phase) {
                 if phase == "grpo" {
                     // Left by a kill between recording the phase and removing it.
-                    drop_grpo_checkpoint(&ctx.rd.iter_dir(k))?;
+                    GrpoCheckpoint::new(&ctx.rd.iter_dir(k)).remove()?;
                 }
                 continue;
             }
@@ -157,7 +158,7 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
             let secs = t0.elapsed().as_secs_f64();
             ctx.rd.mark_done(k, phase, secs)?;
             if phase == "grpo" {
-                drop_grpo_checkpoint(&ctx.rd.iter_dir(k))?;
+                GrpoCheckpoint::new(&ctx.rd.iter_dir(k)).remove()?;
             }
             ctx.rd.rebuild_metrics(k)?;
             tracing::info!(iteration = k, phase, seconds = secs, "phase done");
@@ -225,13 +226,6 @@ fn run_phase(ctx: &mut Ctx<'_>, k: usize, phase: &str) -> Result<()> {
         (_, "eval") => eval_phase(ctx, k, true, "eval"),
         (_, "finalize") => finalize_phase(ctx, k),
         _ => Err(RunError::Invalid(format!("unknown phase {phase}"))),
-    }
-}
-
-fn io_err(p: &Path, source: std::io::Error) -> RunError {
-    RunError::Io {
-        path: p.to_path_buf(),
-        source,
     }
 }
 
@@ -736,31 +730,24 @@ fn rehearsal(ctx: &Ctx<'_>, k: usize) -> Result<Vec<Json>> {
     Ok(pool)
 }
 
-/// The GRPO phase's checkpoint directory inside an iteration (removed when the phase ends).
-const GRPO_CHECKPOINT: &str = "grpo_checkpoint";
-
 fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     let dir = ctx.rd.iter_dir(k);
     let split = load_split(ctx)?;
     let registry = registry_of(ctx, &split.train)?;
     let tasks = load_tasks(&dir.join("grpo_tasks.jsonl"))?;
-    let (ckpt, partial) = grpo_checkpoint_dirs(&dir);
-    settle_grpo_checkpoint(&dir)?;
-    let resume = match ctx
-        .rd
-        .read_json::<GrpoProgress>(&ckpt.join("progress.json"))?
-    {
-        Some(progress) => {
-            load_peft(&ckpt.join("adapter"), ctx.backend.model_mut())?;
+    let mut ckpt = GrpoCheckpoint::new(&dir);
+    let resume = match ckpt.load(&ctx.rd)? {
+        Some(saved) => {
+            load_peft(&saved.adapter, ctx.backend.model_mut())?;
             tracing::info!(
                 iteration = k,
                 "GRPO resumes after step {} ({})",
-                progress.steps_done,
-                ckpt.display()
+                saved.progress.steps_done,
+                ckpt.dir().display()
             );
             Some(GrpoResume {
-                progress,
-                optimizer_file: ckpt.join(crate::train::OPTIMIZER_FILE),
+                progress: saved.progress,
+                optimizer_file: saved.optimizer,
             })
         }
         None => None,
@@ -768,13 +755,12 @@ fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     let opts = peft_options(ctx);
     let lora = ctx.cfg.lora_config();
     let (rd, backend) = (&ctx.rd, &ctx.backend);
-    let mut save = |progress: &GrpoProgress, opt: &crate::train::AdamW| -> Result<()> {
-        remove_dir(&partial)?;
-        save_peft(backend.model(), &lora, &partial.join("adapter"), &opts)?;
-        opt.save_state(&partial.join(crate::train::OPTIMIZER_FILE))?;
-        // Written last: a `.partial` with progress.json is complete (and the newest).
-        rd.write_json(&partial.join("progress.json"), progress)?;
-        settle_grpo_checkpoint(&rd.iter_dir(k))
+    let mut save = |progress: &mut GrpoProgress, opt: &crate::train::AdamW| -> Result<()> {
+        ckpt.save(rd, progress, |d| {
+            save_peft(backend.model(), &lora, &d.join("adapter"), &opts)?;
+            opt.save_state(&d.join(crate::train::OPTIMIZER_FILE))?;
+            Ok(())
+        })
     };
     let b = bar(ctx, k, "grpo", "steps");
     let out = grpo_phase::run_grpo(
@@ -787,7 +773,7 @@ fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     ctx.rd.write_json(&dir.join("grpo_pass.json"), &out.pass)?;
     crate::synth::output::write_jsonl(&dir.join("rewards.jsonl"), out.rollouts)?;
     // The checkpoint (it holds the final state too) goes once the phase is recorded
-    // (`drop_grpo_checkpoint`): until then a kill resumes from it, not from the adapter above.
+    // (`GrpoCheckpoint::remove`): until then a kill resumes from it, not from the adapter above.
     tracing::info!(
         iteration = k,
         reward = out.summary.reward,
@@ -795,51 +781,6 @@ fn grpo_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         "GRPO"
     );
     Ok(())
-}
-
-/// The GRPO checkpoint of an iteration directory and the one being written beside it.
-fn grpo_checkpoint_dirs(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    (
-        dir.join(GRPO_CHECKPOINT),
-        dir.join(format!("{GRPO_CHECKPOINT}.partial")),
-    )
-}
-
-/// Makes the newest complete checkpoint the one in place: a `.partial` whose progress.json
-/// exists (written last) replaces the current one. Every step is a rename or the deletion of
-/// a directory no longer in place, so a kill at any point leaves a complete checkpoint found
-/// by the next call.
-fn settle_grpo_checkpoint(dir: &Path) -> Result<()> {
-    let (ckpt, partial) = grpo_checkpoint_dirs(dir);
-    let trash = dir.join(format!("{GRPO_CHECKPOINT}.trash"));
-    if partial.join("progress.json").is_file() {
-        if ckpt.exists() {
-            remove_dir(&trash)?;
-            std::fs::rename(&ckpt, &trash).map_err(|e| io_err(&ckpt, e))?;
-        }
-        std::fs::rename(&partial, &ckpt).map_err(|e| io_err(&partial, e))?;
-    }
-    remove_dir(&trash)
-}
-
-/// Removes an iteration's GRPO checkpoint once its phase is recorded (renamed away first, so a
-/// half-deleted checkpoint is never taken for one).
-fn drop_grpo_checkpoint(dir: &Path) -> Result<()> {
-    let (ckpt, partial) = grpo_checkpoint_dirs(dir);
-    let trash = dir.join(format!("{GRPO_CHECKPOINT}.trash"));
-    remove_dir(&partial)?;
-    if ckpt.exists() {
-        remove_dir(&trash)?;
-        std::fs::rename(&ckpt, &trash).map_err(|e| io_err(&ckpt, e))?;
-    }
-    remove_dir(&trash)
-}
-
-fn remove_dir(dir: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(dir, e)),
-        _ => Ok(()),
-    }
 }
 
 /// Assembles the iteration's summary, the next mix, exports and the report; then `latest`.

@@ -65,7 +65,13 @@ pub struct GrpoProgress {
     pub summary: TrainSummary,
     pub metrics: Vec<Json>,
     pub pass: BTreeMap<String, (usize, usize)>,
+    /// Kept out of `progress.json`: the checkpoint appends them to its rollout log
+    /// ([`super::grpo_checkpoint`]); read here only from checkpoints of older versions.
+    #[serde(default, skip_serializing)]
     pub rollouts: Vec<Json>,
+    /// How many lines of the rollout log belong to this checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollouts_logged: Option<usize>,
     #[serde(with = "super::summary::nan_as_null")]
     reward_sum: f64,
     #[serde(with = "super::summary::nan_as_null")]
@@ -82,7 +88,7 @@ pub struct GrpoResume {
 }
 
 /// Saves a checkpoint: the progress, the optimizer (and the caller adds the model's adapter).
-pub type SaveCheckpoint<'a> = dyn FnMut(&GrpoProgress, &AdamW) -> Result<()> + 'a;
+pub type SaveCheckpoint<'a> = dyn FnMut(&mut GrpoProgress, &AdamW) -> Result<()> + 'a;
 
 /// Runs `train.grpo_steps` GRPO steps over `tasks` (taken in order, cycling), from `resume`
 /// when given; `checkpoint` is called every `train.grpo_checkpoint_steps` steps and after the
@@ -309,7 +315,7 @@ pub fn run_grpo(
         // from, and a kill before the phase is recorded must resume from this final state.
         let every = t.grpo_checkpoint_steps;
         if (every > 0 && out.steps_done.is_multiple_of(every)) || out.steps_done == t.grpo_steps {
-            checkpoint(&out, &opt)?;
+            checkpoint(&mut out, &opt)?;
         }
         bar.inc(1);
         bar.set_message(format!("reward {:.2}", adv.reward));
