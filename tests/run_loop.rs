@@ -267,8 +267,20 @@ fn two_iterations_then_kill_and_resume_gives_identical_results() {
     assert!(lines
         .iter()
         .any(|l| l["phase"] == "sft" && l["loss"].is_number()));
-    let grpo: Vec<&Json> = lines.iter().filter(|l| l["phase"] == "grpo").collect();
+    let grpo: Vec<&Json> = lines
+        .iter()
+        .filter(|l| l["phase"] == "grpo" && l.get("step").is_some())
+        .collect();
     assert_eq!(grpo.len(), 2, "one GRPO step in each of iterations 1 and 2");
+    // Each completed phase ends with a line of its wall time.
+    for (k, phase) in [(0, "synth"), (0, "sft"), (1, "grpo"), (2, "eval")] {
+        assert!(
+            lines.iter().any(|l| l["iteration"] == k
+                && l["phase"] == phase
+                && l[format!("timing_s/{phase}")].as_f64().is_some_and(|s| s > 0.0)),
+            "no timing line for iteration {k}'s {phase}"
+        );
+    }
     for l in &grpo {
         for key in [
             "reward",
@@ -433,7 +445,7 @@ fn a_kill_after_a_skipped_repair_phase_resumes() {
         .lines()
         .map(|l| serde_json::from_str::<Json>(l).unwrap())
         .filter(|l| l["phase"] == "grpo")
-        .map(|l| l["step"].as_u64().unwrap())
+        .filter_map(|l| l["step"].as_u64())
         .collect();
     assert_eq!(steps, [0, 1]);
 }

@@ -204,7 +204,9 @@ impl RunDir {
         Ok(())
     }
 
-    /// Every metrics line of the completed phases, in iteration and phase order.
+    /// Every metrics line of the completed phases, in iteration and phase order; each phase's
+    /// step lines are followed by one line with its wall time, `timing_s/<phase>` (the time of
+    /// the attempt that completed it, from `phases.json`).
     pub fn all_metrics(&self, upto: usize) -> Result<Vec<Json>> {
         let mut out = Vec::new();
         for k in 0..=upto {
@@ -214,17 +216,21 @@ impl RunDir {
                     .iter_dir(k)
                     .join("metrics")
                     .join(format!("{}.jsonl", rec.phase));
-                if !p.is_file() {
-                    continue;
+                if p.is_file() {
+                    let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+                    for (i, line) in text.lines().enumerate() {
+                        let v = serde_json::from_str(line).map_err(|e| RunError::Corrupt {
+                            path: p.clone(),
+                            message: format!("line {}: {e}", i + 1),
+                        })?;
+                        out.push(v);
+                    }
                 }
-                let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
-                for (i, line) in text.lines().enumerate() {
-                    let v = serde_json::from_str(line).map_err(|e| RunError::Corrupt {
-                        path: p.clone(),
-                        message: format!("line {}: {e}", i + 1),
-                    })?;
-                    out.push(v);
-                }
+                let mut timing = serde_json::Map::new();
+                timing.insert("iteration".into(), k.into());
+                timing.insert("phase".into(), rec.phase.clone().into());
+                timing.insert(format!("timing_s/{}", rec.phase), rec.seconds.into());
+                out.push(Json::Object(timing));
             }
         }
         Ok(out)
@@ -404,6 +410,28 @@ mod tests {
 
     /// A replacement killed between moving the old version aside and renaming the new one in
     /// leaves only `.{name}.old-…`: opening the run puts it back; other temporaries go.
+    #[test]
+    fn metrics_follow_each_phase_with_its_wall_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let rd = RunDir::open(&config(dir.path(), 1)).unwrap();
+        rd.write_phase_metrics(0, "sft", &[serde_json::json!({"step": 0, "loss": 1.5})])
+            .unwrap();
+        rd.mark_done(0, "synth", 12.5).unwrap();
+        rd.mark_done(0, "sft", 3.0).unwrap();
+        // A phase not recorded as done contributes nothing, even with a metrics file.
+        rd.write_phase_metrics(1, "grpo", &[serde_json::json!({"step": 0})])
+            .unwrap();
+        let all = rd.rebuild_metrics(1).unwrap();
+        let want = serde_json::json!([
+            {"iteration": 0, "phase": "synth", "timing_s/synth": 12.5},
+            {"step": 0, "loss": 1.5},
+            {"iteration": 0, "phase": "sft", "timing_s/sft": 3.0},
+        ]);
+        assert_eq!(Json::Array(all), want);
+        let text = std::fs::read_to_string(dir.path().join("r/metrics.jsonl")).unwrap();
+        assert_eq!(text.lines().count(), 3);
+    }
+
     #[test]
     fn an_interrupted_replacement_is_undone_on_open() {
         let dir = tempfile::tempdir().unwrap();
