@@ -53,6 +53,21 @@ enum Command {
         /// Output JSONL file of verified trajectories (tasks and statistics are written beside it).
         #[arg(long)]
         out: PathBuf,
+        /// Format of the trajectories file: `openai` (chat messages with `tool_calls` + `tools`,
+        /// what TRL's SFTTrainer and HF `datasets` read) or `sharegpt` (LLaMA-Factory's
+        /// `conversations` with `function_call`/`observation` turns).
+        #[arg(long, value_enum, default_value_t = DataFormat::Openai)]
+        format: DataFormat,
+    },
+    /// Convert OpenAI-chat trajectories (`trainer synth` output, a run's
+    /// iter_NNNN/trajectories.jsonl) to ShareGPT JSONL (LLaMA-Factory's tool-calling layout);
+    /// prints what was converted and what was left out, and why.
+    Sharegpt {
+        /// Input JSONL (one record with `messages` and optionally `tools` per line).
+        input: PathBuf,
+        /// Output JSONL (may be the input: it is replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// The tool pool as a run builds it: ingest the configured specs, refine them (InfTool's MCP
     /// tree: similar tools judged by `synth.toolsets.refine`, each redundant set merged into one
@@ -431,17 +446,25 @@ fn run(cli: Cli) -> Result<()> {
             print_run(&out);
             Ok(())
         }
-        Command::Synth { config, out } => {
+        Command::Synth {
+            config,
+            out,
+            format,
+        } => {
             let cfg = load_config(config.as_deref())?;
             init_threads(&cfg);
             let outcome = trainer::synth::synthesize(&cfg, &out, true)?;
             print!("{}", outcome.stats);
+            if format == DataFormat::Sharegpt {
+                sharegpt_cmd(&out, &out)?;
+            }
             eprintln!(
                 "wrote {} (+ .tokens.jsonl, .rejected.jsonl, .tasks.jsonl, .toolsets.jsonl, .refine.jsonl, .stats.json)",
                 outcome.files.chat.display()
             );
             Ok(())
         }
+        Command::Sharegpt { input, out } => sharegpt_cmd(&input, &out),
         Command::Toolsets { config, out } => {
             let cfg = load_config(config.as_deref())?;
             init_threads(&cfg);
@@ -584,6 +607,38 @@ fn run(cli: Cli) -> Result<()> {
             )
         }
     }
+}
+
+/// Trajectory file formats (`trainer synth --format`).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DataFormat {
+    Openai,
+    Sharegpt,
+}
+
+/// `trainer sharegpt` (and `synth --format sharegpt`): converts and reports what was left out.
+fn sharegpt_cmd(input: &Path, out: &Path) -> Result<()> {
+    let stats = trainer::synth::sharegpt::convert_file(input, out)?;
+    eprintln!(
+        "ShareGPT: {} records written to {}, {} left out",
+        stats.converted,
+        out.display(),
+        stats.skipped.len()
+    );
+    for (id, why) in stats.skipped.iter().take(10) {
+        eprintln!("  left out {id}: {why}");
+    }
+    if stats.skipped.len() > 10 {
+        eprintln!("  ... and {} more", stats.skipped.len() - 10);
+    }
+    if stats.dropped_texts > 0 {
+        eprintln!(
+            "  {} assistant texts written beside tool calls were dropped (a ShareGPT \
+             `function_call` turn holds only the calls)",
+            stats.dropped_texts
+        );
+    }
+    Ok(())
 }
 
 /// `trainer mcp-serve`: the simulated toolset as an MCP server on stdio.

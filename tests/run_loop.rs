@@ -277,7 +277,9 @@ fn two_iterations_then_kill_and_resume_gives_identical_results() {
         assert!(
             lines.iter().any(|l| l["iteration"] == k
                 && l["phase"] == phase
-                && l[format!("timing_s/{phase}")].as_f64().is_some_and(|s| s > 0.0)),
+                && l[format!("timing_s/{phase}")]
+                    .as_f64()
+                    .is_some_and(|s| s > 0.0)),
             "no timing line for iteration {k}'s {phase}"
         );
     }
@@ -509,4 +511,34 @@ fn a_kill_inside_grpo_resumes_from_its_checkpoint() {
             );
         }
     }
+}
+
+/// `trainer synth --format sharegpt` writes its trajectories file in ShareGPT (the conversion
+/// itself is checked against LLaMA-Factory's turn rules in tests/synth_episodes.rs).
+#[test]
+fn synth_writes_sharegpt_on_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(tok) = tiny_model_dir(&tmp.path().join("model")) else {
+        return;
+    };
+    let cfg = write_config(tmp.path(), "s", &tmp.path().join("model"), &tok);
+    let out = tmp.path().join("data/synth.jsonl");
+    let o = trainer()
+        .arg("synth")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .arg("--format")
+        .arg("sharegpt")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("ShareGPT: "), "{stderr}");
+    for line in std::fs::read_to_string(&out).unwrap().lines() {
+        let r: Json = serde_json::from_str(line).unwrap();
+        assert!(r["conversations"].is_array() && r.get("messages").is_none(), "{r}");
+    }
+    // The token records beside it are untouched.
+    assert!(tmp.path().join("data/synth.tokens.jsonl").is_file());
 }

@@ -609,6 +609,62 @@ fn synthesize_with_writes_loadable_files() {
     // The shipped specs hold no redundant tools: the refinement's record is empty.
     assert_eq!(std::fs::read_to_string(&o.files.refine).unwrap(), "");
     hf_loads(&out, &lines);
+    sharegpt_export(&out, &lines);
+}
+
+/// `trainer sharegpt` writes every trajectory in LLaMA-Factory's ShareGPT layout: its reader's
+/// turn rules hold, and every call and result is there.
+fn sharegpt_export(out: &std::path::Path, lines: &[Json]) {
+    let sg = out.with_file_name("sharegpt.jsonl");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .arg("sharegpt")
+        .arg(out)
+        .arg("--out")
+        .arg(&sg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("ShareGPT: {} records written", lines.len())),
+        "{stderr}"
+    );
+    let records: Vec<Json> = std::fs::read_to_string(&sg)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), lines.len());
+    for (r, l) in records.iter().zip(lines) {
+        let turns = r["conversations"].as_array().unwrap();
+        trainer::synth::sharegpt::check_turns(turns).unwrap();
+        let msgs = l["messages"].as_array().unwrap();
+        assert_eq!(r["system"], msgs[0]["content"]);
+        let tools: Json = serde_json::from_str(r["tools"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            tools.as_array().unwrap().len(),
+            l["tools"].as_array().unwrap().len()
+        );
+        let count = |from: &str| turns.iter().filter(|t| t["from"] == from).count();
+        let calls_in = msgs
+            .iter()
+            .filter_map(|m| m.get("tool_calls").and_then(Json::as_array))
+            .filter(|c| !c.is_empty());
+        assert_eq!(count("function_call"), calls_in.clone().count());
+        let calls: usize = turns
+            .iter()
+            .filter(|t| t["from"] == "function_call")
+            .map(
+                |t| match serde_json::from_str::<Json>(t["value"].as_str().unwrap()).unwrap() {
+                    Json::Array(a) => a.len(),
+                    _ => 1,
+                },
+            )
+            .sum();
+        assert_eq!(calls, calls_in.map(Vec::len).sum::<usize>());
+        let users = msgs.iter().filter(|m| m["role"] == "user").count();
+        assert_eq!(count("human"), users);
+    }
 }
 
 /// The official consumers as oracles: HF `datasets` loads the file and the transformers Qwen3

@@ -62,6 +62,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// An input file of trajectories cannot be read or parsed.
+    #[error("{path}: {message}")]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (with the line number).
+        message: String,
+    },
 }
 
 /// Result type of this module.

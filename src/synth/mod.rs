@@ -9,7 +9,8 @@
 //!   structured errors, consistent results); [`llm`] — their LLM-driven variants.
 //! * [`episode`] — the batched episode loop with the policy behind a `ChatBackend`.
 //! * [`verify`] — the verifier and the near-duplicate filter.
-//! * [`run`] — the whole stage as `trainer synth` runs it; [`output`] and [`stats`].
+//! * [`run`] — the whole stage as `trainer synth` runs it; [`output`] and [`stats`];
+//!   [`sharegpt`] — the ShareGPT export of trajectories.
 
 pub mod canon;
 pub mod episode;
@@ -29,6 +30,7 @@ pub mod scenario;
 pub mod schema;
 pub mod scripted;
 pub mod server;
+pub mod sharegpt;
 pub mod stats;
 pub mod teacher;
 pub mod user;
