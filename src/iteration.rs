@@ -35,6 +35,7 @@ use crate::specs::Tool;
 use crate::synth::plan::Task;
 use crate::synth::pool::{tool_pool, write_merges};
 use crate::synth::run::{compilable, load_tools, unique_names};
+use crate::synth::llm::Simulators;
 use crate::synth::teacher::Teacher;
 use crate::synth::words::derive_seed;
 use crate::synth::Registry;
@@ -81,18 +82,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunOutcome> {
     run_with(cfg, backend, opts)
 }
 
-/// `[synth]` settings that only `trainer synth` uses: the loop plays every episode against the
-/// programmatic simulators with the local model (its teacher follows a task by its request text,
-/// and GRPO needs the local engine's token record). Empty when none is set.
+/// `[synth]` settings that only `trainer synth` uses: the loop's assistant is the local model
+/// (GRPO needs the local engine's token record), and its tool calls go to the simulators.
+/// Empty when none is set.
 pub fn synth_only_settings(cfg: &Config) -> Vec<&'static str> {
     let s = &cfg.synth;
     let mut out = Vec::new();
-    if s.user_llm() {
-        out.push("synth.user_simulator = \"llm\"");
-    }
-    if s.server_llm() {
-        out.push("synth.server_simulator = \"llm\"");
-    }
     if s.policy_endpoint.is_some() {
         out.push("[synth.policy_endpoint]");
     }
@@ -107,8 +102,8 @@ pub fn run_with(cfg: &Config, mut backend: LocalBackend, opts: &RunOptions) -> R
     let unused = synth_only_settings(cfg);
     if !unused.is_empty() {
         tracing::warn!(
-            "{} apply to `trainer synth` only: the closed loop plays its episodes against the \
-             programmatic simulators with the local model (see README \"The closed loop\")",
+            "{} apply to `trainer synth` only: the closed loop's assistant is the local model and \
+             its calls go to the simulators (see README \"The closed loop\")",
             unused.join(", ")
         );
     }
@@ -505,6 +500,17 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     let (planned, counts) =
         synth_phase::plan_tasks(cfg, &registry, &split.train, &w, episodes, seed);
     let dir = ctx.rd.iter_dir(k);
+    // The simulators: LLM-driven ones (when configured) run on the base model (adapter off) or
+    // on `synth.simulator_endpoint`.
+    let remote = match &cfg.synth.simulator_endpoint {
+        Some(ep) => Some(OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?),
+        None => None,
+    };
+    let sim: &dyn ChatBackend = match &remote {
+        Some(r) => r,
+        None => &ctx.backend,
+    };
+    let sims = Simulators::new(&cfg.synth, sim);
     let b = bar(ctx, k, "synth", "episodes");
     let teacher;
     // The teacher plays to `synth.max_turns`; the policy gets the turn budget of its held-out
@@ -529,6 +535,7 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
         &counts,
         assistant,
         &name,
+        &sims,
         max_turns,
         &dir.join("trajectories.jsonl"),
         &b,
@@ -583,6 +590,7 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
             &counts,
             &teacher,
             "teacher",
+            &sims,
             cfg.synth.max_turns,
             &dir.join("repair.jsonl"),
             &rb,
@@ -881,18 +889,18 @@ mod tests {
         let p = Path::new("t.toml");
         let cfg = Config::from_toml(DEFAULT_TOML, p).unwrap();
         assert!(synth_only_settings(&cfg).is_empty());
+        // The LLM simulators play in the loop's synthesis phases.
         let text = DEFAULT_TOML.replacen(
             "[synth]\n",
             "[synth]\nuser_simulator = \"llm\"\nserver_simulator = \"llm\"\n",
             1,
         );
         let cfg = Config::from_toml(&text, p).unwrap();
-        assert_eq!(
-            synth_only_settings(&cfg),
-            [
-                "synth.user_simulator = \"llm\"",
-                "synth.server_simulator = \"llm\""
-            ]
+        assert!(synth_only_settings(&cfg).is_empty());
+        let text = format!(
+            "{DEFAULT_TOML}\n[synth.policy_endpoint]\nurl = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"\n"
         );
+        let cfg = Config::from_toml(&text, p).unwrap();
+        assert_eq!(synth_only_settings(&cfg), ["[synth.policy_endpoint]"]);
     }
 }

@@ -870,6 +870,7 @@ fn generate_once(
         max_new_tokens: max_new_tokens.unwrap_or(g.max_new_tokens),
     };
     let req = ChatRequest {
+        task_id: None,
         messages,
         tools,
         seed: cfg.run.seed,

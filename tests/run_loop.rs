@@ -537,8 +537,43 @@ fn synth_writes_sharegpt_on_request() {
     assert!(stderr.contains("ShareGPT: "), "{stderr}");
     for line in std::fs::read_to_string(&out).unwrap().lines() {
         let r: Json = serde_json::from_str(line).unwrap();
-        assert!(r["conversations"].is_array() && r.get("messages").is_none(), "{r}");
+        assert!(
+            r["conversations"].is_array() && r.get("messages").is_none(),
+            "{r}"
+        );
     }
     // The token records beside it are untouched.
     assert!(tmp.path().join("data/synth.tokens.jsonl").is_file());
+}
+
+/// `synth.user_simulator = "llm"` and `server_simulator = "llm"` play in the loop's synthesis
+/// phase (on the base model): the LLM user drafts messages (the tiny random model's are all
+/// replaced after its critique), and the teacher still follows every task (by its id).
+#[test]
+fn the_llm_simulators_play_in_the_loop_synthesis() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(tok) = tiny_model_dir(&tmp.path().join("model")) else {
+        return;
+    };
+    let cfg = write_config(tmp.path(), "l", &tmp.path().join("model"), &tok);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[synth]\n",
+        "[synth]\nuser_simulator = \"llm\"\nserver_simulator = \"llm\"\n\
+         simulator_max_new_tokens = 12\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let o = trainer().arg("sft").arg(&cfg).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(!stderr.contains("apply to `trainer synth` only"), "{stderr}");
+    let stats: Json = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("l/iter_0000/trajectories.stats.json")).unwrap(),
+    )
+    .unwrap();
+    let r = &stats["reflection"];
+    let drafted = r["user_messages"].as_u64().unwrap();
+    assert!(drafted >= 8, "one opening per episode at least: {r}");
+    assert!(r["user_replaced"].as_u64().unwrap() >= 1, "{r}");
+    let accepted = stats["total"]["accepted"].as_u64().unwrap();
+    assert!(accepted >= 4, "the teacher's episodes should mostly verify: {stats}");
 }

@@ -140,6 +140,7 @@ fn requests() -> Vec<ChatRequest> {
     ];
     vec![
         ChatRequest {
+            task_id: None,
             messages: vec![json!({"role": "user", "content": "Hello there"})],
             tools: Vec::new(),
             seed: 1,
@@ -147,6 +148,7 @@ fn requests() -> Vec<ChatRequest> {
             history_ids: Vec::new(),
         },
         ChatRequest {
+            task_id: None,
             messages: vec![
                 sys.clone(),
                 json!({"role": "user", "content": "What's the weather in Oslo?"}),
@@ -157,6 +159,7 @@ fn requests() -> Vec<ChatRequest> {
             history_ids: Vec::new(),
         },
         ChatRequest {
+            task_id: None,
             messages: history.clone(),
             tools: tools(),
             seed: 3,
@@ -164,6 +167,7 @@ fn requests() -> Vec<ChatRequest> {
             history_ids: Vec::new(),
         },
         ChatRequest {
+            task_id: None,
             messages: history[..4].to_vec(),
             tools: tools(),
             seed: 4,
@@ -433,6 +437,7 @@ fn tool_calls_round_trip_through_the_wire() {
     let direct = ScriptedBackend::new(script);
     let mut reqs = requests();
     reqs.push(ChatRequest {
+        task_id: None,
         seed: 9,
         ..reqs[0].clone()
     });

@@ -81,6 +81,7 @@ fn episode_through_local_backend_records_tokens() {
         let turn = &ep.trajectory.turns[0];
         // The recorded prompt is exactly what the backend renders for the opening messages.
         let req = ChatRequest {
+            task_id: None,
             messages: ep.trajectory.messages[..turn.message_index].to_vec(),
             tools: ep.trajectory.tools.clone(),
             seed: 0,
@@ -145,6 +146,7 @@ fn prefix_cache_reuses_turns_and_is_dropped_when_the_model_changes() {
         max_new_tokens: 6,
     };
     let turn1 = ChatRequest {
+        task_id: None,
         messages: vec![
             serde_json::json!({"role": "user", "content": "What is the weather in Paris?"}),
         ],
@@ -193,6 +195,7 @@ fn later_turns_continue_from_the_sampled_ids() {
     let tok = b.tokenizer();
     let enc = |s: &str| tok.encode(s, false).unwrap();
     let turn1 = ChatRequest {
+        task_id: None,
         messages: vec![
             serde_json::json!({"role": "user", "content": "What is the weather in Paris?"}),
         ],

@@ -12,7 +12,26 @@ use trainer::synth::episode::{run_episodes, Agents, EpisodeConfig};
 use trainer::synth::plan::{plan, Category, PlanOptions};
 use trainer::synth::teacher::Teacher;
 use trainer::synth::verify::{final_answer, verify};
+use trainer::synth::plan::Task;
+use trainer::synth::user::{UserAction, UserSimulator, UserTurn};
 use trainer::synth::{expand_spec_paths, ProgrammaticUser, Registry, SchemaResults};
+
+/// A user that opens in its own words, as an LLM user simulator does: the teacher must find the
+/// task by the request's task id, not by the planned request text.
+struct Rephrasing;
+
+impl UserSimulator for Rephrasing {
+    fn opening(&self, tasks: &[&Task]) -> trainer::synth::Result<Vec<String>> {
+        Ok(ProgrammaticUser
+            .opening(tasks)?
+            .into_iter()
+            .map(|t| format!("Hi there! {t}"))
+            .collect())
+    }
+    fn reply(&self, turns: &[UserTurn<'_>]) -> trainer::synth::Result<Vec<UserAction>> {
+        ProgrammaticUser.reply(turns)
+    }
+}
 use trainer::toolsets::by_api;
 
 #[test]
@@ -53,12 +72,21 @@ fn teacher_episodes_of_every_category_are_verified() {
         );
         assert_eq!(p.tasks.len(), 6, "{c} could not be planned");
         let teacher = Teacher::new(&p.tasks);
-        let agents = Agents {
-            policy: &teacher,
-            user: &ProgrammaticUser,
-            server: &SchemaResults,
-        };
-        let eps = run_episodes(&reg, &p.tasks, &agents, &cfg, &mut |_| {}).unwrap();
+        let users: [&dyn UserSimulator; 2] = [&ProgrammaticUser, &Rephrasing];
+        let mut eps = Vec::new();
+        for user in users {
+            let agents = Agents {
+                policy: &teacher,
+                user,
+                server: &SchemaResults,
+            };
+            eps.extend(run_episodes(&reg, &p.tasks, &agents, &cfg, &mut |_| {}).unwrap());
+        }
+        assert!(eps[6..]
+            .iter()
+            .all(|ep| ep.trajectory.messages.iter().any(|m| m["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("Hi there!")))));
         for ep in &eps {
             let v = verify(&reg, ep);
             assert!(

@@ -54,6 +54,9 @@ pub struct ChatRequest {
     /// backend continues from them and tokenizes only the messages after that turn, instead of
     /// re-tokenizing the model's own output. Empty = render the whole conversation.
     pub history_ids: Vec<u32>,
+    /// The planned task this conversation plays (synthesis episodes), for assistants that
+    /// follow a task's blueprint (the teacher) rather than sample; models ignore it.
+    pub task_id: Option<String>,
 }
 
 /// Sampling settings of a call.

@@ -270,6 +270,7 @@ mod tests {
             .unwrap()
             .with_backoff(Duration::from_millis(1));
         let req = ChatRequest {
+            task_id: None,
             messages: vec![serde_json::json!({"role": "user", "content": "hi"})],
             tools: Vec::new(),
             seed: 0,

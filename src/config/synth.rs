@@ -347,6 +347,9 @@ pub struct SynthSection {
     /// `programmatic` or `llm`.
     #[serde(default = "default_mode")]
     pub server_simulator: SimMode,
+    /// Tokens per message of the LLM simulators (a user message, a tool result).
+    #[serde(default = "default_simulator_tokens")]
+    pub simulator_max_new_tokens: usize,
     /// Tokens per assistant turn (default: generation.max_new_tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_new_tokens: Option<usize>,
@@ -404,6 +407,9 @@ fn default_batch_size() -> usize {
 fn default_mode() -> SimMode {
     SimMode::Programmatic
 }
+fn default_simulator_tokens() -> usize {
+    256
+}
 fn default_system_prompt() -> String {
     "You are a helpful assistant with access to tools. Call a tool when it helps with the \
      user's request, using exactly the values the user gave. If a required value is missing, \
@@ -437,6 +443,7 @@ impl Default for SynthSection {
             seed: None,
             user_simulator: default_mode(),
             server_simulator: default_mode(),
+            simulator_max_new_tokens: default_simulator_tokens(),
             max_new_tokens: None,
             temperature: None,
             system_prompt: default_system_prompt(),
@@ -507,6 +514,7 @@ impl SynthSection {
             ("max_calls", self.max_calls),
             ("batch_size", self.batch_size),
             ("max_offered_tools", self.max_offered_tools),
+            ("simulator_max_new_tokens", self.simulator_max_new_tokens),
         ] {
             if v == 0 {
                 return Err(invalid(path, key, 0, "must be > 0"));

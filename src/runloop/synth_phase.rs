@@ -1,7 +1,9 @@
 //! The synthesis phase of an iteration: plan tasks of the training toolsets with this
 //! iteration's category mix, let the assistant (the teacher in iteration 0, the current policy
-//! later) play them against the programmatic simulators, verify, deduplicate, and write the
-//! usual synthesis files into the iteration directory.
+//! later) play them against the user and server simulators (`synth.user_simulator`,
+//! `synth.server_simulator`: programmatic by default, or LLM-driven on the base model or
+//! `synth.simulator_endpoint`), verify, deduplicate, and write the usual synthesis files into
+//! the iteration directory.
 
 use std::path::Path;
 use std::time::Instant;
@@ -16,7 +18,8 @@ use crate::synth::episode::{run_episodes, Agents, Outcome};
 use crate::synth::output::{write_all, OutputFiles};
 use crate::synth::plan::{Category, Plan};
 use crate::synth::run::gen_params;
-use crate::synth::{verify, Dedup, ProgrammaticUser, Registry, SchemaResults, Stats};
+use crate::synth::llm::Simulators;
+use crate::synth::{verify, Dedup, Registry, Stats};
 use crate::toolsets::Toolset;
 
 pub use crate::synth::run::plan_tasks;
@@ -32,6 +35,7 @@ pub fn play(
     counts: &[(Category, usize)],
     assistant: &dyn ChatBackend,
     assistant_name: &str,
+    sims: &Simulators<'_>,
     max_turns: usize,
     out: &Path,
     bar: &ProgressBar,
@@ -39,8 +43,8 @@ pub fn play(
     let s = &cfg.synth;
     let agents = Agents {
         policy: assistant,
-        user: &ProgrammaticUser,
-        server: &SchemaResults,
+        user: sims.user(),
+        server: sims.server(),
     };
     let mut ep_cfg = super::heldout::episode_config(cfg, gen_params(cfg), true);
     ep_cfg.max_turns = max_turns;
@@ -60,6 +64,7 @@ pub fn play(
         .collect();
     let mut stats = Stats::collect(counts, &planned.unplannable, &episodes, &verdicts, seconds);
     stats.policy = assistant_name.to_string();
+    sims.record(&mut stats);
     write_all(
         &OutputFiles::for_output(out),
         &planned.tasks,

@@ -197,6 +197,7 @@ pub fn parse_chat(body: &Json, served: &str, d: &Defaults, seed: u64) -> ApiResu
     let token_ids = flag(body, "return_tokens_as_token_ids")?;
     Ok(ChatCall {
         request: ChatRequest {
+            task_id: None,
             messages,
             tools,
             seed,

@@ -216,6 +216,7 @@ fn assistant_round(
     let requests: Vec<ChatRequest> = live
         .iter()
         .map(|l| ChatRequest {
+            task_id: Some(l.task.id.clone()),
             messages: l.messages.clone(),
             tools: l.tools.clone(),
             seed: derive_seed(l.task.seed, &["turn", &l.turns.len().to_string()]),

@@ -25,6 +25,7 @@ use crate::backend::{ChatBackend, ChatRequest, GenParams};
 
 fn request(system: String, user: String, seed: u64) -> ChatRequest {
     ChatRequest {
+        task_id: None,
         messages: vec![
             json!({"role": "system", "content": system}),
             json!({"role": "user", "content": user}),
@@ -304,6 +305,69 @@ impl ResultGenerator for LlmServer<'_> {
                 }
             })
             .collect())
+    }
+}
+
+/// The user and server simulators a config asks for (`synth.user_simulator`,
+/// `synth.server_simulator`): the LLM-driven ones on `backend`, else the programmatic ones.
+pub struct Simulators<'a> {
+    llm_user: Option<LlmUser<'a>>,
+    llm_server: Option<LlmServer<'a>>,
+}
+
+impl<'a> Simulators<'a> {
+    /// The simulators of `cfg`; the LLM ones sample with some variety (temperature 0.7, top-p
+    /// 0.95) up to `synth.simulator_max_new_tokens` tokens a message.
+    pub fn new(cfg: &crate::config::SynthSection, backend: &'a dyn ChatBackend) -> Self {
+        let gen = GenParams {
+            sampling: crate::engine::SamplingParams {
+                temperature: 0.7,
+                top_k: 0,
+                top_p: 0.95,
+            },
+            max_new_tokens: cfg.simulator_max_new_tokens,
+        };
+        Simulators {
+            llm_user: cfg.user_llm().then(|| LlmUser::new(backend, gen)),
+            llm_server: cfg.server_llm().then(|| LlmServer::new(backend, gen)),
+        }
+    }
+
+    pub fn user(&self) -> &dyn UserSimulator {
+        match &self.llm_user {
+            Some(u) => u,
+            None => &super::user::ProgrammaticUser,
+        }
+    }
+
+    pub fn server(&self) -> &dyn ResultGenerator {
+        match &self.llm_server {
+            Some(s) => s,
+            None => &super::server::SchemaResults,
+        }
+    }
+
+    /// Adds the LLM user's self-reflection counts to `stats`; logs the server's fallbacks.
+    pub fn record(&self, stats: &mut super::stats::Stats) {
+        if let Some(u) = &self.llm_user {
+            let r = &mut stats.reflection;
+            r.user_revised = u.revised.load(Ordering::Relaxed);
+            r.user_messages = u.drafted.load(Ordering::Relaxed);
+            r.user_replaced = u.fallbacks.load(Ordering::Relaxed);
+            if let Ok(flaws) = u.flaws.lock() {
+                r.user_flaws = flaws.clone();
+            }
+        }
+        let fallbacks = self
+            .llm_server
+            .as_ref()
+            .map_or(0, |s| s.fallbacks.load(Ordering::Relaxed));
+        if fallbacks > 0 {
+            tracing::info!(
+                fallbacks,
+                "LLM server simulator outputs replaced by programmatic ones"
+            );
+        }
     }
 }
 

@@ -10,14 +10,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::episode::{run_episodes, Agents, EpisodeConfig};
 use super::error::{Error, Result};
-use super::llm::{LlmServer, LlmUser};
+use super::llm::Simulators;
 use super::output::{write_all, OutputFiles};
 use super::plan::{plan, Category, PlanOptions};
 use super::pool::{tool_pool, write_merges};
 use super::registry::{compile, Registry};
-use super::server::{ResultGenerator, SchemaResults};
+use super::server::ResultGenerator;
 use super::stats::Stats;
-use super::user::{ProgrammaticUser, UserSimulator};
 use super::verify::{verify, Dedup};
 use crate::backend::{ChatBackend, GenParams, LocalBackend, OpenAiBackend};
 use crate::chat::Tokenizer;
@@ -248,31 +247,13 @@ pub fn synthesize_with(
     let registry = Registry::new(tools)?;
     let (planned, counts) = plan_tasks(cfg, &registry, &toolsets, &s.categories, s.episodes, seed);
     let gen = gen_params(cfg);
-    let sim_gen = GenParams {
-        sampling: SamplingParams {
-            temperature: 0.7,
-            top_k: 0,
-            top_p: 0.95,
-        },
-        max_new_tokens: 256,
-    };
-    let llm_user = LlmUser::new(sim, sim_gen);
-    let llm_server = LlmServer::new(sim, sim_gen);
-    let user: &dyn UserSimulator = if s.user_llm() {
-        &llm_user
-    } else {
-        &ProgrammaticUser
-    };
-    let server: &dyn ResultGenerator = if s.server_llm() {
-        &llm_server
-    } else {
-        &SchemaResults
-    };
+    let sims = Simulators::new(s, sim);
+    let server = sims.server();
     let routed = crate::mcp::McpResults::new(&mcp, server);
     let server: &dyn ResultGenerator = if mcp.is_empty() { server } else { &routed };
     let agents = Agents {
         policy,
-        user,
+        user: sims.user(),
         server,
     };
     let ep_cfg = EpisodeConfig {
@@ -313,20 +294,7 @@ pub fn synthesize_with(
     let mut stats = Stats::collect(&counts, &planned.unplannable, &episodes, &verdicts, seconds);
     stats.policy = policy.name().to_string();
     stats.reflection = planned.reflection.clone();
-    let load = |n: &std::sync::atomic::AtomicUsize| n.load(std::sync::atomic::Ordering::Relaxed);
-    stats.reflection.user_revised = load(&llm_user.revised);
-    stats.reflection.user_messages = load(&llm_user.drafted);
-    stats.reflection.user_replaced = load(&llm_user.fallbacks);
-    if let Ok(flaws) = llm_user.flaws.lock() {
-        stats.reflection.user_flaws = flaws.clone();
-    }
-    let fallbacks = load(&llm_server.fallbacks);
-    if fallbacks > 0 {
-        tracing::info!(
-            fallbacks,
-            "LLM server simulator outputs replaced by programmatic ones"
-        );
-    }
+    sims.record(&mut stats);
     let files = OutputFiles::for_output(out);
     write_all(
         &files,

@@ -19,32 +19,43 @@ use super::words::{derive_seed, humanize};
 use crate::backend::{ChatBackend, ChatCompletion, ChatRequest, GenParams, Result};
 use crate::chat::toolcall::{render_tool_calls, ToolCall};
 
-/// The teacher: knows every task it may be asked about, found by the conversation's opening
-/// user message.
+/// The teacher: knows every task it may be asked about, found by the request's `task_id`
+/// (set by the episode loop) or, without one, by the conversation's opening user message (the
+/// planned request text; an LLM user simulator rephrases it, the id still finds the task).
 pub struct Teacher {
-    by_request: BTreeMap<String, Task>,
+    by_id: BTreeMap<String, Task>,
+    by_request: BTreeMap<String, String>,
 }
 
 impl Teacher {
-    /// A teacher for these tasks (when two tasks share a request text, the first wins).
+    /// A teacher for these tasks (when two tasks share a request text, the first wins that
+    /// text).
     pub fn new(tasks: &[Task]) -> Teacher {
+        let mut by_id = BTreeMap::new();
         let mut by_request = BTreeMap::new();
         for t in tasks {
+            by_id.entry(t.id.clone()).or_insert_with(|| t.clone());
             by_request
                 .entry(t.request.clone())
-                .or_insert_with(|| t.clone());
+                .or_insert_with(|| t.id.clone());
         }
-        Teacher { by_request }
+        Teacher { by_id, by_request }
     }
 
-    /// The next assistant message text for a conversation.
-    pub fn respond(&self, messages: &[Json]) -> String {
-        let opening = messages
-            .iter()
-            .find(|m| m["role"] == "user")
-            .and_then(|m| m["content"].as_str())
-            .unwrap_or("");
-        match self.by_request.get(opening) {
+    /// The next assistant message text for a conversation of task `task_id` (when known).
+    pub fn respond(&self, task_id: Option<&str>, messages: &[Json]) -> String {
+        let opening = || {
+            messages
+                .iter()
+                .find(|m| m["role"] == "user")
+                .and_then(|m| m["content"].as_str())
+                .and_then(|text| self.by_request.get(text))
+        };
+        let task = match task_id {
+            Some(id) => self.by_id.get(id),
+            None => opening().and_then(|id| self.by_id.get(id)),
+        };
+        match task {
             Some(task) => next_action(task, messages),
             None => "I am not sure what you need; could you describe the task again?".into(),
         }
@@ -191,7 +202,7 @@ impl ChatBackend for Teacher {
     fn complete(&self, requests: &[ChatRequest], _: &GenParams) -> Result<Vec<ChatCompletion>> {
         Ok(requests
             .iter()
-            .map(|r| ChatCompletion::from_text(self.respond(&r.messages)))
+            .map(|r| ChatCompletion::from_text(self.respond(r.task_id.as_deref(), &r.messages)))
             .collect())
     }
 

@@ -192,6 +192,7 @@ impl Discriminator for LlmDiscriminator<'_> {
             .iter()
             .enumerate()
             .map(|(i, g)| ChatRequest {
+                task_id: None,
                 messages: vec![
                     json!({"role": "system", "content": SYSTEM}),
                     json!({"role": "user", "content": prompt(g)}),

@@ -271,6 +271,7 @@ mod tests {
     #[test]
     fn request_body_sends_arguments_as_strings() {
         let req = ChatRequest {
+            task_id: None,
             messages: vec![
                 json!({"role": "user", "content": "hi"}),
                 json!({"role": "assistant", "content": "", "tool_calls": [

@@ -226,6 +226,7 @@ pub fn build_request(
         }
     };
     Ok(ChatRequest {
+        task_id: None,
         messages,
         tools,
         seed,

@@ -172,6 +172,7 @@ impl Conversation {
             return None;
         }
         Some(ChatRequest {
+            task_id: None,
             messages: self.messages.clone(),
             tools: self.tools.clone(),
             seed: self.seed,
