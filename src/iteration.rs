@@ -32,10 +32,10 @@ use crate::runloop::rundir::RunDir;
 use crate::runloop::summary::{HeldoutResult, IterationSummary, SynthSummary, TrainSummary};
 use crate::runloop::{grpo_phase, sft_phase, synth_phase};
 use crate::specs::Tool;
+use crate::synth::llm::Simulators;
 use crate::synth::plan::Task;
 use crate::synth::pool::{tool_pool, write_merges};
 use crate::synth::run::{compilable, load_tools, unique_names};
-use crate::synth::llm::Simulators;
 use crate::synth::teacher::Teacher;
 use crate::synth::words::derive_seed;
 use crate::synth::Registry;
@@ -268,11 +268,43 @@ fn restore_adapter(ctx: &mut Ctx<'_>) -> Result<()> {
     if let Some(k) = found {
         let dir = ctx.rd.iter_dir(k).join("adapter");
         if !dir.is_dir() {
-            return Err(missing(&dir));
+            return kept_by_skipped_repair(ctx, k, &dir);
         }
         load_peft(&dir, ctx.backend.model_mut())?;
         tracing::info!("resumed from the adapter of {}", dir.display());
     }
+    Ok(())
+}
+
+/// A run directory of an older version: iteration `k`'s repair fine-tuning was skipped (its
+/// `sft.json` counts no step and its GRPO has not finished) and recorded without saving the
+/// adapter it kept — the one of the last earlier iteration that has one (or the fresh adapter
+/// when none has). That adapter is restored and saved into iteration `k`. Anything else
+/// without its adapter is a damaged run directory.
+fn kept_by_skipped_repair(ctx: &mut Ctx<'_>, k: usize, dir: &Path) -> Result<()> {
+    let sft = ctx.rd.iter_dir(k).join("sft.json");
+    let skipped = k > 0
+        && !ctx.rd.phases(k)?.done("grpo")
+        && ctx
+            .rd
+            .read_json::<TrainSummary>(&sft)?
+            .is_some_and(|s| s.steps == 0);
+    if !skipped {
+        return Err(missing(dir));
+    }
+    let earlier = (0..k)
+        .rev()
+        .map(|j| ctx.rd.iter_dir(j).join("adapter"))
+        .find(|d| d.is_dir());
+    if let Some(prev) = &earlier {
+        load_peft(prev, ctx.backend.model_mut())?;
+    }
+    save_adapter(ctx, k)?;
+    tracing::info!(
+        "iteration {k}'s skipped fine-tuning kept {}; saved to {}",
+        earlier.map_or("the fresh adapter".into(), |p| p.display().to_string()),
+        dir.display()
+    );
     Ok(())
 }
 
@@ -375,8 +407,10 @@ fn heldout_phase(ctx: &mut Ctx<'_>) -> Result<()> {
     // The MCP-tree refinement judges with the simulators' model: the endpoint when one is
     // configured, else the base model (adapter off).
     let remote = match &cfg.synth.simulator_endpoint {
-        Some(ep) => Some(OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?),
-        None => None,
+        Some(ep) if cfg.synth.user_llm() || cfg.synth.server_llm() => {
+            Some(OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?)
+        }
+        _ => None,
     };
     let judge: &dyn ChatBackend = match &remote {
         Some(b) => b,
@@ -503,8 +537,10 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     // The simulators: LLM-driven ones (when configured) run on the base model (adapter off) or
     // on `synth.simulator_endpoint`.
     let remote = match &cfg.synth.simulator_endpoint {
-        Some(ep) => Some(OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?),
-        None => None,
+        Some(ep) if cfg.synth.user_llm() || cfg.synth.server_llm() => {
+            Some(OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?)
+        }
+        _ => None,
     };
     let sim: &dyn ChatBackend = match &remote {
         Some(r) => r,

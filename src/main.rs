@@ -620,10 +620,15 @@ enum DataFormat {
 fn sharegpt_cmd(input: &Path, out: &Path) -> Result<()> {
     let stats = trainer::synth::sharegpt::convert_file(input, out)?;
     eprintln!(
-        "ShareGPT: {} records written to {}, {} left out",
-        stats.converted,
+        "ShareGPT: {} records written to {}, {} left out{}",
+        stats.converted + stats.already,
         out.display(),
-        stats.skipped.len()
+        stats.skipped.len(),
+        if stats.already > 0 {
+            format!(" ({} were ShareGPT already)", stats.already)
+        } else {
+            String::new()
+        }
     );
     for (id, why) in stats.skipped.iter().take(10) {
         eprintln!("  left out {id}: {why}");
@@ -633,8 +638,8 @@ fn sharegpt_cmd(input: &Path, out: &Path) -> Result<()> {
     }
     if stats.dropped_texts > 0 {
         eprintln!(
-            "  {} assistant texts written beside tool calls were dropped (a ShareGPT \
-             `function_call` turn holds only the calls)",
+            "  {} assistant texts (or reasonings) written beside tool calls were dropped (a \
+             ShareGPT `function_call` turn holds only the calls)",
             stats.dropped_texts
         );
     }

@@ -9,11 +9,11 @@ use trainer::backend::GenParams;
 use trainer::engine::SamplingParams;
 use trainer::specs::{ingest_paths, IngestOptions};
 use trainer::synth::episode::{run_episodes, Agents, EpisodeConfig};
+use trainer::synth::plan::Task;
 use trainer::synth::plan::{plan, Category, PlanOptions};
 use trainer::synth::teacher::Teacher;
-use trainer::synth::verify::{final_answer, verify};
-use trainer::synth::plan::Task;
 use trainer::synth::user::{UserAction, UserSimulator, UserTurn};
+use trainer::synth::verify::{final_answer, verify};
 use trainer::synth::{expand_spec_paths, ProgrammaticUser, Registry, SchemaResults};
 
 /// A user that opens in its own words, as an LLM user simulator does: the teacher must find the

@@ -66,11 +66,16 @@ impl GrpoCheckpoint {
             self.logged = 0;
             return Ok(None);
         };
-        // A checkpoint of an older version holds its rollouts in progress.json itself.
-        if let Some(n) = progress.rollouts_logged {
-            progress.rollouts = read_log(&self.log, n)?;
+        match progress.rollouts_logged {
+            // Cut in place (no temporary file that a kill could leave behind); repeatable.
+            Some(n) => progress.rollouts = read_log(&self.log, n)?,
+            // A checkpoint of an older version holds its rollouts in progress.json itself: the
+            // log is written from them (a kill here leaves the same state to start over from).
+            None => {
+                remove_file(&self.log)?;
+                append_log(&self.log, &progress.rollouts)?;
+            }
         }
-        crate::synth::output::write_jsonl(&self.log, progress.rollouts.iter().cloned())?;
         self.logged = progress.rollouts.len();
         Ok(Some(SavedGrpo {
             progress,
@@ -125,35 +130,43 @@ impl GrpoCheckpoint {
     }
 }
 
-/// The first `n` rollouts of the log (lines after them, or a torn last line, were written
-/// after the checkpoint and are not part of it).
+/// The first `n` rollouts of the log; the log is cut after them (lines after them, or a torn
+/// last line, were written after the checkpoint and are not part of it).
 fn read_log(path: &Path, n: usize) -> Result<Vec<Json>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && n == 0 => String::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && n == 0 => return Ok(Vec::new()),
         Err(e) => return Err(io_err(path, e)),
     };
-    let lines: Vec<&str> = text.split_terminator('\n').take(n).collect();
-    if lines.len() < n {
+    let mut end = 0;
+    let mut out = Vec::with_capacity(n);
+    for (i, line) in text.split_inclusive('\n').take(n).enumerate() {
+        let Some(body) = line.strip_suffix('\n') else {
+            break; // a torn line is not one of the checkpoint's
+        };
+        out.push(serde_json::from_str(body).map_err(|e| RunError::Corrupt {
+            path: path.to_path_buf(),
+            message: format!("line {}: {e}", i + 1),
+        })?);
+        end += line.len();
+    }
+    if out.len() < n {
         return Err(RunError::Corrupt {
             path: path.to_path_buf(),
             message: format!(
                 "the GRPO checkpoint counts {n} rollouts but the log holds {}; remove the \
                  grpo_checkpoint directory beside it to redo the GRPO phase",
-                lines.len()
+                out.len()
             ),
         });
     }
-    lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| RunError::Corrupt {
-                path: path.to_path_buf(),
-                message: format!("line {}: {e}", i + 1),
-            })
-        })
-        .collect()
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    f.set_len(end as u64).map_err(|e| io_err(path, e))?;
+    f.sync_data().map_err(|e| io_err(path, e))?;
+    Ok(out)
 }
 
 /// Appends rollouts to the log and syncs it before the checkpoint that counts them is written.
@@ -256,7 +269,9 @@ mod tests {
         let s = again.load(&rd).unwrap().unwrap();
         assert_eq!(s.progress.steps_done, 2);
         assert_eq!(s.progress.rollouts, progress(2, 4).rollouts);
-        assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 4);
+        let cut = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(cut.lines().count(), 4);
+        assert!(cut.ends_with("{\"n\":3}\n"), "{cut}");
         let mut p3 = progress(3, 6);
         save(&mut again, &rd, &mut p3);
         let back = GrpoCheckpoint::new(&it).load(&rd).unwrap().unwrap();

@@ -43,8 +43,9 @@ impl Phases {
     }
 }
 
-/// Deletes the hidden temporaries (`.name.tmp-…`, `.name.old-…`) that a killed process may have
-/// left behind in the run directory; their phases are rerun, so nothing in them is needed.
+/// Deletes the hidden temporaries (`.name.tmp-…`, `.name.old-…`, and `.name.tmp` of the
+/// synthesis writers) that a killed process may have left behind in the run directory; their
+/// phases are rerun, so nothing in them is needed.
 fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
@@ -54,7 +55,8 @@ fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let stale = name.starts_with('.') && (name.contains(".tmp-") || name.contains(".old-"));
+        let stale = name.starts_with('.')
+            && (name.contains(".tmp-") || name.contains(".old-") || name.ends_with(".tmp"));
         // `.{name}.old-…` is the previous version of `name`, moved aside just before the new one
         // was renamed in: when a kill came in between, it is the only version, so it goes back.
         let original = name
@@ -408,8 +410,6 @@ mod tests {
         assert!(matches!(err, RunError::ConfigChanged { .. }), "{err}");
     }
 
-    /// A replacement killed between moving the old version aside and renaming the new one in
-    /// leaves only `.{name}.old-…`: opening the run puts it back; other temporaries go.
     #[test]
     fn metrics_follow_each_phase_with_its_wall_time() {
         let dir = tempfile::tempdir().unwrap();
@@ -432,6 +432,8 @@ mod tests {
         assert_eq!(text.lines().count(), 3);
     }
 
+    /// A replacement killed between moving the old version aside and renaming the new one in
+    /// leaves only `.{name}.old-…`: opening the run puts it back; other temporaries go.
     #[test]
     fn an_interrupted_replacement_is_undone_on_open() {
         let dir = tempfile::tempdir().unwrap();
@@ -446,7 +448,9 @@ mod tests {
         // An `.old-` whose original is in place is just stale.
         std::fs::create_dir_all(iter.join("eval")).unwrap();
         std::fs::write(iter.join(".eval.old-9-9"), "x").unwrap();
+        std::fs::write(iter.join(".rewards.jsonl.tmp"), "{").unwrap();
         RunDir::open(&cfg).unwrap();
+        assert!(!iter.join(".rewards.jsonl.tmp").exists());
         assert!(iter.join("adapter/adapter_config.json").is_file());
         assert!(!old.exists() && !tmp.exists());
         assert!(!iter.join(".eval.old-9-9").exists() && iter.join("eval").is_dir());

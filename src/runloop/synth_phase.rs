@@ -15,10 +15,10 @@ use super::summary::SynthSummary;
 use crate::backend::ChatBackend;
 use crate::config::Config;
 use crate::synth::episode::{run_episodes, Agents, Outcome};
+use crate::synth::llm::Simulators;
 use crate::synth::output::{write_all, OutputFiles};
 use crate::synth::plan::{Category, Plan};
 use crate::synth::run::gen_params;
-use crate::synth::llm::Simulators;
 use crate::synth::{verify, Dedup, Registry, Stats};
 use crate::toolsets::Toolset;
 
@@ -49,6 +49,7 @@ pub fn play(
     let mut ep_cfg = super::heldout::episode_config(cfg, gen_params(cfg), true);
     ep_cfg.max_turns = max_turns;
     bar.set_length(planned.tasks.len() as u64);
+    sims.reset_cache();
     let t0 = Instant::now();
     let mut goal = 0usize;
     let episodes = run_episodes(registry, &planned.tasks, &agents, &ep_cfg, &mut |ep| {

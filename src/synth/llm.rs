@@ -311,6 +311,7 @@ impl ResultGenerator for LlmServer<'_> {
 /// The user and server simulators a config asks for (`synth.user_simulator`,
 /// `synth.server_simulator`): the LLM-driven ones on `backend`, else the programmatic ones.
 pub struct Simulators<'a> {
+    backend: &'a dyn ChatBackend,
     llm_user: Option<LlmUser<'a>>,
     llm_server: Option<LlmServer<'a>>,
 }
@@ -328,6 +329,7 @@ impl<'a> Simulators<'a> {
             max_new_tokens: cfg.simulator_max_new_tokens,
         };
         Simulators {
+            backend,
             llm_user: cfg.user_llm().then(|| LlmUser::new(backend, gen)),
             llm_server: cfg.server_llm().then(|| LlmServer::new(backend, gen)),
         }
@@ -344,6 +346,15 @@ impl<'a> Simulators<'a> {
         match &self.llm_server {
             Some(s) => s,
             None => &super::server::SchemaResults,
+        }
+    }
+
+    /// Drops the LLM simulators' prefix cache: a run resumed at a later phase starts with an
+    /// empty cache, and a reused prefix can change the computed numbers at rounding level, so
+    /// every synthesis starts from the same (empty) cache.
+    pub fn reset_cache(&self) {
+        if self.llm_user.is_some() || self.llm_server.is_some() {
+            self.backend.reset_cache();
         }
     }
 

@@ -9,8 +9,11 @@
 //! ```
 //!
 //! * A `function_call` value is the JSON text of `{"name", "arguments"}`, or of a list of them
-//!   for parallel calls; text the assistant wrote beside its calls has no place there and is
-//!   dropped (counted).
+//!   for parallel calls; text (or reasoning) the assistant wrote beside its calls has no place
+//!   there and is dropped (counted). A thinking model's reasoning before a text answer goes into
+//!   the `gpt` value as `<think>…</think>` (how LLaMA-Factory's reasoning templates read it).
+//! * Records already in ShareGPT are written unchanged (converting twice is harmless); a file in
+//!   which no record can be converted is refused, not replaced by an empty one.
 //! * The results of one parallel call become one `observation`, joined by
 //!   `"\n</tool_response>\n<tool_response>\n"` as LLaMA-Factory's own OpenAI-format converter
 //!   joins consecutive tool messages (for Qwen templates this renders one `<tool_response>`
@@ -32,7 +35,9 @@ pub struct ShareGptStats {
     pub converted: usize,
     /// Records left out: (id or line number, why).
     pub skipped: Vec<(String, String)>,
-    /// Assistant texts dropped because they stood beside tool calls.
+    /// Records already in ShareGPT (`conversations`), written unchanged.
+    pub already: usize,
+    /// Assistant texts (or reasoning) dropped because they stood beside tool calls.
     pub dropped_texts: usize,
 }
 
@@ -64,6 +69,7 @@ pub fn to_sharegpt(record: &Json) -> std::result::Result<(Json, usize), String> 
             "assistant" => match m.get("tool_calls").and_then(Json::as_array) {
                 Some(calls) if !calls.is_empty() => {
                     dropped += usize::from(!content.trim().is_empty());
+                    dropped += usize::from(reasoning_of(m).is_some());
                     let calls = calls
                         .iter()
                         .map(call_of)
@@ -74,7 +80,13 @@ pub fn to_sharegpt(record: &Json) -> std::result::Result<(Json, usize), String> 
                     };
                     turns.push(turn("function_call", value.to_string()));
                 }
-                _ => turns.push(turn("gpt", content)),
+                _ => turns.push(turn(
+                    "gpt",
+                    match reasoning_of(m) {
+                        Some(r) => format!("<think>\n{r}\n</think>\n\n{content}"),
+                        None => content,
+                    },
+                )),
             },
             other => return Err(format!("message {i} has role `{other}`")),
         }
@@ -134,6 +146,14 @@ fn turn(from: &str, value: String) -> Json {
     json!({ "from": from, "value": value })
 }
 
+/// A thinking model's reasoning (`reasoning_content`, or `thinking`/`reasoning`), if any.
+fn reasoning_of(m: &Json) -> Option<&str> {
+    ["reasoning_content", "thinking", "reasoning"]
+        .iter()
+        .find_map(|k| m.get(*k).and_then(Json::as_str))
+        .filter(|r| !r.trim().is_empty())
+}
+
 fn text_of(content: Option<&Json>) -> String {
     match content {
         Some(Json::String(s)) => s.clone(),
@@ -178,6 +198,11 @@ pub fn convert_file(input: &Path, output: &Path) -> Result<ShareGptStats> {
             path: input.to_path_buf(),
             message: format!("line {}: {e}", n + 1),
         })?;
+        if record.get("conversations").is_some() && record.get("messages").is_none() {
+            stats.already += 1;
+            lines.push(record);
+            continue;
+        }
         match to_sharegpt(&record) {
             Ok((r, dropped)) => {
                 stats.converted += 1;
@@ -191,6 +216,18 @@ pub fn convert_file(input: &Path, output: &Path) -> Result<ShareGptStats> {
                     .map_or_else(|| format!("line {}", n + 1), str::to_string);
                 stats.skipped.push((id, why));
             }
+        }
+    }
+    if lines.is_empty() {
+        if let Some((id, why)) = stats.skipped.first() {
+            // A wrong input file: do not replace anything with an empty one.
+            return Err(Error::Input {
+                path: input.to_path_buf(),
+                message: format!(
+                    "no record could be converted ({} left out; {id}: {why}); nothing written",
+                    stats.skipped.len()
+                ),
+            });
         }
     }
     super::output::write_jsonl(output, lines)?;
@@ -250,6 +287,14 @@ mod tests {
         ]});
         let (got, dropped) = to_sharegpt(&rec).unwrap();
         assert_eq!(dropped, 1, "the text beside the calls");
+        let thinking = json!({"messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "a", "reasoning_content": "because"}]});
+        let (t, _) = to_sharegpt(&thinking).unwrap();
+        assert_eq!(
+            t["conversations"][1]["value"],
+            "<think>\nbecause\n</think>\n\na"
+        );
         let turns = got["conversations"].as_array().unwrap();
         let froms: Vec<&str> = turns.iter().map(|t| t["from"].as_str().unwrap()).collect();
         assert_eq!(
@@ -311,6 +356,17 @@ mod tests {
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text.lines().count(), 1);
         assert!(text.contains("\"conversations\""));
+
+        // Converting again passes the ShareGPT records through.
+        let again = convert_file(&p, &p).unwrap();
+        assert_eq!((again.converted, again.already), (0, 1));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
+        // A file of which nothing converts is refused and left as it is.
+        let q = dir.path().join("q.jsonl");
+        std::fs::write(&q, format!("{bad}\n")).unwrap();
+        let err = convert_file(&q, &q).unwrap_err().to_string();
+        assert!(err.contains("no record could be converted"), "{err}");
+        assert_eq!(std::fs::read_to_string(&q).unwrap(), format!("{bad}\n"));
 
         std::fs::write(&p, "{\"messages\": [}\n").unwrap();
         let err = convert_file(&p, &p).unwrap_err().to_string();
