@@ -406,12 +406,7 @@ fn heldout_phase(ctx: &mut Ctx<'_>) -> Result<()> {
     let model = (ctx.backend.model(), ctx.backend.tokenizer());
     // The MCP-tree refinement judges with the simulators' model: the endpoint when one is
     // configured, else the base model (adapter off).
-    let remote = match &cfg.synth.simulator_endpoint {
-        Some(ep) if cfg.synth.user_llm() || cfg.synth.server_llm() => {
-            Some(OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?)
-        }
-        _ => None,
-    };
+    let remote = simulator_endpoint(cfg, true)?;
     let judge: &dyn ChatBackend = match &remote {
         Some(b) => b,
         None => &ctx.backend,
@@ -509,6 +504,16 @@ fn bfcl_eval(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     Ok(())
 }
 
+/// The client of `synth.simulator_endpoint` when one is configured and `needed`.
+fn simulator_endpoint(cfg: &Config, needed: bool) -> Result<Option<OpenAiBackend>> {
+    match &cfg.synth.simulator_endpoint {
+        Some(ep) if needed => Ok(Some(
+            OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?,
+        )),
+        _ => Ok(None),
+    }
+}
+
 fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     let cfg = ctx.cfg;
     let split = load_split(ctx)?;
@@ -536,12 +541,7 @@ fn synth_phase(ctx: &mut Ctx<'_>, k: usize) -> Result<()> {
     let dir = ctx.rd.iter_dir(k);
     // The simulators: LLM-driven ones (when configured) run on the base model (adapter off) or
     // on `synth.simulator_endpoint`.
-    let remote = match &cfg.synth.simulator_endpoint {
-        Some(ep) if cfg.synth.user_llm() || cfg.synth.server_llm() => {
-            Some(OpenAiBackend::new(ep).map_err(crate::backend::Error::from)?)
-        }
-        _ => None,
-    };
+    let remote = simulator_endpoint(cfg, cfg.synth.user_llm() || cfg.synth.server_llm())?;
     let sim: &dyn ChatBackend = match &remote {
         Some(r) => r,
         None => &ctx.backend,
