@@ -278,9 +278,9 @@ fn restore_adapter(ctx: &mut Ctx<'_>) -> Result<()> {
 
 /// A run directory of an older version: iteration `k`'s repair fine-tuning was skipped (its
 /// `sft.json` counts no step and its GRPO has not finished) and recorded without saving the
-/// adapter it kept — the one of the last earlier iteration that has one (or the fresh adapter
-/// when none has). That adapter is restored and saved into iteration `k`. Anything else
-/// without its adapter is a damaged run directory.
+/// adapter it kept — iteration `k - 1`'s, which every finished iteration saves. That adapter is
+/// restored and saved into iteration `k`. Anything else without its adapter is a damaged run
+/// directory.
 fn kept_by_skipped_repair(ctx: &mut Ctx<'_>, k: usize, dir: &Path) -> Result<()> {
     let sft = ctx.rd.iter_dir(k).join("sft.json");
     let skipped = k > 0
@@ -292,17 +292,15 @@ fn kept_by_skipped_repair(ctx: &mut Ctx<'_>, k: usize, dir: &Path) -> Result<()>
     if !skipped {
         return Err(missing(dir));
     }
-    let earlier = (0..k)
-        .rev()
-        .map(|j| ctx.rd.iter_dir(j).join("adapter"))
-        .find(|d| d.is_dir());
-    if let Some(prev) = &earlier {
-        load_peft(prev, ctx.backend.model_mut())?;
+    let prev = ctx.rd.iter_dir(k - 1).join("adapter");
+    if !prev.is_dir() {
+        return Err(missing(&prev));
     }
+    load_peft(&prev, ctx.backend.model_mut())?;
     save_adapter(ctx, k)?;
     tracing::info!(
         "iteration {k}'s skipped fine-tuning kept {}; saved to {}",
-        earlier.map_or("the fresh adapter".into(), |p| p.display().to_string()),
+        prev.display(),
         dir.display()
     );
     Ok(())

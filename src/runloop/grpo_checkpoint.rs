@@ -133,18 +133,19 @@ impl GrpoCheckpoint {
 /// The first `n` rollouts of the log; the log is cut after them (lines after them, or a torn
 /// last line, were written after the checkpoint and are not part of it).
 fn read_log(path: &Path, n: usize) -> Result<Vec<Json>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    // Bytes, not text: a kill can cut the last line inside a multi-byte character.
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && n == 0 => return Ok(Vec::new()),
         Err(e) => return Err(io_err(path, e)),
     };
     let mut end = 0;
     let mut out = Vec::with_capacity(n);
-    for (i, line) in text.split_inclusive('\n').take(n).enumerate() {
-        let Some(body) = line.strip_suffix('\n') else {
+    for (i, line) in bytes.split_inclusive(|&b| b == b'\n').take(n).enumerate() {
+        let Some(body) = line.strip_suffix(b"\n") else {
             break; // a torn line is not one of the checkpoint's
         };
-        out.push(serde_json::from_str(body).map_err(|e| RunError::Corrupt {
+        out.push(serde_json::from_slice(body).map_err(|e| RunError::Corrupt {
             path: path.to_path_buf(),
             message: format!("line {}: {e}", i + 1),
         })?);
@@ -259,11 +260,12 @@ mod tests {
         assert!(!saved.contains("\"n\""), "{saved}");
 
         // A kill after the next append but before its progress.json, mid-line.
+        // (The torn line ends inside the two-byte UTF-8 "é".)
         std::fs::OpenOptions::new()
             .append(true)
             .open(&log)
             .unwrap()
-            .write_all(b"{\"n\": 4}\n{\"n\"")
+            .write_all(b"{\"n\": 4}\n{\"n\": \"\xc3")
             .unwrap();
         let mut again = GrpoCheckpoint::new(&it);
         let s = again.load(&rd).unwrap().unwrap();

@@ -142,6 +142,31 @@ pub fn check_turns(turns: &[Json]) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// A record already in ShareGPT passes through only if its reader would take it: turns of
+/// `{from, value}` strings under the turn rules, `system`/`tools` (when present) strings.
+fn check_sharegpt(record: &Json) -> std::result::Result<(), String> {
+    let turns = record
+        .get("conversations")
+        .and_then(Json::as_array)
+        .ok_or("`conversations` is not a list")?;
+    for (i, t) in turns.iter().enumerate() {
+        if !(t.get("from").is_some_and(Json::is_string)
+            && t.get("value").is_some_and(Json::is_string))
+        {
+            return Err(format!(
+                "turn {i} is not {{\"from\": string, \"value\": string}}"
+            ));
+        }
+    }
+    check_turns(turns)?;
+    for key in ["system", "tools"] {
+        if record.get(key).is_some_and(|v| !v.is_string()) {
+            return Err(format!("`{key}` is not a string"));
+        }
+    }
+    Ok(())
+}
+
 fn turn(from: &str, value: String) -> Json {
     json!({ "from": from, "value": value })
 }
@@ -198,13 +223,18 @@ pub fn convert_file(input: &Path, output: &Path) -> Result<ShareGptStats> {
             path: input.to_path_buf(),
             message: format!("line {}: {e}", n + 1),
         })?;
-        if record.get("conversations").is_some() && record.get("messages").is_none() {
-            stats.already += 1;
-            lines.push(record);
-            continue;
-        }
-        match to_sharegpt(&record) {
-            Ok((r, dropped)) => {
+        let converted = if record.get("conversations").is_some() && record.get("messages").is_none()
+        {
+            check_sharegpt(&record).map(|()| (record.clone(), None))
+        } else {
+            to_sharegpt(&record).map(|(r, dropped)| (r, Some(dropped)))
+        };
+        match converted {
+            Ok((r, None)) => {
+                stats.already += 1;
+                lines.push(r);
+            }
+            Ok((r, Some(dropped))) => {
                 stats.converted += 1;
                 stats.dropped_texts += dropped;
                 lines.push(r);
@@ -361,6 +391,20 @@ mod tests {
         let again = convert_file(&p, &p).unwrap();
         assert_eq!((again.converted, again.already), (0, 1));
         assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
+        // A ShareGPT-looking record the reader would not take is left out too.
+        let odd = json!({"conversations": [{"from": "human", "value": "q"}]});
+        let r = dir.path().join("r.jsonl");
+        std::fs::write(&r, format!("{odd}\n{good}\n")).unwrap();
+        let s = convert_file(&r, &r).unwrap();
+        assert_eq!((s.converted, s.already, s.skipped.len()), (1, 0, 1));
+        assert!(
+            s.skipped[0].1.contains("ends with a `human` turn"),
+            "{:?}",
+            s.skipped
+        );
+        let tools_list = json!({"conversations": [{"from": "human", "value": "q"},
+            {"from": "gpt", "value": "a"}], "tools": []});
+        assert!(check_sharegpt(&tools_list).unwrap_err().contains("`tools`"));
         // A file of which nothing converts is refused and left as it is.
         let q = dir.path().join("q.jsonl");
         std::fs::write(&q, format!("{bad}\n")).unwrap();
