@@ -144,6 +144,16 @@ pub fn group(category: &str) -> &'static str {
     }
 }
 
+/// `get_directory_structure_by_category`: the result/score sub-directory of a category
+/// (`agentic/memory/kv` for `memory_kv` and `memory_kv_prereq`, else [`group`]).
+pub fn directory(category: &str) -> String {
+    let plain = category.replace("_prereq", "");
+    match plain.strip_prefix("memory_") {
+        Some(backend) => format!("agentic/memory/{backend}"),
+        None => group(category).to_string(),
+    }
+}
+
 /// The official `sort_key` of an entry ID: `(priority, category, index)`.
 /// `None` when the ID has no `_<int>` suffix (the official tool crashes).
 pub fn sort_key(id: &str) -> Option<(u8, String, i64)> {
@@ -188,6 +198,22 @@ mod tests {
         );
         assert_eq!(sort_key("nounderscore"), None);
         assert_eq!(sort_key("x_1-2"), None);
+    }
+
+    #[test]
+    fn memory_results_live_in_backend_directories() {
+        assert_eq!(directory("memory_kv"), "agentic/memory/kv");
+        assert_eq!(directory("memory_rec_sum_prereq"), "agentic/memory/rec_sum");
+        assert_eq!(directory("web_search_base"), "agentic");
+        assert_eq!(directory("live_simple"), "live");
+        assert_eq!(
+            sort_key("memory_kv_prereq_3-customer-3"),
+            Some((0, "memory_kv_prereq".into(), 3))
+        );
+        assert_eq!(
+            sort_key("memory_kv_12-customer-12"),
+            Some((4, "memory_kv".into(), 12))
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! the AST checker ([`checker`]), and data/scoring ([`category`], [`data`],
 //! [`entry`], [`score`], [`leaderboard`]).
 
+pub mod agentic;
 pub mod category;
 pub mod checker;
 pub mod data;

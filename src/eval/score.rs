@@ -1,6 +1,8 @@
 //! `trainer bfcl score`: reads result files laid out like the official
-//! evaluator's, scores every single-turn and multi-turn category with the
+//! evaluator's, scores every single-turn, multi-turn and agentic category with the
 //! official rules and writes the official score files (and leaderboard CSVs).
+//! Agentic categories are scored by [`crate::eval::agentic::score`]; memory prerequisite
+//! result files (`*_prereq_result.json`) are not scored, as in the official evaluator.
 //! Multi-turn categories are scored by
 //! [`crate::eval::multi_turn::driver_score`], all in one [`crate::eval::multi_turn::PyProcess`].
 
@@ -9,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::eval::agentic::data::load_agentic_category;
+use crate::eval::agentic::score::{score_agentic_category, AgenticContext};
 use crate::eval::category::{
     self, is_relevance_or_irrelevance, is_single_turn, language, parse_category_args, sort_key,
     VERSION_PREFIX,
@@ -206,7 +210,7 @@ pub struct ScoreSummary {
     pub model: String,
     /// Scored categories, sorted by name.
     pub categories: Vec<CategoryScore>,
-    /// Result files found but not scored (multi-turn, agentic).
+    /// Result files found but not scored (categories this crate does not score).
     pub skipped: Vec<Skipped>,
     /// The official v4 aggregation (missing categories count as 0).
     pub overall: leaderboard::Aggregate,
@@ -273,8 +277,11 @@ pub fn score(args: &ScoreArgs) -> Result<ScoreSummary> {
         if !wanted.contains(&cat) {
             continue;
         }
-        let why = if !is_single_turn(&cat) && !category::MULTI_TURN.contains(&cat.as_str()) {
-            Some("only single-turn and multi-turn categories are implemented")
+        let why = if !is_single_turn(&cat)
+            && !category::MULTI_TURN.contains(&cat.as_str())
+            && !category::AGENTIC.contains(&cat.as_str())
+        {
+            Some("only the single-turn, multi-turn and agentic categories are implemented")
         } else {
             None
         };
@@ -319,6 +326,22 @@ pub fn score(args: &ScoreArgs) -> Result<ScoreSummary> {
                     score_dir: &args.score_dir,
                     partial_eval: args.partial_eval,
                     process: &process,
+                },
+                &entries,
+                results,
+                path,
+            )?);
+            continue;
+        }
+        if category::AGENTIC.contains(&cat.as_str()) {
+            let entries = load_agentic_category(&args.data_dir, cat)?;
+            categories.push(score_agentic_category(
+                &AgenticContext {
+                    model: ctx_model,
+                    model_dir_name: &model_dir_name,
+                    category: cat,
+                    score_dir: &args.score_dir,
+                    partial_eval: args.partial_eval,
                 },
                 &entries,
                 results,
@@ -527,7 +550,7 @@ pub fn write_score_file(
     };
     let score_path = score_dir
         .join(model_dir_name)
-        .join(category::group(cat))
+        .join(category::directory(cat))
         .join(format!("{VERSION_PREFIX}_{cat}_score.json"));
     let mut header = PyDict::new();
     header.insert_str("accuracy", PyVal::Float(accuracy));

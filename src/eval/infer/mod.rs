@@ -1,5 +1,5 @@
 //! `trainer eval --bfcl`: BFCL v4 inference with our model (single-turn categories, and the
-//! multi-turn ones through [`crate::eval::multi_turn::driver`]), result files in the official
+//! multi-turn and memory ones through [`crate::eval::multi_turn::driver`]), result files in the official
 //! layout, then scoring with [`crate::eval::score`].
 //!
 //! * [`profile`]: which official model entry we stand in for (`fc` = `Qwen/Qwen3-8B-FC`,
@@ -7,12 +7,14 @@
 //! * [`prompt`]: the handlers' prompt construction; [`response`]: what they store as `result`.
 //! * [`generator`]: greedy completions from the local backend.
 //! * [`store`]: resumable result files; [`select`]: categories and `limit`.
-//! * [`multi_turn`]: batched multi-turn conversations of one category;
+//! * [`multi_turn`]: batched multi-turn conversations of one category; [`memory`]: the memory
+//!   categories (prerequisite conversations, snapshots, then the questions);
 //! * [`run`]: the evaluation itself; [`from_config`]: paths and model loading for the CLI;
 //!   [`summary`]: `summary.json` and the printed table.
 
 pub mod from_config;
 pub mod generator;
+pub mod memory;
 pub mod multi_turn;
 pub mod profile;
 pub mod prompt;

@@ -68,10 +68,38 @@ pub fn run_multi_turn_category(
 ) -> Result<()> {
     bar.set_message(plan.category.clone());
     let process = PyProcess::new();
+    let entries: Vec<MultiTurnEntry> = plan.pending.drain(..).collect();
+    plan.new_entries += run_conversations(
+        gen,
+        &entries,
+        &process,
+        &mut plan.file,
+        settings,
+        bar,
+        stats,
+        &mut |_| Ok(()),
+    )?;
+    plan.file.finish()
+}
+
+/// Runs the conversations of `entries` together to the end. As each finishes, `on_finish` sees
+/// it (a memory prerequisite saves its snapshot there), then its result line is appended to
+/// `file`. Returns the number of lines appended.
+#[allow(clippy::too_many_arguments)]
+pub fn run_conversations(
+    gen: &dyn Generator,
+    entries: &[MultiTurnEntry],
+    process: &PyProcess,
+    file: &mut ResultFile,
+    settings: StepSettings,
+    bar: &ProgressBar,
+    stats: &mut InferenceStats,
+    on_finish: &mut dyn FnMut(&Conversation) -> Result<()>,
+) -> Result<usize> {
     let mut active = Vec::new();
     let mut done = Vec::new();
-    for entry in plan.pending.drain(..) {
-        match Conversation::new(&entry, settings.profile, &process, settings.seed) {
+    for entry in entries {
+        match Conversation::new(entry, settings.profile, process, settings.seed) {
             Ok(c) => active.push(c),
             Err(e) => done.push((
                 entry.id.clone(),
@@ -80,10 +108,11 @@ pub fn run_multi_turn_category(
         }
     }
     let ctx = gen.context_len();
+    let mut appended = 0;
     while !active.is_empty() || !done.is_empty() {
         let n_done = done.len();
-        plan.file.append(std::mem::take(&mut done))?;
-        plan.new_entries += n_done;
+        file.append(std::mem::take(&mut done))?;
+        appended += n_done;
         stats.new_entries += n_done;
         bar.inc(n_done as u64);
         // (conversation index, request, prompt length, budget)
@@ -136,11 +165,14 @@ pub fn run_multi_turn_category(
         let mut still = Vec::with_capacity(active.len());
         for conv in active {
             match conv.outcome() {
-                Some(outcome) => done.push((conv.id().to_string(), line_of(conv.id(), outcome))),
+                Some(outcome) => {
+                    on_finish(&conv)?;
+                    done.push((conv.id().to_string(), line_of(conv.id(), outcome)));
+                }
                 None => still.push(conv),
             }
         }
         active = still;
     }
-    plan.file.finish()
+    Ok(appended)
 }

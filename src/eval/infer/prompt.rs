@@ -168,7 +168,12 @@ pub fn system_prompt(functions: &[Json]) -> String {
 /// `system_prompt_pre_processing_chat_model`: the default system prompt listing `functions`,
 /// prepended (with `"\n\n"`) to an existing first system message or inserted as the first one.
 pub fn add_system_prompt(messages: &mut Vec<Json>, functions: &[Json]) {
-    let system = system_prompt(functions);
+    prepend_system_text(messages, &system_prompt(functions));
+}
+
+/// Prepends `system` (with `"\n\n"`) to an existing first system message, or inserts it as the
+/// first message: how the official handlers add every system prompt.
+pub fn prepend_system_text(messages: &mut Vec<Json>, system: &str) {
     match messages.first_mut() {
         Some(first) if first.get("role").and_then(Json::as_str) == Some("system") => {
             let old = first

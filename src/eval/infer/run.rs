@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use super::generator::Generator;
+use super::memory::{plan_memory, run_memory_category, MemoryPlan};
 use super::multi_turn::{run_multi_turn_category, MultiTurnPlan, StepSettings};
 use super::prompt::build_request;
 use super::response::{clean_response, error_result, result_line};
@@ -16,7 +17,7 @@ use super::store::{write_atomic, ResultFile};
 use super::summary::{CategorySummary, EvalSummary, EvaluatedAccuracy, InferenceStats};
 use super::{Error, EvalProfile, Result};
 use crate::backend::ChatRequest;
-use crate::eval::category::{group, MULTI_TURN, VERSION_PREFIX};
+use crate::eval::category::{group, AGENTIC, MULTI_TURN, VERSION_PREFIX};
 use crate::eval::data::load_category;
 use crate::eval::multi_turn::driver_data::load_multi_turn_category;
 use crate::eval::score::{score, ScoreArgs};
@@ -281,9 +282,20 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
     let mut stats = InferenceStats::default();
     let mut plans = Vec::new();
     let mut mt_plans = Vec::new();
+    let mut mem_plans: Vec<MemoryPlan> = Vec::new();
     for cat in &categories {
         if MULTI_TURN.contains(&cat.as_str()) {
             mt_plans.push(plan_multi_turn(args, cat, &result_dir, &mut stats)?);
+            continue;
+        }
+        if AGENTIC.contains(&cat.as_str()) {
+            mem_plans.push(plan_memory(
+                &args.data_dir,
+                &result_dir.join(&model_dir),
+                cat,
+                args.limit,
+                &mut stats,
+            )?);
             continue;
         }
         let data = load_category(&args.data_dir, cat)?;
@@ -316,7 +328,8 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
     }
 
     let total: usize = plans.iter().map(|p| p.pending.len()).sum::<usize>()
-        + mt_plans.iter().map(|p| p.pending.len()).sum::<usize>();
+        + mt_plans.iter().map(|p| p.pending.len()).sum::<usize>()
+        + mem_plans.iter().map(MemoryPlan::pending_count).sum::<usize>();
     let bar = progress_bar(total, args.show_progress);
     for plan in &mut plans {
         run_category(
@@ -353,6 +366,17 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
             )
         });
     }
+    for plan in &mut mem_plans {
+        run_memory_category(gen, plan, settings, &bar, &mut stats)?;
+        bar.suspend(|| {
+            tracing::info!(
+                category = plan.category,
+                new = plan.new_entries,
+                answered = plan.file.len(),
+                "category done"
+            )
+        });
+    }
     bar.finish_and_clear();
     if stats.generation_s > 0.0 {
         stats.tokens_per_s = stats.completion_tokens as f64 / stats.generation_s;
@@ -360,7 +384,8 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
     }
 
     let partial_eval = plans.iter().any(|p| p.file.len() < p.dataset_count)
-        || mt_plans.iter().any(|p| p.file.len() < p.dataset_count);
+        || mt_plans.iter().any(|p| p.file.len() < p.dataset_count)
+        || mem_plans.iter().any(|p| p.file.len() < p.dataset_count);
     let scored = score(&ScoreArgs {
         result_dir: result_dir.clone(),
         score_dir: score_dir.clone(),
@@ -378,6 +403,12 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
             .map(|p| (p.dataset_count, p.new_entries, p.file.error_count()))
             .or_else(|| {
                 mt_plans
+                    .iter()
+                    .find(|p| p.category == cs.category)
+                    .map(|p| (p.dataset_count, p.new_entries, p.file.error_count()))
+            })
+            .or_else(|| {
+                mem_plans
                     .iter()
                     .find(|p| p.category == cs.category)
                     .map(|p| (p.dataset_count, p.new_entries, p.file.error_count()))

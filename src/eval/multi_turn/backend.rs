@@ -122,6 +122,12 @@ pub trait Backend {
     /// checker compares. A Python `set` is exposed as a sorted list.
     fn state(&self) -> PyDict;
 
+    /// `_dump_core_memory_to_context()` of a memory backend (the text its system prompt
+    /// shows); `None` for other classes.
+    fn memory_context(&self) -> Option<String> {
+        None
+    }
+
     /// Binds `call`'s arguments and runs the method.
     fn call(&mut self, call: &Call) -> Result<Returned, PyException> {
         let class = self.class_name();

@@ -32,12 +32,13 @@ use super::driver_decode::{
 use super::executor::{Executor, PyProcess};
 use super::{Error, Result};
 use crate::backend::ChatRequest;
-use crate::eval::infer::prompt::add_system_prompt;
+use crate::eval::agentic::{memory_instruction, scenario_setting};
+use crate::eval::infer::prompt::{add_system_prompt, prepend_system_text};
 use crate::eval::infer::response::clean_response;
 use crate::eval::infer::EvalProfile;
 use crate::eval::pyjson;
 use crate::eval::pyrepr::py_str;
-use crate::eval::pyval::PyVal;
+use crate::eval::pyval::{PyDict, PyVal};
 
 /// `MAXIMUM_STEP_LIMIT`.
 pub const MAXIMUM_STEP_LIMIT: usize = 20;
@@ -123,6 +124,9 @@ impl Conversation {
                 turn.push(held_out_message(docs));
             }
         }
+        if let Some(scenario) = &entry.memory_scenario {
+            add_memory_instruction(entry, scenario, &executor, &mut turns)?;
+        }
         let tools = match profile {
             EvalProfile::Fc => entry.functions.clone(),
             EvalProfile::Prompting => {
@@ -160,6 +164,11 @@ impl Conversation {
     /// The entry id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The state of the entry's first backend instance (a memory entry's snapshot).
+    pub fn backend_state(&self) -> Option<PyDict> {
+        self.executor.instances().first().map(|b| b.state())
     }
 
     /// The next request to generate, or `None` once the conversation is finished.
@@ -265,6 +274,34 @@ impl Conversation {
             self.end_turn(true);
         }
     }
+}
+
+/// `add_memory_instruction_system_prompt`: the scenario's memory instruction, with the memory
+/// backend's current content, first in turn 0 (before the prompting profile's own system prompt,
+/// as in the handler).
+fn add_memory_instruction(
+    entry: &MultiTurnEntry,
+    scenario: &str,
+    executor: &Executor,
+    turns: &mut [Vec<Json>],
+) -> Result<()> {
+    let unsupported = |why: String| Error::Unsupported(format!("{}: {why}", entry.id));
+    let [backend] = executor.instances() else {
+        return Err(unsupported(
+            "a memory entry must involve exactly one class".into(),
+        ));
+    };
+    let content = backend.memory_context().ok_or_else(|| {
+        unsupported(format!("{} is not a memory backend", backend.class_name()))
+    })?;
+    let setting = scenario_setting(scenario)
+        .ok_or_else(|| unsupported(format!("unknown memory scenario {scenario:?}")))?;
+    let first = turns
+        .first_mut()
+        .ok_or_else(|| unsupported("the entry has no turns".into()))?;
+    let instruction = memory_instruction(backend.class_name(), setting, &content);
+    prepend_system_text(first, &instruction);
+    Ok(())
 }
 
 /// The handlers' `reasoning_content`: before the first `</think>`, right-stripped of newlines,

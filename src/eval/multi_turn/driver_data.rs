@@ -21,8 +21,9 @@ use crate::eval::data::read_jsonl;
 use crate::eval::infer::prompt::PYTHON_HINT;
 use crate::eval::pyval::{PyDict, PyVal};
 
-/// `MULTI_TURN_FUNC_DOC_FILE_MAPPING` (the classes of the four multi-turn categories).
-pub const FUNC_DOC_FILES: [(&str, &str); 8] = [
+/// `MULTI_TURN_FUNC_DOC_FILE_MAPPING` (the classes of the four multi-turn categories and of the
+/// two ported memory backends).
+pub const FUNC_DOC_FILES: [(&str, &str); 10] = [
     ("GorillaFileSystem", "gorilla_file_system.json"),
     ("MathAPI", "math_api.json"),
     ("MessageAPI", "message_api.json"),
@@ -31,6 +32,8 @@ pub const FUNC_DOC_FILES: [(&str, &str); 8] = [
     ("TradingBot", "trading_bot.json"),
     ("TravelAPI", "travel_booking.json"),
     ("VehicleControlAPI", "vehicle_control.json"),
+    ("MemoryAPI_kv", "memory_kv.json"),
+    ("MemoryAPI_rec_sum", "memory_rec_sum.json"),
 ];
 
 /// Errors of multi-turn data loading.
@@ -40,7 +43,7 @@ pub enum Error {
     #[error(transparent)]
     Data(#[from] crate::eval::data::Error),
     /// The category is not a multi-turn category.
-    #[error("category {0:?} is not a BFCL v4 multi-turn category")]
+    #[error("category {0:?} is not a BFCL v4 multi-turn or agentic category this crate loads")]
     UnknownCategory(String),
     /// An entry or answer line lacks a field or has the wrong shape.
     #[error("{path}: entry {id}: {msg}")]
@@ -79,6 +82,9 @@ pub struct MultiTurnEntry {
     pub ground_truth_text: Vec<Vec<String>>,
     /// The same, parsed.
     pub ground_truth: Vec<Vec<Call>>,
+    /// Memory categories: the entry's `scenario` (`customer`, ...), which picks the memory
+    /// instruction of the system prompt; `None` elsewhere.
+    pub memory_scenario: Option<String>,
 }
 
 impl MultiTurnEntry {
@@ -93,7 +99,8 @@ impl MultiTurnEntry {
     }
 }
 
-fn load_func_docs(data_dir: &Path) -> Result<BTreeMap<&'static str, Vec<PyVal>>> {
+/// The function docs of every class in [`FUNC_DOC_FILES`].
+pub(crate) fn load_func_docs(data_dir: &Path) -> Result<BTreeMap<&'static str, Vec<PyVal>>> {
     let mut out = BTreeMap::new();
     for (class, file) in FUNC_DOC_FILES {
         let path = data_dir.join("multi_turn_func_doc").join(file);
@@ -143,7 +150,7 @@ pub fn load_multi_turn_category(data_dir: &Path, category: &str) -> Result<Vec<M
                 id: id.clone(),
                 msg: "no ground truth line with this id".into(),
             })?;
-            build_entry(&docs, q, answer, &id).map_err(|msg| Error::Shape {
+            build_entry(&docs, q, Some(answer), &id).map_err(|msg| Error::Shape {
                 path: qpath.clone(),
                 id,
                 msg,
@@ -169,10 +176,12 @@ fn str_list(v: Option<&PyVal>, what: &str) -> std::result::Result<Vec<String>, S
         .collect()
 }
 
-fn build_entry(
+/// One entry from its question line `raw` and its ground-truth line (`None`: an entry checked
+/// without ground-truth calls, such as a memory entry, whose answer is text).
+pub(crate) fn build_entry(
     docs: &BTreeMap<&'static str, Vec<PyVal>>,
     raw: PyVal,
-    answer: &PyVal,
+    answer: Option<&PyVal>,
     id: &str,
 ) -> std::result::Result<MultiTurnEntry, String> {
     let d = raw.as_dict().ok_or("not a JSON object")?;
@@ -230,11 +239,14 @@ fn build_entry(
             Ok(doc)
         })
         .collect::<std::result::Result<Vec<_>, String>>()?;
-    let gt = answer
-        .as_dict()
-        .and_then(|a| a.get_str("ground_truth"))
-        .and_then(PyVal::as_list)
-        .ok_or("ground truth: /ground_truth is missing or not a list")?;
+    let gt = match answer {
+        None => &[][..],
+        Some(answer) => answer
+            .as_dict()
+            .and_then(|a| a.get_str("ground_truth"))
+            .and_then(PyVal::as_list)
+            .ok_or("ground truth: /ground_truth is missing or not a list")?,
+    };
     let ground_truth_text = gt
         .iter()
         .enumerate()
@@ -258,5 +270,6 @@ fn build_entry(
         involved_classes,
         ground_truth_text,
         ground_truth,
+        memory_scenario: None,
     })
 }

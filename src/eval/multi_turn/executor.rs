@@ -3,7 +3,9 @@
 
 use super::backend::{Backend, PyException};
 use super::call::Call;
-use super::{filesystem, math, message, ticket, trading, travel, twitter, vehicle, Error, Result};
+use super::{
+    filesystem, math, memory, message, ticket, trading, travel, twitter, vehicle, Error, Result,
+};
 use crate::eval::pyval::{PyDict, PyVal};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -60,6 +62,8 @@ pub fn new_backend_with(
         "TravelAPI" => Box::new(travel::TravelApi::load_with(config, lc, process)?),
         "VehicleControlAPI" => Box::new(vehicle::VehicleControlApi::load_with(config, lc)?),
         "TwitterAPI" => Box::new(twitter::TwitterApi::load(config, process)?),
+        memory::MEMORY_KV => Box::new(memory::MemoryKv::load(config)?),
+        memory::MEMORY_REC_SUM => Box::new(memory::MemoryRecSum::load(config)?),
         other => return Err(Error::UnknownClass(other.to_string())),
     })
 }

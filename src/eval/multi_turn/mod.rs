@@ -40,6 +40,7 @@ pub mod filesystem;
 pub mod long_context;
 pub mod long_context_data;
 pub mod math;
+pub mod memory;
 pub mod message;
 pub mod mpf;
 pub mod mpf_calls;

@@ -1,0 +1,262 @@
+//! Inference for the memory categories (`memory_kv`, `memory_rec_sum`), in the official order:
+//! each scenario's prerequisite conversations run one after another, each starting from the
+//! memory the previous one left, and the questions run last, each from the memory the whole
+//! chain left (`_prepare_snapshot` / `_flush_memory_to_local_file`).
+//!
+//! Layout, as the official harness writes it under `result/<model>/agentic/memory/<backend>/`:
+//! `BFCL_v4_<category>_prereq_result.json` (the conversations), `BFCL_v4_<category>_result.json`
+//! (the questions; the scored file) and `memory_snapshot/`: `prereq_checkpoints/<id>.json` after
+//! each completed conversation, and `<scenario>_final.json`, the latest one.
+//!
+//! Resuming: a conversation counts as done once its result line is written, and its checkpoint
+//! is written before that line. A conversation starts from the checkpoint of the latest earlier
+//! conversation of its chain that has one (a conversation that ended in an inference error
+//! saves none, as in the official harness, where the next one then starts from the last saved
+//! memory). So a killed run resumes to exactly the state an uninterrupted one would reach.
+//!
+//! With `limit`, only the scenarios of the kept questions have their conversations run.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use indicatif::ProgressBar;
+
+use super::generator::Generator;
+use super::multi_turn::{run_conversations, StepSettings};
+use super::select::pick_entries;
+use super::store::{write_atomic, ResultFile};
+use super::summary::InferenceStats;
+use super::{Error, Result};
+use crate::eval::agentic::data::{load_memory_dataset, MemoryDataset};
+use crate::eval::category::{directory, VERSION_PREFIX};
+use crate::eval::multi_turn::driver::{Conversation, Outcome};
+use crate::eval::multi_turn::driver_data::MultiTurnEntry;
+use crate::eval::multi_turn::PyProcess;
+use crate::eval::pyjson;
+use crate::eval::pyval::{PyDict, PyVal};
+
+/// One memory category to run.
+pub struct MemoryPlan {
+    /// `memory_kv` or `memory_rec_sum`.
+    pub category: String,
+    /// Questions in the dataset.
+    pub dataset_count: usize,
+    /// The questions' result file (the scored one).
+    pub file: ResultFile,
+    /// The prerequisite conversations' result file.
+    pub prereq_file: ResultFile,
+    /// `memory_snapshot/`.
+    pub snapshot_dir: PathBuf,
+    /// Per needed scenario, its whole chain (done conversations included: their checkpoints
+    /// seed the later ones).
+    pub chains: Vec<(String, Vec<MultiTurnEntry>)>,
+    /// Questions still to answer.
+    pub pending: Vec<MultiTurnEntry>,
+    /// Questions answered by this run.
+    pub new_entries: usize,
+}
+
+impl MemoryPlan {
+    /// Conversations and questions still to run (for the progress bar).
+    pub fn pending_count(&self) -> usize {
+        let convs: usize = self
+            .chains
+            .iter()
+            .flat_map(|(_, chain)| chain)
+            .filter(|e| !self.prereq_file.contains(&e.id))
+            .count();
+        convs + self.pending.len()
+    }
+}
+
+/// Plans a memory category: its questions (after `limit`) not yet answered, and the chains of
+/// their scenarios.
+pub fn plan_memory(
+    data_dir: &Path,
+    model_dir: &Path,
+    category: &str,
+    limit: Option<usize>,
+    stats: &mut InferenceStats,
+) -> Result<MemoryPlan> {
+    let MemoryDataset {
+        prereqs, questions, ..
+    } = load_memory_dataset(data_dir, category)?;
+    let dir = model_dir.join(directory(category));
+    let file = ResultFile::open(&dir.join(format!("{VERSION_PREFIX}_{category}_result.json")))?;
+    let prereq_file =
+        ResultFile::open(&dir.join(format!("{VERSION_PREFIX}_{category}_prereq_result.json")))?;
+    let dataset_count = questions.len();
+    let keep: BTreeSet<usize> = pick_entries(dataset_count, limit).into_iter().collect();
+    let mut pending = Vec::new();
+    for (i, q) in questions.into_iter().enumerate() {
+        if !keep.contains(&i) {
+            continue;
+        }
+        if file.contains(&q.id) {
+            stats.resumed_entries += 1;
+        } else {
+            pending.push(q);
+        }
+    }
+    let needed: BTreeSet<&str> = pending
+        .iter()
+        .filter_map(|q| q.memory_scenario.as_deref())
+        .collect();
+    let chains = prereqs
+        .into_iter()
+        .filter(|(scenario, _)| needed.contains(scenario.as_str()))
+        .collect();
+    Ok(MemoryPlan {
+        category: category.to_string(),
+        dataset_count,
+        file,
+        prereq_file,
+        snapshot_dir: dir.join("memory_snapshot"),
+        chains,
+        pending,
+        new_entries: 0,
+    })
+}
+
+fn checkpoint_path(snapshot_dir: &Path, id: &str) -> PathBuf {
+    snapshot_dir
+        .join("prereq_checkpoints")
+        .join(format!("{id}.json"))
+}
+
+/// Reads a checkpoint, `None` when there is none.
+fn read_checkpoint(path: &Path) -> Result<Option<PyDict>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let bad = |msg: String| Error::Json {
+        path: path.to_path_buf(),
+        msg: format!("{msg} (a damaged memory snapshot: delete it and the result lines of its conversation and later ones to redo them)"),
+    };
+    match pyjson::loads(&text).map_err(|e| bad(e.to_string()))? {
+        PyVal::Dict(d) => Ok(Some(d)),
+        _ => Err(bad("not a JSON object".into())),
+    }
+}
+
+/// The memory a conversation at position `pos` of `chain` starts from: the checkpoint of the
+/// latest earlier conversation that has one, else empty.
+fn starting_memory(snapshot_dir: &Path, chain: &[MultiTurnEntry], pos: usize) -> Result<PyDict> {
+    for earlier in chain[..pos].iter().rev() {
+        if let Some(state) = read_checkpoint(&checkpoint_path(snapshot_dir, &earlier.id))? {
+            return Ok(state);
+        }
+    }
+    Ok(PyDict::new())
+}
+
+/// `entry` with its backend loading `state`.
+fn seeded(entry: &MultiTurnEntry, state: PyDict) -> MultiTurnEntry {
+    let mut e = entry.clone();
+    let mut config = PyDict::new();
+    for class in &entry.involved_classes {
+        config.insert_str(class, PyVal::Dict(state.clone()));
+    }
+    e.initial_config = config;
+    e
+}
+
+/// Saves a finished prerequisite conversation's memory (not after an inference error).
+fn save_checkpoint(snapshot_dir: &Path, conv: &Conversation, scenario: &str) -> Result<()> {
+    if !matches!(conv.outcome(), Some(Outcome::Turns { .. })) {
+        return Ok(());
+    }
+    let Some(state) = conv.backend_state() else {
+        return Ok(());
+    };
+    let path = checkpoint_path(snapshot_dir, conv.id());
+    let text = pyjson::dumps(&PyVal::Dict(state)).map_err(|e| Error::Json {
+        path: path.clone(),
+        msg: e.to_string(),
+    })?;
+    write_atomic(&path, text.as_bytes())?;
+    write_atomic(
+        &snapshot_dir.join(format!("{scenario}_final.json")),
+        text.as_bytes(),
+    )
+}
+
+/// Runs the plan: the prerequisite conversations wave by wave (the k-th conversation of every
+/// needed scenario together), then every pending question.
+pub fn run_memory_category(
+    gen: &dyn Generator,
+    plan: &mut MemoryPlan,
+    settings: StepSettings,
+    bar: &ProgressBar,
+    stats: &mut InferenceStats,
+) -> Result<()> {
+    bar.set_message(format!("{} (memory)", plan.category));
+    let process = PyProcess::new();
+    let longest = plan.chains.iter().map(|(_, c)| c.len()).max().unwrap_or(0);
+    for pos in 0..longest {
+        let mut wave = Vec::new();
+        let mut scenario_of = std::collections::HashMap::new();
+        for (scenario, chain) in &plan.chains {
+            let Some(entry) = chain.get(pos) else {
+                continue;
+            };
+            if plan.prereq_file.contains(&entry.id) {
+                continue;
+            }
+            let state = starting_memory(&plan.snapshot_dir, chain, pos)?;
+            wave.push(seeded(entry, state));
+            scenario_of.insert(entry.id.clone(), scenario.clone());
+        }
+        if wave.is_empty() {
+            continue;
+        }
+        let snapshot_dir = plan.snapshot_dir.clone();
+        run_conversations(
+            gen,
+            &wave,
+            &process,
+            &mut plan.prereq_file,
+            settings,
+            bar,
+            stats,
+            &mut |conv| match scenario_of.get(conv.id()) {
+                Some(scenario) => save_checkpoint(&snapshot_dir, conv, scenario),
+                None => Ok(()),
+            },
+        )?;
+    }
+    if !plan.prereq_file.is_empty() {
+        plan.prereq_file.finish()?;
+    }
+    // The conversations count in `stats.new_entries` (they are result lines too);
+    // `plan.new_entries` counts the category's own entries, the questions.
+    let mut questions = Vec::with_capacity(plan.pending.len());
+    for q in plan.pending.drain(..) {
+        let chain = plan
+            .chains
+            .iter()
+            .find(|(s, _)| Some(s.as_str()) == q.memory_scenario.as_deref())
+            .map(|(_, c)| c.as_slice())
+            .unwrap_or(&[]);
+        let state = starting_memory(&plan.snapshot_dir, chain, chain.len())?;
+        questions.push(seeded(&q, state));
+    }
+    plan.new_entries += run_conversations(
+        gen,
+        &questions,
+        &process,
+        &mut plan.file,
+        settings,
+        bar,
+        stats,
+        &mut |_| Ok(()),
+    )?;
+    plan.file.finish()
+}
