@@ -7,6 +7,10 @@ tests/fixtures/bfcl_memory/ and consumed by tests/bfcl_memory.rs:
   search) and `MemoryAPI_rec_sum` classes, each case on a fresh instance: every result string
   and the memory after the case.
 * checker.json: `agentic_checker` verdicts and `standardize_string` outputs.
+* score_golden.jsonl: result files for the five agentic categories (every tenth entry, each with
+  one of eight answer shapes: right, wrong, calls only, an inference error, an empty final
+  message, two turns, a reformatted right answer, a right answer before a final call) scored by
+  the official `eval_runner` with --partial-eval: the score files and data_agentic.csv.
 * prompt_golden.jsonl: the official `BaseHandler.inference_multi_turn_prompting` for QwenHandler
   (Qwen/Qwen3-8B) and QwenFCHandler (Qwen/Qwen3-8B-FC) on the whole `notetaker` chain of each
   ported backend (its five prerequisite conversations in order, each starting from the memory
@@ -267,6 +271,70 @@ def prompt_golden():
     return lines
 
 
+AGENTIC = ["memory_kv", "memory_rec_sum", "memory_vector", "web_search_base", "web_search_no_snippet"]
+
+
+def call_text(profile):
+    if profile == "prompting":
+        return "[core_memory_retrieve_all()]"
+    return '<tool_call>\n{"name": "core_memory_retrieve_all", "arguments": {}}\n</tool_call>'
+
+
+def answer_shape(i, profile, truth):
+    call = call_text(profile)
+    right = "{'answer': '%s', 'context': 'from memory'}" % truth
+    kind = i % 8
+    if kind == 0:
+        return [[call, right]]
+    if kind == 1:
+        return [[call, "{'answer': 'something else entirely', 'context': 'guess'}"]]
+    if kind == 2:
+        return [[call, call]]
+    if kind == 3:
+        return "Error during inference: the prompt does not fit"
+    if kind == 4:
+        return [[right, ""]]
+    if kind == 5:
+        return [[call], [right]]
+    if kind == 6:
+        return [["The answer is: " + truth.upper().replace(" ", "-") + "."]]
+    return [[right, call]]
+
+
+def score_golden():
+    from bfcl_eval.eval_checker import eval_runner
+    from bfcl_eval.utils import load_ground_truth_entry
+    import contextlib
+    import io
+
+    lines = []
+    for profile, model in {"prompting": "Qwen/Qwen3-8B", "fc": "Qwen/Qwen3-8B-FC"}.items():
+        root = Path(tempfile.mkdtemp(prefix="bfcl-agentic-score-"))
+        model_dir = model.replace("/", "_")
+        results = {}
+        for cat in AGENTIC:
+            prompts = load_dataset_entry(cat, include_prereq=False)
+            truths = load_ground_truth_entry(cat)
+            rows = []
+            for i in range(0, len(prompts), 10):
+                truth = truths[i]["ground_truth"][0]
+                rows.append({"id": prompts[i]["id"], "result": answer_shape(i // 10, profile, truth)})
+            sub = "agentic/memory/" + cat[len("memory_"):] if cat.startswith("memory") else "agentic"
+            d = root / "result" / model_dir / sub
+            d.mkdir(parents=True, exist_ok=True)
+            (d / f"BFCL_v4_{cat}_result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            results[cat] = rows
+        with contextlib.redirect_stdout(io.StringIO()):
+            eval_runner.main([model], AGENTIC, str(root / "result"), str(root / "score"), partial_eval=True)
+        for cat in AGENTIC:
+            sub = "agentic/memory/" + cat[len("memory_"):] if cat.startswith("memory") else "agentic"
+            score = (root / "score" / model_dir / sub / f"BFCL_v4_{cat}_score.json").read_text()
+            lines.append({"profile": profile, "category": cat, "results": results[cat], "score": score})
+        lines.append({"profile": profile, "category": "data_agentic.csv",
+                      "score": (root / "score" / "data_agentic.csv").read_text()})
+    return lines
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="bfcl-memory-backends-")
@@ -274,6 +342,8 @@ def main():
         "MemoryAPI_rec_sum", REC_SUM_CASES, tmp)
     (OUT / "backends.json").write_text(json.dumps(backends, ensure_ascii=True, indent=1) + "\n")
     (OUT / "checker.json").write_text(json.dumps(checker_cases(), ensure_ascii=True, indent=1) + "\n")
+    scores = score_golden()
+    (OUT / "score_golden.jsonl").write_text("".join(json.dumps(l) + "\n" for l in scores))
     lines = prompt_golden()
     (OUT / "prompt_golden.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines))
     print(f"wrote {len(backends)} backend cases, {len(CHECKER_CASES)} checker cases, "

@@ -452,3 +452,71 @@ fn memory_eval_runs_chains_scores_and_resumes() {
         assert!(x == y, "{name} differs after the resume");
     }
 }
+
+/// Agentic result files of every shape the official scorer distinguishes (right, wrong, calls
+/// only, inference error, empty final message, two turns, reformatted answer, answer before a
+/// final call), for all five agentic categories and both profiles: `score` writes the official
+/// score files and `data_agentic.csv` byte for byte.
+#[test]
+fn agentic_score_files_equal_the_official_ones() {
+    let Some(data) = data_dir() else { return };
+    let text = std::fs::read_to_string(fixture_dir().join("score_golden.jsonl")).unwrap();
+    let goldens: Vec<Json> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut compared = 0;
+    for (profile, model) in [("prompting", "Qwen/Qwen3-8B"), ("fc", "Qwen/Qwen3-8B-FC")] {
+        let root = tempfile::tempdir().unwrap();
+        let model_dir = model.replace('/', "_");
+        let mine: Vec<&Json> = goldens.iter().filter(|g| g["profile"] == profile).collect();
+        let mut categories = Vec::new();
+        for g in &mine {
+            let cat = g["category"].as_str().unwrap();
+            if cat.ends_with(".csv") {
+                continue;
+            }
+            categories.push(cat.to_string());
+            let dir = root
+                .path()
+                .join("result")
+                .join(&model_dir)
+                .join(trainer::eval::category::directory(cat));
+            std::fs::create_dir_all(&dir).unwrap();
+            let lines: String = g["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| format!("{}\n", serde_json::to_string(r).unwrap()))
+                .collect();
+            std::fs::write(dir.join(format!("BFCL_v4_{cat}_result.json")), lines).unwrap();
+        }
+        let summary = trainer::eval::score::score(&trainer::eval::score::ScoreArgs {
+            result_dir: root.path().join("result"),
+            score_dir: root.path().join("score"),
+            model: model.into(),
+            categories: Some(categories),
+            partial_eval: true,
+            data_dir: data.clone(),
+        })
+        .unwrap();
+        assert_eq!(summary.categories.len(), 5);
+        for g in &mine {
+            let cat = g["category"].as_str().unwrap();
+            let path = if cat.ends_with(".csv") {
+                root.path().join("score").join(cat)
+            } else {
+                root.path()
+                    .join("score")
+                    .join(&model_dir)
+                    .join(trainer::eval::category::directory(cat))
+                    .join(format!("BFCL_v4_{cat}_score.json"))
+            };
+            let got = std::fs::read_to_string(&path).unwrap();
+            let want = g["score"].as_str().unwrap();
+            for (n, (a, b)) in got.lines().zip(want.lines()).enumerate() {
+                assert_eq!(a, b, "{profile} {cat}: line {}", n + 1);
+            }
+            assert_eq!(got.lines().count(), want.lines().count(), "{profile} {cat}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 12);
+}
