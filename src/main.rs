@@ -85,7 +85,7 @@ enum Command {
         /// Config file (default: the embedded configs/default.toml).
         config: Option<PathBuf>,
     },
-    /// Evaluate the model (or a checkpoint) on BFCL v4 single-turn and multi-turn categories:
+    /// Evaluate the model (or a checkpoint) on BFCL v4 single-turn, multi-turn and memory categories:
     /// official-layout result files, score files and summary.json; resumes where an earlier run
     /// stopped.
     Eval {
@@ -95,8 +95,8 @@ enum Command {
         /// the base model, written to runs/<name>/eval/.
         #[arg(long)]
         iter: Option<usize>,
-        /// Categories or collections, comma separated (`all` = every supported single-turn and
-        /// multi-turn category). Default: eval.categories.
+        /// Categories or collections, comma separated (`all` = every supported single-turn,
+        /// multi-turn and memory category). Default: eval.categories.
         #[arg(long, value_delimiter = ',')]
         bfcl: Option<Vec<String>>,
         /// Output directory (default: runs/<name>/eval, or runs/<name>/iter_000N/eval).

@@ -14,7 +14,8 @@
 //! Status: ported and tested byte for byte against the originals (results
 //! and public state; `tests/bfcl_multi_turn.rs`): `MathAPI`, `MessageAPI`,
 //! `TicketAPI`, `TwitterAPI`, `TradingBot`, `TravelAPI`,
-//! `VehicleControlAPI`, `GorillaFileSystem`. `MathAPI.logarithm` and
+//! `VehicleControlAPI`, `GorillaFileSystem`; the memory backends `MemoryAPI_kv` and
+//! `MemoryAPI_rec_sum` ([`memory`]; `tests/bfcl_memory.rs`). `MathAPI.logarithm` and
 //! `square_root` run on ports of mpmath 1.3.0 and `decimal` ([`mpf`],
 //! [`mpf_log`], [`mpf_complex`], [`mpf_decimal`], [`mpf_calls`];
 //! `tests/bfcl_multi_turn_math.rs`), complex (`mpc`) results and numeric
