@@ -81,7 +81,12 @@ fn backends_match_the_official_classes() {
     let mut compared = 0;
     for case in cases.as_array().unwrap() {
         let class = case["class"].as_str().unwrap().to_string();
-        let mut exec = Executor::new(&PyDict::new(), &[class.clone()], &PyProcess::new()).unwrap();
+        let mut exec = Executor::new(
+            &PyDict::new(),
+            std::slice::from_ref(&class),
+            &PyProcess::new(),
+        )
+        .unwrap();
         let calls = case["calls"].as_array().unwrap();
         let results = case["results"].as_array().unwrap();
         for (call, want) in calls.iter().zip(results) {
@@ -199,7 +204,10 @@ fn memory_chains_prompt_like_the_official_handlers() {
     let assets = trainer::assets::ensure_assets().unwrap_or_else(|e| panic!("{e}"));
     let tok = Tokenizer::from_dir(&assets.qwen3_tokenizer_dir).unwrap();
     let text = std::fs::read_to_string(fixture_dir().join("prompt_golden.jsonl")).unwrap();
-    let goldens: Vec<Json> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let goldens: Vec<Json> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let mut conversations = 0;
     for category in ["memory_kv", "memory_rec_sum"] {
         let ds = load_memory_dataset(&data, category).unwrap();
@@ -264,7 +272,7 @@ impl Scripted {
             if last["role"] == "user" {
                 return "[memory_retrieve()]".into();
             }
-            return if user.chars().count() % 2 == 0 {
+            return if user.chars().count().is_multiple_of(2) {
                 format!("{{'answer': '{truth}', 'context': 'from memory'}}")
             } else {
                 "{'answer': 'I do not know', 'context': 'I do not know'}".into()
@@ -375,15 +383,16 @@ fn memory_eval_runs_chains_scores_and_resumes() {
     let dir = whole
         .path()
         .join("result/Qwen_Qwen3-8B/agentic/memory/rec_sum");
-    let questions = std::fs::read_to_string(dir.join("BFCL_v4_memory_rec_sum_result.json")).unwrap();
+    let questions =
+        std::fs::read_to_string(dir.join("BFCL_v4_memory_rec_sum_result.json")).unwrap();
     assert_eq!(questions.lines().count(), 8);
     let kept: Vec<&MultiTurnEntry> = (0..8).map(|i| &ds.questions[i * 155 / 8]).collect();
     let scenarios: std::collections::BTreeSet<&str> = kept
         .iter()
         .map(|q| q.memory_scenario.as_deref().unwrap())
         .collect();
-    let prereqs = std::fs::read_to_string(dir.join("BFCL_v4_memory_rec_sum_prereq_result.json"))
-        .unwrap();
+    let prereqs =
+        std::fs::read_to_string(dir.join("BFCL_v4_memory_rec_sum_prereq_result.json")).unwrap();
     let chain_len: usize = ds
         .prereqs
         .iter()
@@ -394,12 +403,21 @@ fn memory_eval_runs_chains_scores_and_resumes() {
     for scenario in &scenarios {
         let (_, chain) = ds.prereqs.iter().find(|(s, _)| s == scenario).unwrap();
         let last = chain.last().unwrap();
-        let snap = dir.join(format!("memory_snapshot/prereq_checkpoints/{}.json", last.id));
+        let snap = dir.join(format!(
+            "memory_snapshot/prereq_checkpoints/{}.json",
+            last.id
+        ));
         let fin = dir.join(format!("memory_snapshot/{scenario}_final.json"));
         assert_eq!(std::fs::read(&snap).unwrap(), std::fs::read(&fin).unwrap());
         // The memory holds the start of every user message of the chain, in order.
         let memory = pyjson::loads(&std::fs::read_to_string(&fin).unwrap()).unwrap();
-        let memory = memory.as_dict().unwrap().get_str("memory").unwrap().as_str().unwrap();
+        let memory = memory
+            .as_dict()
+            .unwrap()
+            .get_str("memory")
+            .unwrap()
+            .as_str()
+            .unwrap();
         let mut expected = String::new();
         for e in chain {
             for turn in &e.turns {
@@ -419,7 +437,7 @@ fn memory_eval_runs_chains_scores_and_resumes() {
         .iter()
         .filter(|q| {
             let text = q.turns[0].last().unwrap()["content"].as_str().unwrap();
-            text.chars().count() % 2 == 0
+            text.chars().count().is_multiple_of(2)
         })
         .count();
     let cat = summary
@@ -428,7 +446,10 @@ fn memory_eval_runs_chains_scores_and_resumes() {
         .find(|c| c.category == "memory_rec_sum")
         .unwrap();
     assert_eq!((cat.correct_count, cat.total_count), (right, 8));
-    assert!(right > 0 && right < 8, "the sample should mix right and wrong answers");
+    assert!(
+        right > 0 && right < 8,
+        "the sample should mix right and wrong answers"
+    );
     let score = whole
         .path()
         .join("score/Qwen_Qwen3-8B/agentic/memory/rec_sum/BFCL_v4_memory_rec_sum_score.json");
@@ -461,7 +482,10 @@ fn memory_eval_runs_chains_scores_and_resumes() {
 fn agentic_score_files_equal_the_official_ones() {
     let Some(data) = data_dir() else { return };
     let text = std::fs::read_to_string(fixture_dir().join("score_golden.jsonl")).unwrap();
-    let goldens: Vec<Json> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let goldens: Vec<Json> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let mut compared = 0;
     for (profile, model) in [("prompting", "Qwen/Qwen3-8B"), ("fc", "Qwen/Qwen3-8B-FC")] {
         let root = tempfile::tempdir().unwrap();

@@ -108,7 +108,8 @@ fn load_memory_raw(data_dir: &Path, category: &str) -> Result<RawMemory> {
         let mut prereqs = Vec::new();
         for (n, line) in read_jsonl(&ppath)?.into_iter().enumerate() {
             let mut d = dict_of(&line, &ppath, n)?.clone();
-            let id = str_of(&d, "id", &ppath, &format!("line {}", n + 1))?.replace("memory", category);
+            let id =
+                str_of(&d, "id", &ppath, &format!("line {}", n + 1))?.replace("memory", category);
             d.insert_str("id", PyVal::str(id.clone()));
             d.insert_str("depends_on", str_list(&prereq_ids));
             d.insert_str("involved_classes", str_list(std::slice::from_ref(&class)));
@@ -145,14 +146,15 @@ pub fn load_memory_dataset(data_dir: &Path, category: &str) -> Result<MemoryData
     for (scenario, chain, qs) in load_memory_raw(data_dir, category)? {
         let mut entries = Vec::new();
         for (id, raw) in chain {
-            let mut e = build_entry(&docs, raw, None, &id)
-                .map_err(|msg| shape(&qpath, &id, msg))?;
+            let mut e =
+                build_entry(&docs, raw, None, &id).map_err(|msg| shape(&qpath, &id, msg))?;
             e.memory_scenario = Some(scenario.clone());
             entries.push(e);
         }
         prereqs.push((scenario.clone(), entries));
         for (n, id, raw) in qs {
-            let mut e = build_entry(&docs, raw, None, &id).map_err(|msg| shape(&qpath, &id, msg))?;
+            let mut e =
+                build_entry(&docs, raw, None, &id).map_err(|msg| shape(&qpath, &id, msg))?;
             e.memory_scenario = Some(scenario.clone());
             questions.push((n, e));
         }
@@ -199,7 +201,8 @@ pub fn load_agentic_category(data_dir: &Path, category: &str) -> Result<Vec<Agen
         let path = data_dir.join(format!("{VERSION_PREFIX}_web_search.json"));
         for (n, line) in read_jsonl(&path)?.into_iter().enumerate() {
             let mut d = dict_of(&line, &path, n)?.clone();
-            let id = str_of(&d, "id", &path, &format!("line {}", n + 1))?.replace("web_search", category);
+            let id = str_of(&d, "id", &path, &format!("line {}", n + 1))?
+                .replace("web_search", category);
             d.insert_str("id", PyVal::str(id.clone()));
             add_answer_format(&mut d, &path, &id)?;
             prompts.push((n, id, PyVal::Dict(d)));

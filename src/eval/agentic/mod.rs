@@ -22,7 +22,8 @@ use crate::eval::multi_turn::memory::MEMORY_REC_SUM;
 pub const ANSWER_FORMAT_PROMPT: &str = "For your final answer to the user, you must respond in this format: {'answer': A short and precise answer to the question, 'context': A brief explanation of how you arrived at this answer or why it is correct}. If you do not know the answer, respond with {'answer': 'I do not know', 'context': 'I do not know'}. If you think the question cannot be properly answered, response with {'answer': 'I cannot answer this question', 'context': A short reason explaining why this question cannot be answered}.\n";
 
 /// `MEMORY_SCENARIO_NAME`, in order.
-pub const MEMORY_SCENARIOS: [&str; 5] = ["student", "customer", "finance", "healthcare", "notetaker"];
+pub const MEMORY_SCENARIOS: [&str; 5] =
+    ["student", "customer", "finance", "healthcare", "notetaker"];
 
 /// `MEMORY_AGENT_SETTINGS[scenario]`.
 pub fn scenario_setting(scenario: &str) -> Option<&'static str> {

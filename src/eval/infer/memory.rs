@@ -136,9 +136,11 @@ fn read_checkpoint(path: &Path) -> Result<Option<PyDict>> {
             })
         }
     };
-    let bad = |msg: String| Error::Json {
+    let bad = |msg: String| {
+        Error::Json {
         path: path.to_path_buf(),
         msg: format!("{msg} (a damaged memory snapshot: delete it and the result lines of its conversation and later ones to redo them)"),
+    }
     };
     match pyjson::loads(&text).map_err(|e| bad(e.to_string()))? {
         PyVal::Dict(d) => Ok(Some(d)),

@@ -329,7 +329,10 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
 
     let total: usize = plans.iter().map(|p| p.pending.len()).sum::<usize>()
         + mt_plans.iter().map(|p| p.pending.len()).sum::<usize>()
-        + mem_plans.iter().map(MemoryPlan::pending_count).sum::<usize>();
+        + mem_plans
+            .iter()
+            .map(MemoryPlan::pending_count)
+            .sum::<usize>();
     let bar = progress_bar(total, args.show_progress);
     for plan in &mut plans {
         run_category(

@@ -291,9 +291,9 @@ fn add_memory_instruction(
             "a memory entry must involve exactly one class".into(),
         ));
     };
-    let content = backend.memory_context().ok_or_else(|| {
-        unsupported(format!("{} is not a memory backend", backend.class_name()))
-    })?;
+    let content = backend
+        .memory_context()
+        .ok_or_else(|| unsupported(format!("{} is not a memory backend", backend.class_name())))?;
     let setting = scenario_setting(scenario)
         .ok_or_else(|| unsupported(format!("unknown memory scenario {scenario:?}")))?;
     let first = turns

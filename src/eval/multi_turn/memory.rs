@@ -312,7 +312,10 @@ fn similarity_search(keys: Vec<String>, query: &PyVal, k: &PyVal) -> PyResult<Re
         .into_iter()
         .map(|(s, key)| PyVal::Tuple(vec![PyVal::Float(s), PyVal::Str(key)]))
         .collect();
-    Ok(Returned::Value(dict([("ranked_results", PyVal::List(items))])))
+    Ok(Returned::Value(dict([(
+        "ranked_results",
+        PyVal::List(items),
+    )])))
 }
 
 /// `items[:k]` with Python's slice rules (`None` keeps all, negative counts from the end).
@@ -335,7 +338,11 @@ fn py_slice_to<T>(mut items: Vec<T>, k: &PyVal) -> PyResult<Vec<T>> {
             ))
         }
     };
-    let stop = if stop < 0 { (len + stop).max(0) } else { stop.min(len) };
+    let stop = if stop < 0 {
+        (len + stop).max(0)
+    } else {
+        stop.min(len)
+    };
     items.truncate(stop as usize);
     Ok(items)
 }
@@ -660,7 +667,9 @@ mod tests {
         for ok in ["a", "user_name", "item_2", "abc\n", "x_1_y"] {
             assert!(valid_key(ok), "{ok:?}");
         }
-        for bad in ["", "User", "_a", "a_", "a__b", "a b", "1a", "a-b", "abc\n\n", "é"] {
+        for bad in [
+            "", "User", "_a", "a_", "a__b", "a b", "1a", "a-b", "abc\n\n", "é",
+        ] {
             assert!(!valid_key(bad), "{bad:?}");
         }
     }
@@ -670,7 +679,10 @@ mod tests {
         let v = || vec![1, 2, 3];
         assert_eq!(py_slice_to(v(), &PyVal::Int(2)).unwrap(), vec![1, 2]);
         assert_eq!(py_slice_to(v(), &PyVal::Int(-1)).unwrap(), vec![1, 2]);
-        assert_eq!(py_slice_to(v(), &PyVal::Int(-9)).unwrap(), Vec::<i32>::new());
+        assert_eq!(
+            py_slice_to(v(), &PyVal::Int(-9)).unwrap(),
+            Vec::<i32>::new()
+        );
         assert_eq!(py_slice_to(v(), &PyVal::None).unwrap(), vec![1, 2, 3]);
         assert_eq!(py_slice_to(v(), &PyVal::Bool(true)).unwrap(), vec![1]);
         assert!(py_slice_to(v(), &PyVal::str("2")).is_err());
