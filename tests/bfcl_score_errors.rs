@@ -147,18 +147,26 @@ fn unsupported_categories_are_skipped_or_refused() {
     );
     s.write(
         "Qwen_Qwen3-8B",
-        "memory_kv",
-        "{\"id\": \"memory_kv_0-customer-0\", \"result\": [[\"x\"]]}\n",
+        "format_sensitivity",
+        "{\"id\": \"format_sensitivity_0:plaintext:simple_python_1\", \"result\": \"[]\"}\n",
     );
-    // Java/JS are scored like the Python categories; agentic categories are skipped.
+    // Java/JS are scored like the Python categories; format sensitivity is skipped.
     let summary = score(&s.args("Qwen/Qwen3-8B", None)).expect("scores");
     assert_eq!(summary.categories.len(), 2);
     assert_eq!(summary.skipped.len(), 1);
     let java = score(&s.args("Qwen/Qwen3-8B", Some(&["simple_java"]))).expect("java scores");
     assert_eq!(java.categories.len(), 1);
     assert_eq!(java.categories[0].correct_count, 0);
-    let err = score(&s.args("Qwen/Qwen3-8B", Some(&["memory_kv"]))).unwrap_err();
+    let err = score(&s.args("Qwen/Qwen3-8B", Some(&["format_sensitivity"]))).unwrap_err();
     assert!(matches!(err, Error::NotImplemented { .. }), "{err}");
+    // Agentic results are scored; without the memory data the error names the missing file.
+    s.write(
+        "Qwen_Qwen3-8B",
+        "memory_kv",
+        "{\"id\": \"memory_kv_0-customer-0\", \"result\": [[\"x\"]]}\n",
+    );
+    let err = score(&s.args("Qwen/Qwen3-8B", Some(&["memory_kv"]))).unwrap_err();
+    assert!(err.to_string().contains("BFCL_v4_memory.json"), "{err}");
     let err = score(&s.args("Qwen/Qwen3-8B", Some(&["bogus"]))).unwrap_err();
     assert!(matches!(err, Error::UnknownCategory(_)), "{err}");
     let err = score(&s.args("gpt-4o", None)).unwrap_err();

@@ -33,8 +33,8 @@ pub fn unsupported_reason(category: &str) -> Option<&'static str> {
 }
 
 /// Expands names and collections (`all` = every category; the single-turn ones, Python, Java
-/// and JavaScript, and the multi-turn ones are evaluated) into `(evaluated, skipped)`, both
-/// sorted.
+/// and JavaScript, the multi-turn ones and `memory_kv` / `memory_rec_sum` are evaluated) into
+/// `(evaluated, skipped)`, both sorted.
 pub fn select_categories(names: &[String]) -> Result<(Vec<String>, Vec<SkippedCategory>)> {
     let all = parse_category_args(names).map_err(Error::UnknownCategory)?;
     let mut run = Vec::new();
@@ -68,14 +68,17 @@ mod tests {
     #[test]
     fn all_expands_to_the_supported_categories() {
         let (run, skipped) = select_categories(&["all".into()]).unwrap();
-        assert_eq!(run.len(), 17, "{run:?}");
+        assert_eq!(run.len(), 19, "{run:?}");
+        assert!(run.contains(&"memory_kv".to_string()));
+        assert!(run.contains(&"memory_rec_sum".to_string()));
         assert!(run.contains(&"live_relevance".to_string()));
         assert!(run.contains(&"simple_java".to_string()));
         assert!(run.contains(&"simple_javascript".to_string()));
         assert!(run.contains(&"multi_turn_miss_func".to_string()));
         let names: Vec<&str> = skipped.iter().map(|s| s.category.as_str()).collect();
         assert!(!names.contains(&"simple_java") && !names.contains(&"multi_turn_base"));
-        assert!(names.contains(&"memory_kv") && names.contains(&"format_sensitivity"));
+        assert!(names.contains(&"memory_vector") && names.contains(&"format_sensitivity"));
+        assert!(names.contains(&"web_search_base") && names.contains(&"web_search_no_snippet"));
         let (run, _) = select_categories(&["multi_turn".into()]).unwrap();
         assert_eq!(
             run,
