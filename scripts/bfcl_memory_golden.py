@@ -33,7 +33,7 @@ from pathlib import Path
 os.environ.setdefault("BFCL_PROJECT_ROOT", tempfile.mkdtemp(prefix="bfcl-root-"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bfcl_multi_turn_infer_golden import fnv1a64, step_text  # noqa: E402
+from bfcl_multi_turn_infer_golden import scripted_query, step_text  # noqa: E402
 from bfcl_eval.eval_checker.agentic_eval.agentic_checker import (  # noqa: E402
     agentic_checker,
     standardize_string,
@@ -221,20 +221,7 @@ def run(handler, profile, entry, turn_calls, final_text):
     script = [[step_text(profile, calls)] + ([final_text] if final_text else [])
               for calls in turn_calls]
     prompts = []
-
-    def fake_query(inference_data):
-        prompt = handler._format_prompt(inference_data["message"], inference_data["function"])
-        msgs = inference_data["message"]
-        users = [i for i, m in enumerate(msgs) if m["role"] == "user"]
-        turn = len(users) - 1
-        step = sum(1 for m in msgs[users[-1]:] if m["role"] == "assistant")
-        prompts.append({"turn": turn, "step": step, "chars": len(prompt), "fnv": fnv1a64(prompt)})
-        text = script[turn][step] if step < len(script[turn]) else "Done."
-        usage = type("U", (), {"prompt_tokens": 0, "completion_tokens": 0})()
-        choice = type("C", (), {"text": text})()
-        return type("R", (), {"choices": [choice], "usage": usage})(), 0.0
-
-    handler._query_prompting = fake_query
+    handler._query_prompting = scripted_query(handler, script, prompts)
     result, _ = handler.inference_multi_turn_prompting(copy.deepcopy(entry), False, True)
     return script, prompts, result
 

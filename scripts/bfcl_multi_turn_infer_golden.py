@@ -72,13 +72,9 @@ def script_for(profile, entry_id, ground_truth):
             for t in turns]
 
 
-def run(handler, profile, entry, ground_truth):
-    # Both handlers have model_name "Qwen/Qwen3-8B", so their backend instances would share the
-    # same globals of multi_turn_utils; each run starts from fresh instances, as a real run does.
-    for name in [k for k in vars(multi_turn_utils) if k.endswith("_instance")]:
-        delattr(multi_turn_utils, name)
-    script = script_for(profile, entry["id"], ground_truth)
-    prompts = []
+def scripted_query(handler, script, prompts):
+    """A `_query_prompting` that records each formatted prompt (turn, step, length, hash) in
+    `prompts` and answers step `s` of turn `t` with `script[t][s]`, then "Done."."""
 
     def fake_query(inference_data):
         prompt = handler._format_prompt(inference_data["message"], inference_data["function"])
@@ -91,7 +87,17 @@ def run(handler, profile, entry, ground_truth):
         usage = SimpleNamespace(prompt_tokens=0, completion_tokens=0)
         return SimpleNamespace(choices=[SimpleNamespace(text=text)], usage=usage), 0.0
 
-    handler._query_prompting = fake_query
+    return fake_query
+
+
+def run(handler, profile, entry, ground_truth):
+    # Both handlers have model_name "Qwen/Qwen3-8B", so their backend instances would share the
+    # same globals of multi_turn_utils; each run starts from fresh instances, as a real run does.
+    for name in [k for k in vars(multi_turn_utils) if k.endswith("_instance")]:
+        delattr(multi_turn_utils, name)
+    script = script_for(profile, entry["id"], ground_truth)
+    prompts = []
+    handler._query_prompting = scripted_query(handler, script, prompts)
     result, _ = handler.inference_multi_turn_prompting(copy.deepcopy(entry), False, True)
     return {"id": entry["id"], "profile": profile, "script": script, "prompts": prompts, "result": result}
 

@@ -19,7 +19,6 @@ mod bfcl_common;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value as Json;
 use trainer::backend::ChatRequest;
@@ -43,32 +42,8 @@ fn read_json(name: &str) -> Json {
     serde_json::from_str(&text).unwrap()
 }
 
-/// The real BFCL data, fetched once if missing; `None` when real assets are skipped.
 fn data_dir() -> Option<PathBuf> {
-    if trainer::assets::skip_real_assets() {
-        println!("skipped: TRAINER_SKIP_REAL_ASSETS=1");
-        return None;
-    }
-    static FETCHED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    let fetched = FETCHED.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-bfcl.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .env("TRAINER_CACHE", trainer::assets::cache_dir())
-            .output()
-            .map_err(|e| format!("cannot run scripts/fetch-bfcl.sh: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "scripts/fetch-bfcl.sh failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(trainer::eval::data::default_data_dir())
-    });
-    match fetched {
-        Ok(dir) => Some(dir.clone()),
-        Err(e) => panic!("{e}"),
-    }
+    bfcl_common::real_data_dir()
 }
 
 fn state_json(state: &PyDict) -> String {
@@ -155,18 +130,7 @@ fn replay_golden(tok: &Tokenizer, entry: &MultiTurnEntry, g: &Json, state: &PyDi
         let rendered = tok
             .render_conversation(&req.messages, &req.tools, true)
             .unwrap();
-        let users: Vec<usize> = req
-            .messages
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m["role"] == "user")
-            .map(|(i, _)| i)
-            .collect();
-        let turn = users.len() - 1;
-        let step = req.messages[users[turn]..]
-            .iter()
-            .filter(|m| m["role"] == "assistant")
-            .count();
+        let (turn, step) = bfcl_common::turn_and_step(&req.messages);
         let w = &want[n];
         assert_eq!(
             (turn as u64, step as u64),

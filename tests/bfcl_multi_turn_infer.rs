@@ -14,6 +14,8 @@
 //! * `trainer eval` through the CLI on a tiny random Qwen3 (real Qwen3 tokenizer) writes the
 //!   official multi-turn layout and scores it; `trainer bfcl score` re-scores the files.
 
+#[path = "bfcl_common/mod.rs"]
+mod bfcl_common;
 mod common;
 
 use std::collections::{HashMap, HashSet};
@@ -33,34 +35,8 @@ use trainer::eval::pyrepr::repr;
 use trainer::eval::pyval::PyVal;
 use trainer::eval::score::{score, ScoreArgs, UNSCORED_ERROR_TYPE};
 
-/// The real BFCL data, fetched once per process if missing (tests run in parallel threads; the
-/// script also locks against other processes); `None` when real assets are skipped.
 fn data_dir() -> Option<PathBuf> {
-    if trainer::assets::skip_real_assets() {
-        println!("skipped: TRAINER_SKIP_REAL_ASSETS=1");
-        return None;
-    }
-    static FETCHED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    let fetched = FETCHED.get_or_init(|| {
-        let dir = trainer::eval::data::default_data_dir();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-bfcl.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .env("TRAINER_CACHE", trainer::assets::cache_dir())
-            .output()
-            .map_err(|e| format!("cannot run scripts/fetch-bfcl.sh: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "scripts/fetch-bfcl.sh failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(dir)
-    });
-    match fetched {
-        Ok(dir) => Some(dir.clone()),
-        Err(e) => panic!("{e}"),
-    }
+    bfcl_common::real_data_dir()
 }
 
 /// `call` with positional arguments bound to their parameter names (the prompting decoder drops
@@ -748,18 +724,7 @@ fn driver_prompts_equal_the_official_handler_prompts() {
             let rendered = tok
                 .render_conversation(&req.messages, &req.tools, true)
                 .unwrap();
-            let users: Vec<usize> = req
-                .messages
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| m["role"] == "user")
-                .map(|(i, _)| i)
-                .collect();
-            let turn = users.len() - 1;
-            let step = req.messages[users[turn]..]
-                .iter()
-                .filter(|m| m["role"] == "assistant")
-                .count();
+            let (turn, step) = bfcl_common::turn_and_step(&req.messages);
             prompts.push((turn, step, rendered));
             let answer = script
                 .get(turn)

@@ -533,6 +533,62 @@ pub fn score_category(
     })
 }
 
+/// What the entries of a multi-turn or agentic category came to.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Entries that passed.
+    pub correct: usize,
+    /// Failed entries (official error types).
+    pub failures: Vec<FailedEntry>,
+    /// Entries not scored faithfully.
+    pub unscored: Vec<Unscored>,
+    /// The score-file lines of failed and unscored entries, in result order.
+    pub failed_dicts: Vec<(String, PyVal)>,
+}
+
+/// Writes the score file of a multi-turn or agentic category (`total` results) and returns its
+/// [`CategoryScore`].
+pub fn finish_category(
+    score_dir: &Path,
+    model_dir_name: &str,
+    cat: &str,
+    total: usize,
+    tally: Tally,
+    result_path: &Path,
+) -> Result<CategoryScore> {
+    let correct = tally.correct;
+    let score_file = write_score_file(
+        score_dir,
+        model_dir_name,
+        cat,
+        correct,
+        total,
+        tally.failed_dicts,
+    )?;
+    Ok(CategoryScore {
+        category: cat.to_string(),
+        group: category::group(cat).to_string(),
+        accuracy: correct as f64 / total.max(1) as f64,
+        correct_count: correct,
+        total_count: total,
+        unsupported_decodes: 0,
+        failures: tally.failures,
+        unscored: tally.unscored,
+        result_file: result_path.to_path_buf(),
+        score_file,
+    })
+}
+
+/// The result line's `inference_log` (`""` when absent), as the official runners copy it into
+/// a failed entry's score line.
+pub fn inference_log(line: &ResultLine) -> PyVal {
+    line.raw
+        .as_dict()
+        .and_then(|r| r.get_str("inference_log"))
+        .cloned()
+        .unwrap_or_else(|| PyVal::str(""))
+}
+
 /// Writes `S/<model>/<group>/BFCL_v4_<cat>_score.json`: the header
 /// `{"accuracy", "correct_count", "total_count"}`, then one line per failed entry; returns its path.
 pub fn write_score_file(

@@ -31,3 +31,53 @@ pub fn fnv1a64(text: &str) -> String {
     }
     format!("{h:016x}")
 }
+
+/// The real BFCL data, fetched once per process by scripts/fetch-bfcl.sh if missing (tests run
+/// in parallel threads; the script also locks against other processes); `None` when real
+/// assets are skipped (`TRAINER_SKIP_REAL_ASSETS=1`).
+pub fn real_data_dir() -> Option<std::path::PathBuf> {
+    if trainer::assets::skip_real_assets() {
+        println!("skipped: TRAINER_SKIP_REAL_ASSETS=1");
+        return None;
+    }
+    static FETCHED: std::sync::OnceLock<Result<std::path::PathBuf, String>> =
+        std::sync::OnceLock::new();
+    let fetched = FETCHED.get_or_init(|| {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-bfcl.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .env("TRAINER_CACHE", trainer::assets::cache_dir())
+            .output()
+            .map_err(|e| format!("cannot run scripts/fetch-bfcl.sh: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "scripts/fetch-bfcl.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(trainer::eval::data::default_data_dir())
+    });
+    match fetched {
+        Ok(dir) => Some(dir.clone()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The (turn, step) a multi-turn request is at: turns are counted by user messages, steps by
+/// the assistant messages since the last one (as the golden scripts' scripted model counts).
+pub fn turn_and_step(messages: &[serde_json::Value]) -> (usize, usize) {
+    let users: Vec<usize> = messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m["role"] == "user")
+        .map(|(i, _)| i)
+        .collect();
+    let Some(&last) = users.last() else {
+        return (0, 0);
+    };
+    let step = messages[last..]
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .count();
+    (users.len() - 1, step)
+}

@@ -14,8 +14,8 @@ use crate::eval::multi_turn::driver_decode::{
 use crate::eval::pyrepr::py_str;
 use crate::eval::pyval::{PyDict, PyVal};
 use crate::eval::score::{
-    pick_entries, write_score_file, CategoryScore, FailedEntry, Result, ResultLine, Unscored,
-    UNSCORED_ERROR_TYPE,
+    finish_category, inference_log, pick_entries, CategoryScore, FailedEntry, Result, ResultLine,
+    Tally, Unscored, UNSCORED_ERROR_TYPE,
 };
 
 /// What is shared by the entries of one agentic category.
@@ -76,6 +76,21 @@ fn head(ctx: &AgenticContext<'_>, entry: &AgenticEntry, error: PyDict) -> PyDict
     d
 }
 
+/// The line of an entry whose result was not judged by the checker: the whole prompt entry,
+/// the raw result and the answers follow the error.
+fn unjudged(
+    ctx: &AgenticContext<'_>,
+    entry: &AgenticEntry,
+    message: &str,
+    error_type: &str,
+    result: &PyVal,
+) -> PyDict {
+    let mut d = head(ctx, entry, error_dict(message, error_type));
+    d.insert_str("prompt", prompt_without_function(&entry.raw));
+    d.insert_str("model_result", result.clone());
+    d
+}
+
 fn error_dict(message: &str, error_type: &str) -> PyDict {
     let mut e = PyDict::new();
     e.insert_str("error_message", PyVal::List(vec![PyVal::str(message)]));
@@ -93,16 +108,9 @@ pub fn evaluate_agentic_entry(
         Some([turn]) => turn,
         _ => {
             let error_type = "agentic:inference_error";
-            let mut d = head(
-                ctx,
-                entry,
-                error_dict(
-                    "Error during inference phase. Model did not output a list of model responses.",
-                    error_type,
-                ),
-            );
-            d.insert_str("prompt", prompt_without_function(&entry.raw));
-            d.insert_str("model_result", result.clone());
+            let message =
+                "Error during inference phase. Model did not output a list of model responses.";
+            let mut d = unjudged(ctx, entry, message, error_type, result);
             d.insert_str("possible_answer", str_list(&entry.answers));
             return AgenticVerdict::Failed {
                 error_type: error_type.into(),
@@ -139,16 +147,8 @@ pub fn evaluate_agentic_entry(
     // `if not last_unsuccessful_decoding_message`: an empty final message counts as none.
     let Some(last) = last.filter(|m| m.truthy()) else {
         let error_type = "agentic:no_last_message";
-        let mut d = head(
-            ctx,
-            entry,
-            error_dict(
-                "Cannot find the last chat message that is not a function call.",
-                error_type,
-            ),
-        );
-        d.insert_str("prompt", prompt_without_function(&entry.raw));
-        d.insert_str("model_result", result.clone());
+        let message = "Cannot find the last chat message that is not a function call.";
+        let mut d = unjudged(ctx, entry, message, error_type, result);
         d.insert_str("model_result_decoded", PyVal::List(decoded_steps));
         d.insert_str("possible_answer", str_list(&entry.answers));
         return AgenticVerdict::Failed {
@@ -220,65 +220,44 @@ pub fn score_agentic_category(
 ) -> Result<CategoryScore> {
     let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
     let picked = pick_entries(&ids, &results, ctx.partial_eval, result_path, ctx.category)?;
-    let (mut correct, mut failed_dicts, mut failures, mut unscored) = (0, vec![], vec![], vec![]);
+    let mut tally = Tally::default();
     for (line, &i) in results.iter().zip(&picked) {
         let Some(entry) = entries.get(i) else {
             continue;
         };
         match evaluate_agentic_entry(ctx, entry, &line.result) {
-            AgenticVerdict::Valid => correct += 1,
+            AgenticVerdict::Valid => tally.correct += 1,
             AgenticVerdict::Failed {
                 error_type,
                 line: dict,
             } => {
                 let mut dict = dict;
                 if let PyVal::Dict(d) = &mut dict {
-                    let log = line
-                        .raw
-                        .as_dict()
-                        .and_then(|r| r.get_str("inference_log"))
-                        .cloned()
-                        .unwrap_or_else(|| PyVal::str(""));
-                    d.insert_str("inference_log", log);
+                    d.insert_str("inference_log", inference_log(line));
                 }
-                failures.push(FailedEntry {
+                tally.failures.push(FailedEntry {
                     id: entry.id.clone(),
                     error_type,
                 });
-                failed_dicts.push((entry.id.clone(), dict));
+                tally.failed_dicts.push((entry.id.clone(), dict));
             }
             AgenticVerdict::Unscored(reason) => {
-                let mut d = head(ctx, entry, error_dict(&reason, UNSCORED_ERROR_TYPE));
-                d.insert_str("prompt", prompt_without_function(&entry.raw));
-                d.insert_str("model_result", line.result.clone());
+                let mut d = unjudged(ctx, entry, &reason, UNSCORED_ERROR_TYPE, &line.result);
                 d.insert_str("possible_answer", str_list(&entry.answers));
-                unscored.push(Unscored {
+                tally.unscored.push(Unscored {
                     id: entry.id.clone(),
                     reason,
                 });
-                failed_dicts.push((entry.id.clone(), PyVal::Dict(d)));
+                tally.failed_dicts.push((entry.id.clone(), PyVal::Dict(d)));
             }
         }
     }
-    let total = results.len();
-    let score_file = write_score_file(
+    finish_category(
         ctx.score_dir,
         ctx.model_dir_name,
         ctx.category,
-        correct,
-        total,
-        failed_dicts,
-    )?;
-    Ok(CategoryScore {
-        category: ctx.category.to_string(),
-        group: crate::eval::category::group(ctx.category).to_string(),
-        accuracy: correct as f64 / total.max(1) as f64,
-        correct_count: correct,
-        total_count: total,
-        unsupported_decodes: 0,
-        failures,
-        unscored,
-        result_file: result_path.to_path_buf(),
-        score_file,
-    })
+        results.len(),
+        tally,
+        result_path,
+    )
 }

@@ -400,22 +400,22 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
 
     let mut cats = Vec::new();
     for cs in &scored.categories {
+        // (category, entries in the dataset, answered by this run, inference errors)
         let plan = plans
             .iter()
-            .find(|p| p.category == cs.category)
-            .map(|p| (p.dataset_count, p.new_entries, p.file.error_count()))
-            .or_else(|| {
+            .map(|p| (&p.category, p.dataset_count, p.new_entries, &p.file))
+            .chain(
                 mt_plans
                     .iter()
-                    .find(|p| p.category == cs.category)
-                    .map(|p| (p.dataset_count, p.new_entries, p.file.error_count()))
-            })
-            .or_else(|| {
+                    .map(|p| (&p.category, p.dataset_count, p.new_entries, &p.file)),
+            )
+            .chain(
                 mem_plans
                     .iter()
-                    .find(|p| p.category == cs.category)
-                    .map(|p| (p.dataset_count, p.new_entries, p.file.error_count()))
-            });
+                    .map(|p| (&p.category, p.dataset_count, p.new_entries, &p.file)),
+            )
+            .find(|p| *p.0 == cs.category)
+            .map(|p| (p.1, p.2, p.3.error_count()));
         cats.push(CategorySummary {
             category: cs.category.clone(),
             group: cs.group.clone(),

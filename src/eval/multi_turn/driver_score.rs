@@ -16,8 +16,8 @@ use super::executor::{Executor, PyProcess};
 use crate::eval::decode::ModelSpec;
 use crate::eval::pyval::{PyDict, PyVal};
 use crate::eval::score::{
-    pick_entries, write_score_file, CategoryScore, Error, FailedEntry, Result, ResultLine,
-    Unscored, UNSCORED_ERROR_TYPE,
+    finish_category, inference_log, pick_entries, CategoryScore, Error, FailedEntry, Result,
+    ResultLine, Tally, Unscored, UNSCORED_ERROR_TYPE,
 };
 
 /// What is shared by the entries of one multi-turn category.
@@ -190,13 +190,7 @@ fn failure_dict(
         None => d.insert_str("model_result", line.result.clone()),
     }
     d.insert_str("possible_answer", truth);
-    let log = line
-        .raw
-        .as_dict()
-        .and_then(|r| r.get_str("inference_log"))
-        .cloned()
-        .unwrap_or_else(|| PyVal::str(""));
-    d.insert_str("inference_log", log);
+    d.insert_str("inference_log", inference_log(line));
     PyVal::Dict(d)
 }
 
@@ -209,7 +203,7 @@ pub fn score_multi_turn_category(
 ) -> Result<CategoryScore> {
     let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
     let picked = pick_entries(&ids, &results, ctx.partial_eval, result_path, ctx.category)?;
-    let (mut correct, mut failed_dicts, mut failures, mut unscored) = (0, vec![], vec![], vec![]);
+    let mut tally = Tally::default();
     for (line, &i) in results.iter().zip(&picked) {
         let Some(entry) = entries.get(i) else {
             continue;
@@ -222,7 +216,7 @@ pub fn score_multi_turn_category(
             })?;
         let (error_type, message, decoded) = match outcome {
             MultiTurnVerdict::Scored { verdict, .. } if verdict.valid => {
-                correct += 1;
+                tally.correct += 1;
                 continue;
             }
             MultiTurnVerdict::Scored { verdict, decoded } => {
@@ -239,7 +233,7 @@ pub fn score_multi_turn_category(
                 (error_type, message, decoded)
             }
             MultiTurnVerdict::Unscored(reason) => {
-                unscored.push(Unscored {
+                tally.unscored.push(Unscored {
                     id: entry.id.clone(),
                     reason: reason.clone(),
                 });
@@ -248,33 +242,20 @@ pub fn score_multi_turn_category(
             }
         };
         if error_type != UNSCORED_ERROR_TYPE {
-            failures.push(FailedEntry {
+            tally.failures.push(FailedEntry {
                 id: entry.id.clone(),
                 error_type: error_type.clone(),
             });
         }
         let dict = failure_dict(ctx, entry, line, &error_type, message, decoded.as_ref());
-        failed_dicts.push((entry.id.clone(), dict));
+        tally.failed_dicts.push((entry.id.clone(), dict));
     }
-    let total = results.len();
-    let score_file = write_score_file(
+    finish_category(
         ctx.score_dir,
         ctx.model_dir_name,
         ctx.category,
-        correct,
-        total,
-        failed_dicts,
-    )?;
-    Ok(CategoryScore {
-        category: ctx.category.to_string(),
-        group: crate::eval::category::group(ctx.category).to_string(),
-        accuracy: correct as f64 / total.max(1) as f64,
-        correct_count: correct,
-        total_count: total,
-        unsupported_decodes: 0,
-        failures,
-        unscored,
-        result_file: result_path.to_path_buf(),
-        score_file,
-    })
+        results.len(),
+        tally,
+        result_path,
+    )
 }
