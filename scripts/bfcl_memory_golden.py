@@ -163,6 +163,9 @@ CHECKER_CASES = [
     ("x_y", ["xy"]),
     ("", ["anything"]),
     ("answer: strawberry matcha latte", ["strawberry matcha"]),
+    ("का", ["क"]),
+    ("Ⓐ grade", ["grade"]),
+    ("x²", ["x"]),
 ]
 
 

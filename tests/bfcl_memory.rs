@@ -217,6 +217,8 @@ struct Scripted {
     truth: HashMap<String, String>,
     calls: Cell<usize>,
     fail_after: Option<usize>,
+    /// The context, in messages (the stand-in's prompt length).
+    context: usize,
 }
 
 fn last_user(r: &ChatRequest) -> &str {
@@ -257,7 +259,7 @@ impl Generator for Scripted {
         "scripted memory user"
     }
     fn context_len(&self) -> usize {
-        1 << 30
+        self.context
     }
     fn prompt_len(&self, r: &ChatRequest) -> trainer::backend::Result<usize> {
         Ok(r.messages.len())
@@ -320,10 +322,11 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-#[test]
-fn memory_eval_runs_chains_scores_and_resumes() {
-    let Some(data) = data_dir() else { return };
-    let ds = load_memory_dataset(&data, "memory_rec_sum").unwrap();
+/// Question text → its first acceptable answer.
+fn truths(
+    data: &Path,
+    ds: &trainer::eval::agentic::data::MemoryDataset,
+) -> HashMap<String, String> {
     let answers_text =
         std::fs::read_to_string(data.join("possible_answer/BFCL_v4_memory.json")).unwrap();
     let mut truth = HashMap::new();
@@ -335,10 +338,19 @@ fn memory_eval_runs_chains_scores_and_resumes() {
             a["ground_truth"][0].as_str().unwrap().to_string(),
         );
     }
+    truth
+}
+
+#[test]
+fn memory_eval_runs_chains_scores_and_resumes() {
+    let Some(data) = data_dir() else { return };
+    let ds = load_memory_dataset(&data, "memory_rec_sum").unwrap();
+    let truth = truths(&data, &ds);
     let gen = |fail_after| Scripted {
         truth: truth.clone(),
         calls: Cell::new(0),
         fail_after,
+        context: 1 << 30,
     };
     let whole = tempfile::tempdir().unwrap();
     let summary = run_eval(&gen(None), &args(&data, whole.path())).unwrap();
@@ -507,4 +519,88 @@ fn agentic_score_files_equal_the_official_ones() {
         }
     }
     assert_eq!(compared, 12);
+}
+
+/// Deleting a conversation's answer redoes it, the rest of its chain and its scenario's
+/// questions, ending with the files of an uninterrupted run; a completed conversation whose
+/// snapshot is missing or malformed stops the run with the file named; conversations that
+/// outgrow the context are counted in the summary.
+#[test]
+fn memory_eval_redoes_changed_chains_and_refuses_broken_snapshots() {
+    let Some(data) = data_dir() else { return };
+    let ds = load_memory_dataset(&data, "memory_rec_sum").unwrap();
+    let truth = truths(&data, &ds);
+    let gen = |context| Scripted {
+        truth: truth.clone(),
+        calls: Cell::new(0),
+        fail_after: None,
+        context,
+    };
+    let whole = tempfile::tempdir().unwrap();
+    run_eval(&gen(1 << 30), &args(&data, whole.path())).unwrap();
+    let dir = |root: &Path| root.join("result/Qwen_Qwen3-8B/agentic/memory/rec_sum");
+
+    // Redo from the third conversation of the customer chain.
+    let redo = tempfile::tempdir().unwrap();
+    run_eval(&gen(1 << 30), &args(&data, redo.path())).unwrap();
+    let prereq = dir(redo.path()).join("BFCL_v4_memory_rec_sum_prereq_result.json");
+    let text = std::fs::read_to_string(&prereq).unwrap();
+    let kept: String = text
+        .split_inclusive('\n')
+        .filter(|l| !l.contains("\"memory_rec_sum_prereq_2-customer-2\""))
+        .collect();
+    assert_eq!(kept.lines().count() + 1, text.lines().count());
+    std::fs::write(&prereq, kept).unwrap();
+    let summary = run_eval(&gen(1 << 30), &args(&data, redo.path())).unwrap();
+    let customer = ds
+        .prereqs
+        .iter()
+        .find(|(s, _)| s == "customer")
+        .unwrap()
+        .1
+        .len();
+    let customer_questions = (0..8)
+        .filter(|i| ds.questions[i * 155 / 8].memory_scenario.as_deref() == Some("customer"))
+        .count();
+    assert!(customer_questions > 0);
+    assert_eq!(
+        summary.inference.new_entries,
+        customer - 2 + customer_questions
+    );
+    let (a, b) = (tree(whole.path()), tree(redo.path()));
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{name} differs after the redo");
+    }
+
+    // A completed conversation's snapshot is missing, then malformed: a clear error, no answer.
+    let last = &ds.prereqs.iter().find(|(s, _)| s == "customer").unwrap().1[customer - 1];
+    let snap = dir(redo.path()).join(format!(
+        "memory_snapshot/prereq_checkpoints/{}.json",
+        last.id
+    ));
+    let questions = dir(redo.path()).join("BFCL_v4_memory_rec_sum_result.json");
+    let before = std::fs::read_to_string(&questions).unwrap();
+    let without_first: String = before.split_inclusive('\n').skip(1).collect();
+    std::fs::write(&questions, &without_first).unwrap();
+    std::fs::remove_file(&snap).unwrap();
+    let err = run_eval(&gen(1 << 30), &args(&data, redo.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&last.id) && err.contains("missing"), "{err}");
+    std::fs::write(&snap, "{\"memory\": 5}").unwrap();
+    let err = run_eval(&gen(1 << 30), &args(&data, redo.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a memory snapshot"), "{err}");
+    assert_eq!(std::fs::read_to_string(&questions).unwrap(), without_first);
+
+    // A context of 40 messages: long conversations end in an inference error and are counted.
+    let short = tempfile::tempdir().unwrap();
+    let summary = run_eval(&gen(40), &args(&data, short.path())).unwrap();
+    let cat = &summary.categories[0];
+    assert!(cat.prerequisite_errors > 0, "{cat:?}");
+    assert!(summary
+        .to_string()
+        .contains("prerequisite conversations ended in an inference error"));
 }

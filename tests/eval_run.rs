@@ -293,12 +293,15 @@ fn unsupported_categories_alone_are_an_error() {
     let a = args(
         dir.path(),
         EvalProfile::Fc,
-        &["memory", "web_search", "format_sensitivity"],
+        &["memory_vector", "web_search", "format_sensitivity"],
         4,
     );
     let e = run_eval(&Never, &a).unwrap_err().to_string();
     assert!(
-        e.contains("nothing to evaluate") && e.contains("not supported yet"),
+        e.contains("nothing to evaluate")
+            && e.contains("not supported yet")
+            && e.contains("SerpAPI")
+            && e.contains("faiss"),
         "{e}"
     );
 }

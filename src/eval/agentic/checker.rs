@@ -12,9 +12,22 @@ pub fn standardize(s: &str) -> String {
         .replace('\'', "\"")
 }
 
-/// Python's `\w` for `str` patterns: alphanumerics (`str.isalnum`) and `_`.
+/// Python's `\w` for `str` patterns: `str.isalnum()` (letters Lu/Ll/Lt/Lm/Lo and numbers
+/// Nd/Nl/No, not the marks Rust's `is_alphanumeric` also accepts) and `_`.
 fn is_word(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
+    use unicode_general_category::{get_general_category, GeneralCategory as G};
+    c == '_'
+        || matches!(
+            get_general_category(c),
+            G::UppercaseLetter
+                | G::LowercaseLetter
+                | G::TitlecaseLetter
+                | G::ModifierLetter
+                | G::OtherLetter
+                | G::DecimalNumber
+                | G::LetterNumber
+                | G::OtherNumber
+        )
 }
 
 /// `\b` at byte offset `pos` of `text`: a word character on exactly one side.
@@ -76,6 +89,8 @@ mod tests {
         // The empty needle matches at any boundary.
         assert!(contains_word_bounded("ab", ""));
         assert!(!contains_word_bounded("", ""));
+        // A combining vowel sign is not a word character for Python (`re.search(r"\bक\b", "का")`).
+        assert!(contains_word_bounded("का", "क"));
     }
 
     #[test]

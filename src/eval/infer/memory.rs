@@ -9,10 +9,15 @@
 //! each completed conversation, and `<scenario>_final.json`, the latest one.
 //!
 //! Resuming: a conversation counts as done once its result line is written, and its checkpoint
-//! is written before that line. A conversation starts from the checkpoint of the latest earlier
-//! conversation of its chain that has one (a conversation that ended in an inference error
-//! saves none, as in the official harness, where the next one then starts from the last saved
-//! memory). So a killed run resumes to exactly the state an uninterrupted one would reach.
+//! is written before that line (a checkpoint without its line, left by a kill, is deleted when
+//! the conversation runs again). A conversation starts from the checkpoint of the latest earlier
+//! conversation of its chain that completed; one that ended in an inference error saves no
+//! memory, as in the official harness, where the next one then starts from the last saved
+//! memory. A completed conversation whose checkpoint is missing or malformed is an error naming
+//! the file. When a chain has a conversation to (re)run, every later conversation of the chain
+//! and every question of the scenario run again too, so answers always come from the memory of
+//! the chain as it now stands, and a killed run resumes to the files an uninterrupted one writes
+//! (given deterministic generation).
 //!
 //! With `limit`, only the scenarios of the kept questions have their conversations run.
 
@@ -31,6 +36,7 @@ use crate::eval::agentic::data::{load_memory_dataset, MemoryDataset};
 use crate::eval::category::{directory, VERSION_PREFIX};
 use crate::eval::multi_turn::driver::{Conversation, Outcome};
 use crate::eval::multi_turn::driver_data::MultiTurnEntry;
+use crate::eval::multi_turn::executor::new_backend;
 use crate::eval::multi_turn::PyProcess;
 use crate::eval::pyjson;
 use crate::eval::pyval::{PyDict, PyVal};
@@ -48,24 +54,39 @@ pub struct MemoryPlan {
     /// `memory_snapshot/`.
     pub snapshot_dir: PathBuf,
     /// Per needed scenario, its whole chain (done conversations included: their checkpoints
-    /// seed the later ones).
-    pub chains: Vec<(String, Vec<MultiTurnEntry>)>,
+    /// seed the later ones) and the position from which it runs.
+    pub chains: Vec<Chain>,
     /// Questions still to answer.
     pub pending: Vec<MultiTurnEntry>,
     /// Questions answered by this run.
     pub new_entries: usize,
 }
 
+/// One scenario's prerequisite conversations.
+pub struct Chain {
+    /// `customer`, ...
+    pub scenario: String,
+    /// The conversations, in order.
+    pub entries: Vec<MultiTurnEntry>,
+    /// `entries[start..]` run in this invocation: the first one without a result line and all
+    /// after it.
+    pub start: usize,
+}
+
 impl MemoryPlan {
     /// Conversations and questions still to run (for the progress bar).
     pub fn pending_count(&self) -> usize {
-        let convs: usize = self
-            .chains
-            .iter()
-            .flat_map(|(_, chain)| chain)
-            .filter(|e| !self.prereq_file.contains(&e.id))
-            .count();
+        let convs: usize = self.chains.iter().map(|c| c.entries.len() - c.start).sum();
         convs + self.pending.len()
+    }
+
+    /// Prerequisite conversations of the needed scenarios that ended in an inference error.
+    pub fn prerequisite_errors(&self) -> usize {
+        self.chains
+            .iter()
+            .flat_map(|c| &c.entries)
+            .filter(|e| self.prereq_file.is_error(&e.id) == Some(true))
+            .count()
     }
 }
 
@@ -87,25 +108,47 @@ pub fn plan_memory(
         ResultFile::open(&dir.join(format!("{VERSION_PREFIX}_{category}_prereq_result.json")))?;
     let dataset_count = questions.len();
     let keep: BTreeSet<usize> = pick_entries(dataset_count, limit).into_iter().collect();
-    let mut pending = Vec::new();
-    for (i, q) in questions.into_iter().enumerate() {
-        if !keep.contains(&i) {
+    let kept: Vec<MultiTurnEntry> = questions
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, q)| q)
+        .collect();
+    let scenario_of = |q: &MultiTurnEntry| q.memory_scenario.clone().unwrap_or_default();
+    let mut chains = Vec::new();
+    let mut rerun: BTreeSet<String> = BTreeSet::new();
+    for (scenario, entries) in prereqs {
+        let questions_here: Vec<&MultiTurnEntry> =
+            kept.iter().filter(|q| scenario_of(q) == scenario).collect();
+        if questions_here.is_empty() {
             continue;
         }
-        if file.contains(&q.id) {
+        let start = entries
+            .iter()
+            .position(|e| !prereq_file.contains(&e.id))
+            .unwrap_or(entries.len());
+        let unanswered = questions_here.iter().any(|q| !file.contains(&q.id));
+        if start < entries.len() {
+            // The chain's memory changes: its questions are answered again from the new one.
+            rerun.insert(scenario.clone());
+        }
+        if start < entries.len() || unanswered {
+            stats.resumed_entries += start;
+            chains.push(Chain {
+                scenario,
+                entries,
+                start,
+            });
+        }
+    }
+    let mut pending = Vec::new();
+    for q in kept {
+        if file.contains(&q.id) && !rerun.contains(&scenario_of(&q)) {
             stats.resumed_entries += 1;
         } else {
             pending.push(q);
         }
     }
-    let needed: BTreeSet<&str> = pending
-        .iter()
-        .filter_map(|q| q.memory_scenario.as_deref())
-        .collect();
-    let chains = prereqs
-        .into_iter()
-        .filter(|(scenario, _)| needed.contains(scenario.as_str()))
-        .collect();
     Ok(MemoryPlan {
         category: category.to_string(),
         dataset_count,
@@ -149,12 +192,35 @@ fn read_checkpoint(path: &Path) -> Result<Option<PyDict>> {
 }
 
 /// The memory a conversation at position `pos` of `chain` starts from: the checkpoint of the
-/// latest earlier conversation that has one, else empty.
-fn starting_memory(snapshot_dir: &Path, chain: &[MultiTurnEntry], pos: usize) -> Result<PyDict> {
+/// latest earlier conversation that completed (its answer is not an inference error), else
+/// empty. A completed conversation without a usable checkpoint is an error naming the file.
+fn starting_memory(
+    snapshot_dir: &Path,
+    chain: &[MultiTurnEntry],
+    pos: usize,
+    answers: &ResultFile,
+) -> Result<PyDict> {
     for earlier in chain[..pos].iter().rev() {
-        if let Some(state) = read_checkpoint(&checkpoint_path(snapshot_dir, &earlier.id))? {
-            return Ok(state);
+        if answers.is_error(&earlier.id) != Some(false) {
+            continue;
         }
+        let path = checkpoint_path(snapshot_dir, &earlier.id);
+        let redo = format!(
+            "delete the line of {} and the later ones of its scenario from {} to redo them",
+            earlier.id,
+            answers.path().display()
+        );
+        let state = read_checkpoint(&path)?.ok_or_else(|| Error::Json {
+            path: path.clone(),
+            msg: format!("the memory snapshot of a completed conversation is missing ({redo})"),
+        })?;
+        // The backend must load it; a malformed snapshot would fail every later entry.
+        let class = earlier.involved_classes.first().map_or("", String::as_str);
+        new_backend(class, &state, &PyProcess::new()).map_err(|e| Error::Json {
+            path: path.clone(),
+            msg: format!("not a memory snapshot of {class}: {e} ({redo})"),
+        })?;
+        return Ok(state);
     }
     Ok(PyDict::new())
 }
@@ -201,20 +267,35 @@ pub fn run_memory_category(
 ) -> Result<()> {
     bar.set_message(format!("{} (memory)", plan.category));
     let process = PyProcess::new();
-    let longest = plan.chains.iter().map(|(_, c)| c.len()).max().unwrap_or(0);
+    let longest = plan
+        .chains
+        .iter()
+        .map(|c| c.entries.len())
+        .max()
+        .unwrap_or(0);
     for pos in 0..longest {
         let mut wave = Vec::new();
         let mut scenario_of = std::collections::HashMap::new();
-        for (scenario, chain) in &plan.chains {
-            let Some(entry) = chain.get(pos) else {
+        for chain in &plan.chains {
+            let Some(entry) = chain.entries.get(pos).filter(|_| pos >= chain.start) else {
                 continue;
             };
-            if plan.prereq_file.contains(&entry.id) {
-                continue;
+            // A checkpoint left without its result line (a kill in between) is stale.
+            let stale = checkpoint_path(&plan.snapshot_dir, &entry.id);
+            match std::fs::remove_file(&stale) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: stale,
+                        source,
+                    })
+                }
             }
-            let state = starting_memory(&plan.snapshot_dir, chain, pos)?;
+            let state =
+                starting_memory(&plan.snapshot_dir, &chain.entries, pos, &plan.prereq_file)?;
             wave.push(seeded(entry, state));
-            scenario_of.insert(entry.id.clone(), scenario.clone());
+            scenario_of.insert(entry.id.clone(), chain.scenario.clone());
         }
         if wave.is_empty() {
             continue;
@@ -244,11 +325,23 @@ pub fn run_memory_category(
         let chain = plan
             .chains
             .iter()
-            .find(|(s, _)| Some(s.as_str()) == q.memory_scenario.as_deref())
-            .map(|(_, c)| c.as_slice())
+            .find(|c| Some(c.scenario.as_str()) == q.memory_scenario.as_deref())
+            .map(|c| c.entries.as_slice())
             .unwrap_or(&[]);
-        let state = starting_memory(&plan.snapshot_dir, chain, chain.len())?;
+        let state = starting_memory(&plan.snapshot_dir, chain, chain.len(), &plan.prereq_file)?;
         questions.push(seeded(&q, state));
+    }
+    let errors = plan.prerequisite_errors();
+    if errors > 0 {
+        bar.suspend(|| {
+            tracing::warn!(
+                category = plan.category,
+                errors,
+                "prerequisite conversations ended in an inference error (e.g. the prompt outgrew \
+                 the context); their memory was not saved and the questions see the memory of \
+                 the last completed one"
+            )
+        });
     }
     plan.new_entries += run_conversations(
         gen,

@@ -426,6 +426,10 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
             new_entries: plan.map_or(0, |p| p.1),
             inference_errors: plan.map_or(0, |p| p.2),
             unscored: cs.unscored.clone(),
+            prerequisite_errors: mem_plans
+                .iter()
+                .find(|p| p.category == cs.category)
+                .map_or(0, MemoryPlan::prerequisite_errors),
         });
     }
     let entries: usize = cats.iter().map(|c| c.total_count).sum();

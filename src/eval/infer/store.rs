@@ -27,6 +27,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Whether a result line records an inference error.
+fn line_is_error(line: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v.get("result")?.as_str().map(is_error_result))
+        .unwrap_or(false)
+}
+
 /// A result file and the IDs it already holds.
 #[derive(Debug)]
 pub struct ResultFile {
@@ -108,15 +116,16 @@ impl ResultFile {
 
     /// Answers that record an inference error (`"Error during inference: ..."`).
     pub fn error_count(&self) -> usize {
+        self.lines.iter().filter(|(_, l)| line_is_error(l)).count()
+    }
+
+    /// Whether the answer to `id` records an inference error; `None` when `id` is not answered.
+    pub fn is_error(&self, id: &str) -> Option<bool> {
         self.lines
             .iter()
-            .filter(|(_, l)| {
-                serde_json::from_str::<serde_json::Value>(l)
-                    .ok()
-                    .and_then(|v| v.get("result")?.as_str().map(is_error_result))
-                    .unwrap_or(false)
-            })
-            .count()
+            .rev()
+            .find(|(i, _)| i == id)
+            .map(|(_, l)| line_is_error(l))
     }
 
     /// Appends finished lines (`(id, line)`, each line ending in `\n`) in one write.
@@ -143,6 +152,9 @@ impl ResultFile {
         f.write_all(bytes.as_bytes()).map_err(io)?;
         f.sync_data().map_err(io)?;
         for (id, line) in new {
+            // A new answer to an answered ID replaces it (on disk at the next rewrite; a reopen
+            // keeps the last line of an ID meanwhile).
+            self.lines.retain(|(i, _)| *i != id);
             self.ids.insert(id.clone());
             self.lines.push((id, line));
         }

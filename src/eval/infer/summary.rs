@@ -30,6 +30,14 @@ pub struct CategorySummary {
     pub inference_errors: usize,
     /// Entries the scorer could not score faithfully (counted as not correct), with reasons.
     pub unscored: Vec<Unscored>,
+    /// Memory categories: prerequisite conversations that ended in an inference error (their
+    /// memory was not saved; the questions saw less).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub prerequisite_errors: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Inference statistics of this invocation.
@@ -136,6 +144,13 @@ impl fmt::Display for EvalSummary {
                     String::new()
                 }
             )?;
+            if c.prerequisite_errors > 0 {
+                writeln!(
+                    f,
+                    "  {} prerequisite conversations ended in an inference error (their memory was not saved)",
+                    c.prerequisite_errors
+                )?;
+            }
             if !c.unscored.is_empty() {
                 writeln!(
                     f,
