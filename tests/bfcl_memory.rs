@@ -11,14 +11,18 @@
 //!   Qwen3 tokenizer, fetched on demand; skipped with `TRAINER_SKIP_REAL_ASSETS=1`);
 //! * `run_eval` on `memory_rec_sum` with a scripted stand-in for a model writes the official
 //!   layout and snapshots, scores exactly the answers it got right, and a run killed mid-way
-//!   resumes to the same files as an uninterrupted one.
+//!   resumes to the same files as an uninterrupted one; redone and broken chains;
+//! * `trainer eval --bfcl memory_kv,memory_rec_sum` through the CLI on a tiny random Qwen3 (real
+//!   Qwen3 tokenizer), then `trainer bfcl score` on its files.
 
 #[path = "bfcl_common/mod.rs"]
 mod bfcl_common;
+mod common;
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::Value as Json;
 use trainer::backend::ChatRequest;
@@ -603,4 +607,122 @@ fn memory_eval_redoes_changed_chains_and_refuses_broken_snapshots() {
     assert!(summary
         .to_string()
         .contains("prerequisite conversations ended in an inference error"));
+}
+
+/// A data directory with the memory files and one question (the first of the `notetaker`
+/// scenario, whose chain is the shortest).
+fn mini_memory_data(real: &Path, out: &Path) {
+    for sub in [
+        "possible_answer",
+        "memory_prereq_conversation",
+        "multi_turn_func_doc",
+    ] {
+        std::fs::create_dir_all(out.join(sub)).unwrap();
+    }
+    for sub in ["memory_prereq_conversation", "multi_turn_func_doc"] {
+        for f in std::fs::read_dir(real.join(sub)).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, out.join(sub).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let name = "BFCL_v4_memory.json";
+    let questions = std::fs::read_to_string(real.join(name)).unwrap();
+    let answers = std::fs::read_to_string(real.join("possible_answer").join(name)).unwrap();
+    let n = questions
+        .lines()
+        .position(|l| l.contains("\"scenario\": \"notetaker\""))
+        .unwrap();
+    let pick = |text: &str| format!("{}\n", text.lines().nth(n).unwrap());
+    std::fs::write(out.join(name), pick(&questions)).unwrap();
+    std::fs::write(out.join("possible_answer").join(name), pick(&answers)).unwrap();
+}
+
+#[test]
+fn cli_eval_runs_memory_chains_and_scores_them() {
+    let Some(real) = data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    let tok = common::save_tiny_qwen3_dir(&model, 5, 16384);
+    let data = dir.path().join("data");
+    mini_memory_data(&real, &data);
+    let cfg = dir.path().join("mem.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[run]\nname = \"mem\"\noutput_dir = \"{}\"\nthreads = 1\n\n[model]\nsource = \"{}\"\ntokenizer = \"{}\"\n\n[eval]\nmax_new_tokens = 6\nbatch_size = 4\nprofile = \"prompting\"\ndata_dir = \"{}\"\n",
+            dir.path().display(),
+            model.display(),
+            tok.display(),
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("eval");
+    let run = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .env("RUST_LOG", "warn")
+        .arg("eval")
+        .arg(&cfg)
+        .args(["--bfcl", "memory"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // memory_vector is reported as skipped, the two ported backends are scored.
+    assert!(
+        stdout.contains("memory_kv") && stdout.contains("memory_rec_sum"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("memory_vector"), "{stdout}");
+    for backend in ["kv", "rec_sum"] {
+        let d = out.join(format!("result/Qwen_Qwen3-8B/agentic/memory/{backend}"));
+        let prereq =
+            std::fs::read_to_string(d.join(format!("BFCL_v4_memory_{backend}_prereq_result.json")))
+                .unwrap();
+        assert_eq!(prereq.lines().count(), 5, "{backend}: the notetaker chain");
+        let question =
+            std::fs::read_to_string(d.join(format!("BFCL_v4_memory_{backend}_result.json")))
+                .unwrap();
+        let line: Json = serde_json::from_str(question.trim_end()).unwrap();
+        assert_eq!(line["id"], format!("memory_{backend}_130-notetaker-0"));
+        assert!(line["result"].is_array(), "{line}");
+        assert!(d.join("memory_snapshot/notetaker_final.json").is_file());
+        let score = out.join(format!(
+            "score/Qwen_Qwen3-8B/agentic/memory/{backend}/BFCL_v4_memory_{backend}_score.json"
+        ));
+        let head: Json = serde_json::from_str(
+            std::fs::read_to_string(score)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(head["total_count"], 1);
+    }
+    // `trainer bfcl score` reads the same files (the prerequisite files are not scored).
+    let scored = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["bfcl", "score", "--model", "Qwen/Qwen3-8B", "--data"])
+        .arg(&data)
+        .arg("--result-dir")
+        .arg(out.join("result"))
+        .arg("--score-dir")
+        .arg(dir.path().join("rescore"))
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&scored.stdout);
+    assert!(
+        scored.status.success(),
+        "{s}\n{}",
+        String::from_utf8_lossy(&scored.stderr)
+    );
+    assert!(
+        s.contains("memory_kv") && s.contains("memory_rec_sum") && !s.contains("prereq"),
+        "{s}"
+    );
 }
