@@ -19,7 +19,7 @@ pub use rewards::{
     default_rewards, FormatReward, GatedReward, GatedWeights, RewardSpec, TurnsReward,
 };
 pub use schema::*;
-pub use synth::{CategoryWeights, RefineMode, ScenarioSection, SynthSection};
+pub use synth::{CategoryWeights, RefineMode, ScenarioSection, SimMode, SynthSection};
 pub use train::{ColdStart, GapSource, LoopSection, TrainSection};
 
 /// Configuration errors. Every variant names the file it came from.

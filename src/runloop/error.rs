@@ -18,9 +18,13 @@ pub enum RunError {
     /// The run directory was started with another config.
     #[error(
         "{path} differs from the config given now: resuming would mix two experiments; \
-         use another run.name (or delete the run directory to start over)"
+         use another run.name (or delete the run directory to start over){hint}"
     )]
-    ConfigChanged { path: PathBuf },
+    ConfigChanged {
+        path: PathBuf,
+        /// What would make this config match the run, when known (starts with "; ").
+        hint: String,
+    },
     #[error("config: {0}")]
     Config(#[from] crate::config::Error),
     #[error("synthesis: {0}")]

@@ -116,6 +116,9 @@ impl RunDir {
                 // levels: that is its setting, not today's default.
                 // Likewise a run from before `loop.gap_source` took its mix from the held-out
                 // accuracy.
+                // And a run from before `synth.simulator_max_new_tokens` synthesized with the
+                // programmatic simulators whatever `user_simulator` / `server_simulator` said.
+                let sims_ignored = !before.contains("simulator_max_new_tokens");
                 let upgraded = Config::from_toml(&before, &resolved).is_ok_and(|mut old| {
                     if !before.contains("[synth.scenarios") {
                         old.synth.scenarios = crate::config::ScenarioSection::off();
@@ -123,10 +126,25 @@ impl RunDir {
                     if !before.contains("gap_source") {
                         old.loop_.gap_source = crate::config::GapSource::Heldout;
                     }
+                    if sims_ignored {
+                        old.synth.user_simulator = crate::config::SimMode::Programmatic;
+                        old.synth.server_simulator = crate::config::SimMode::Programmatic;
+                    }
                     old.to_toml() == now
                 });
                 if !upgraded {
-                    return Err(RunError::ConfigChanged { path: resolved });
+                    let llm = cfg.synth.user_llm() || cfg.synth.server_llm();
+                    let hint = if sims_ignored && llm {
+                        "; this run was started by a version whose loop synthesized with the \
+                         programmatic simulators whatever synth.user_simulator / \
+                         synth.server_simulator said: set both to \"programmatic\" to resume it"
+                    } else {
+                        ""
+                    };
+                    return Err(RunError::ConfigChanged {
+                        path: resolved,
+                        hint: hint.to_string(),
+                    });
                 }
                 tracing::info!(
                     "{}: keys added since the run started take their defaults (file rewritten)",
@@ -408,6 +426,32 @@ mod tests {
         std::fs::write(&resolved, &old).unwrap();
         let err = RunDir::open(&config(dir.path(), 1)).unwrap_err();
         assert!(matches!(err, RunError::ConfigChanged { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_run_from_before_loop_simulators_resumes_only_with_programmatic_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path(), 1);
+        cfg.synth.user_simulator = crate::config::SimMode::Llm;
+        RunDir::open(&cfg).unwrap();
+        let resolved = cfg.run_dir().join("config.resolved.toml");
+        let full = std::fs::read_to_string(&resolved).unwrap();
+        let old: String = full
+            .lines()
+            .filter(|l| !l.starts_with("simulator_max_new_tokens ="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(old.len() < full.len());
+        std::fs::write(&resolved, &old).unwrap();
+        // The loop of that version ignored "llm": resuming with it would switch simulators.
+        let err = RunDir::open(&cfg).unwrap_err();
+        assert!(matches!(err, RunError::ConfigChanged { .. }), "{err}");
+        assert!(
+            err.to_string().contains("set both to \"programmatic\""),
+            "{err}"
+        );
+        // With the simulators that actually played, it resumes.
+        RunDir::open(&config(dir.path(), 1)).unwrap();
     }
 
     #[test]
