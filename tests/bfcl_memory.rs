@@ -223,6 +223,8 @@ struct Scripted {
     fail_after: Option<usize>,
     /// The context, in messages (the stand-in's prompt length).
     context: usize,
+    /// How many characters of each user message it stores.
+    take: usize,
 }
 
 fn last_user(r: &ChatRequest) -> &str {
@@ -249,7 +251,7 @@ impl Scripted {
             };
         }
         if last["role"] == "user" {
-            let start: String = user.chars().take(24).collect();
+            let start: String = user.chars().take(self.take).collect();
             let text = PyVal::str(format!("{start} | "));
             format!("[memory_append(text={})]", repr(&text))
         } else {
@@ -355,6 +357,7 @@ fn memory_eval_runs_chains_scores_and_resumes() {
         calls: Cell::new(0),
         fail_after,
         context: 1 << 30,
+        take: 24,
     };
     let whole = tempfile::tempdir().unwrap();
     let summary = run_eval(&gen(None), &args(&data, whole.path())).unwrap();
@@ -539,6 +542,7 @@ fn memory_eval_redoes_changed_chains_and_refuses_broken_snapshots() {
         calls: Cell::new(0),
         fail_after: None,
         context,
+        take: 24,
     };
     let whole = tempfile::tempdir().unwrap();
     run_eval(&gen(1 << 30), &args(&data, whole.path())).unwrap();
@@ -576,6 +580,46 @@ fn memory_eval_redoes_changed_chains_and_refuses_broken_snapshots() {
     for ((name, x), (_, y)) in a.iter().zip(&b) {
         assert!(x == y, "{name} differs after the redo");
     }
+
+    // A redo that changes the memory (the stand-in now keeps 12 characters), killed at several
+    // points and resumed, ends like the same redo uninterrupted: the later conversations and
+    // the scenario's questions come from the new memory, not the old.
+    let changed = |fail_after| Scripted {
+        truth: truth.clone(),
+        calls: Cell::new(0),
+        fail_after,
+        context: 1 << 30,
+        take: 12,
+    };
+    let drop_line = |root: &Path| {
+        let prereq = dir(root).join("BFCL_v4_memory_rec_sum_prereq_result.json");
+        let text = std::fs::read_to_string(&prereq).unwrap();
+        let kept: String = text
+            .split_inclusive('\n')
+            .filter(|l| !l.contains("\"memory_rec_sum_prereq_2-customer-2\""))
+            .collect();
+        std::fs::write(&prereq, kept).unwrap();
+    };
+    let clean = tempfile::tempdir().unwrap();
+    run_eval(&gen(1 << 30), &args(&data, clean.path())).unwrap();
+    drop_line(clean.path());
+    run_eval(&changed(None), &args(&data, clean.path())).unwrap();
+    let killed = tempfile::tempdir().unwrap();
+    run_eval(&gen(1 << 30), &args(&data, killed.path())).unwrap();
+    drop_line(killed.path());
+    for fail_after in [7, 40, 60, 75] {
+        assert!(run_eval(&changed(Some(fail_after)), &args(&data, killed.path())).is_err());
+    }
+    run_eval(&changed(None), &args(&data, killed.path())).unwrap();
+    let (a, b) = (tree(clean.path()), tree(killed.path()));
+    assert_eq!(
+        a.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        b.iter().map(|x| &x.0).collect::<Vec<_>>()
+    );
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{name} differs after a killed redo");
+    }
+    assert_ne!(tree(whole.path()), a, "the redo changed the files");
 
     // A completed conversation's snapshot is missing, then malformed: a clear error, no answer.
     let last = &ds.prereqs.iter().find(|(s, _)| s == "customer").unwrap().1[customer - 1];

@@ -119,7 +119,7 @@ impl RunDir {
                 // And a run from before `synth.simulator_max_new_tokens` synthesized with the
                 // programmatic simulators whatever `user_simulator` / `server_simulator` said.
                 let sims_ignored = !before.contains("simulator_max_new_tokens");
-                let upgraded = Config::from_toml(&before, &resolved).is_ok_and(|mut old| {
+                let old = Config::from_toml(&before, &resolved).ok().map(|mut old| {
                     if !before.contains("[synth.scenarios") {
                         old.synth.scenarios = crate::config::ScenarioSection::off();
                     }
@@ -130,11 +130,14 @@ impl RunDir {
                         old.synth.user_simulator = crate::config::SimMode::Programmatic;
                         old.synth.server_simulator = crate::config::SimMode::Programmatic;
                     }
-                    old.to_toml() == now
+                    old.to_toml()
                 });
-                if !upgraded {
-                    let llm = cfg.synth.user_llm() || cfg.synth.server_llm();
-                    let hint = if sims_ignored && llm {
+                if old.as_deref() != Some(now.as_str()) {
+                    // Say how to resume when the LLM simulators are the only difference.
+                    let mut programmatic = cfg.clone();
+                    programmatic.synth.user_simulator = crate::config::SimMode::Programmatic;
+                    programmatic.synth.server_simulator = crate::config::SimMode::Programmatic;
+                    let hint = if sims_ignored && old == Some(programmatic.to_toml()) {
                         "; this run was started by a version whose loop synthesized with the \
                          programmatic simulators whatever synth.user_simulator / \
                          synth.server_simulator said: set both to \"programmatic\" to resume it"

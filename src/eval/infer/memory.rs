@@ -103,47 +103,57 @@ pub fn plan_memory(
         prereqs, questions, ..
     } = load_memory_dataset(data_dir, category)?;
     let dir = model_dir.join(directory(category));
-    let file = ResultFile::open(&dir.join(format!("{VERSION_PREFIX}_{category}_result.json")))?;
-    let prereq_file =
+    let mut file = ResultFile::open(&dir.join(format!("{VERSION_PREFIX}_{category}_result.json")))?;
+    let mut prereq_file =
         ResultFile::open(&dir.join(format!("{VERSION_PREFIX}_{category}_prereq_result.json")))?;
+    let snapshot_dir = dir.join("memory_snapshot");
     let dataset_count = questions.len();
     let keep: BTreeSet<usize> = pick_entries(dataset_count, limit).into_iter().collect();
-    let kept: Vec<MultiTurnEntry> = questions
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| keep.contains(i))
-        .map(|(_, q)| q)
-        .collect();
     let scenario_of = |q: &MultiTurnEntry| q.memory_scenario.clone().unwrap_or_default();
     let mut chains = Vec::new();
-    let mut rerun: BTreeSet<String> = BTreeSet::new();
     for (scenario, entries) in prereqs {
-        let questions_here: Vec<&MultiTurnEntry> =
-            kept.iter().filter(|q| scenario_of(q) == scenario).collect();
-        if questions_here.is_empty() {
+        let in_scenario: Vec<(usize, &MultiTurnEntry)> = questions
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| scenario_of(q) == scenario)
+            .collect();
+        if !in_scenario.iter().any(|(i, _)| keep.contains(i)) {
             continue;
         }
         let start = entries
             .iter()
             .position(|e| !prereq_file.contains(&e.id))
             .unwrap_or(entries.len());
-        let unanswered = questions_here.iter().any(|q| !file.contains(&q.id));
         if start < entries.len() {
-            // The chain's memory changes: its questions are answered again from the new one.
-            rerun.insert(scenario.clone());
+            // The chain changes from `start` on: the later conversations and every answer of the
+            // scenario came from the old memory. Forget them on disk before anything runs, so a
+            // kill during the redo leaves the redo still to do.
+            let later: Vec<String> = entries[start..].iter().map(|e| e.id.clone()).collect();
+            prereq_file.remove(&later)?;
+            let answers: Vec<String> = in_scenario.iter().map(|(_, q)| q.id.clone()).collect();
+            file.remove(&answers)?;
+            for id in &later {
+                remove_if_present(&checkpoint_path(&snapshot_dir, id))?;
+            }
+            let final_path = snapshot_dir.join(format!("{scenario}_final.json"));
+            match latest_checkpoint(&snapshot_dir, &entries, start, &prereq_file)? {
+                Some((_, text)) => write_atomic(&final_path, text.as_bytes())?,
+                None => remove_if_present(&final_path)?,
+            }
         }
-        if start < entries.len() || unanswered {
-            stats.resumed_entries += start;
-            chains.push(Chain {
-                scenario,
-                entries,
-                start,
-            });
-        }
+        stats.resumed_entries += start;
+        chains.push(Chain {
+            scenario,
+            entries,
+            start,
+        });
     }
     let mut pending = Vec::new();
-    for q in kept {
-        if file.contains(&q.id) && !rerun.contains(&scenario_of(&q)) {
+    for (i, q) in questions.into_iter().enumerate() {
+        if !keep.contains(&i) {
+            continue;
+        }
+        if file.contains(&q.id) {
             stats.resumed_entries += 1;
         } else {
             pending.push(q);
@@ -154,7 +164,7 @@ pub fn plan_memory(
         dataset_count,
         file,
         prereq_file,
-        snapshot_dir: dir.join("memory_snapshot"),
+        snapshot_dir,
         chains,
         pending,
         new_entries: 0,
@@ -167,30 +177,6 @@ fn checkpoint_path(snapshot_dir: &Path, id: &str) -> PathBuf {
         .join(format!("{id}.json"))
 }
 
-/// Reads a checkpoint, `None` when there is none.
-fn read_checkpoint(path: &Path) -> Result<Option<PyDict>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let bad = |msg: String| {
-        Error::Json {
-        path: path.to_path_buf(),
-        msg: format!("{msg} (a damaged memory snapshot: delete it and the result lines of its conversation and later ones to redo them)"),
-    }
-    };
-    match pyjson::loads(&text).map_err(|e| bad(e.to_string()))? {
-        PyVal::Dict(d) => Ok(Some(d)),
-        _ => Err(bad("not a JSON object".into())),
-    }
-}
-
 /// The memory a conversation at position `pos` of `chain` starts from: the checkpoint of the
 /// latest earlier conversation that completed (its answer is not an inference error), else
 /// empty. A completed conversation without a usable checkpoint is an error naming the file.
@@ -200,29 +186,65 @@ fn starting_memory(
     pos: usize,
     answers: &ResultFile,
 ) -> Result<PyDict> {
+    Ok(latest_checkpoint(snapshot_dir, chain, pos, answers)?
+        .map(|(state, _)| state)
+        .unwrap_or_default())
+}
+
+/// The checkpoint [`starting_memory`] uses, loaded and checked, with its text (`None`: start
+/// empty).
+fn latest_checkpoint(
+    snapshot_dir: &Path,
+    chain: &[MultiTurnEntry],
+    pos: usize,
+    answers: &ResultFile,
+) -> Result<Option<(PyDict, String)>> {
     for earlier in chain[..pos].iter().rev() {
         if answers.is_error(&earlier.id) != Some(false) {
             continue;
         }
         let path = checkpoint_path(snapshot_dir, &earlier.id);
         let redo = format!(
-            "delete the line of {} and the later ones of its scenario from {} to redo them",
+            "delete the line of {} from {} to redo it and the rest of its scenario",
             earlier.id,
             answers.path().display()
         );
-        let state = read_checkpoint(&path)?.ok_or_else(|| Error::Json {
+        let bad = |msg: String| Error::Json {
             path: path.clone(),
-            msg: format!("the memory snapshot of a completed conversation is missing ({redo})"),
-        })?;
+            msg: format!("{msg} ({redo})"),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(bad(
+                    "the memory snapshot of a completed conversation is missing".into(),
+                ))
+            }
+            Err(source) => return Err(Error::Io { path, source }),
+        };
+        let state = match pyjson::loads(&text) {
+            Ok(PyVal::Dict(d)) => d,
+            Ok(_) => return Err(bad("a damaged memory snapshot: not a JSON object".into())),
+            Err(e) => return Err(bad(format!("a damaged memory snapshot: {e}"))),
+        };
         // The backend must load it; a malformed snapshot would fail every later entry.
         let class = earlier.involved_classes.first().map_or("", String::as_str);
-        new_backend(class, &state, &PyProcess::new()).map_err(|e| Error::Json {
-            path: path.clone(),
-            msg: format!("not a memory snapshot of {class}: {e} ({redo})"),
-        })?;
-        return Ok(state);
+        new_backend(class, &state, &PyProcess::new())
+            .map_err(|e| bad(format!("not a memory snapshot of {class}: {e}")))?;
+        return Ok(Some((state, text)));
     }
-    Ok(PyDict::new())
+    Ok(None)
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// `entry` with its backend loading `state`.
@@ -281,17 +303,7 @@ pub fn run_memory_category(
                 continue;
             };
             // A checkpoint left without its result line (a kill in between) is stale.
-            let stale = checkpoint_path(&plan.snapshot_dir, &entry.id);
-            match std::fs::remove_file(&stale) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(Error::Io {
-                        path: stale,
-                        source,
-                    })
-                }
-            }
+            remove_if_present(&checkpoint_path(&plan.snapshot_dir, &entry.id))?;
             let state =
                 starting_memory(&plan.snapshot_dir, &chain.entries, pos, &plan.prereq_file)?;
             wave.push(seeded(entry, state));

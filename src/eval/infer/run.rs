@@ -13,7 +13,7 @@ use super::multi_turn::{run_multi_turn_category, MultiTurnPlan, StepSettings};
 use super::prompt::build_request;
 use super::response::{clean_response, error_result, result_line};
 use super::select::{pick_entries, select_categories};
-use super::store::{write_atomic, ResultFile};
+use super::store::{remove_temporaries, write_atomic, ResultFile};
 use super::summary::{CategorySummary, EvalSummary, EvaluatedAccuracy, InferenceStats};
 use super::{Error, EvalProfile, Result};
 use crate::backend::ChatRequest;
@@ -279,6 +279,12 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
     let model_dir = args.profile.model_dir_name();
     let result_dir = args.out_dir.join("result");
     let score_dir = args.out_dir.join("score");
+    for dir in [result_dir.join(&model_dir), score_dir.join(&model_dir)] {
+        let n = remove_temporaries(&dir)?;
+        if n > 0 {
+            tracing::info!(dir = %dir.display(), n, "removed temporaries left by an interrupted run");
+        }
+    }
     let mut stats = InferenceStats::default();
     let mut plans = Vec::new();
     let mut mt_plans = Vec::new();

@@ -27,6 +27,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Deletes the `*.tmp` files a killed run left under `dir` (every file there is written through
+/// [`write_atomic`], so a temporary is never the only copy of anything); returns how many.
+pub fn remove_temporaries(dir: &Path) -> Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let path = entry
+            .map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?
+            .path();
+        if path.is_dir() {
+            removed += remove_temporaries(&path)?;
+        } else if path.extension().is_some_and(|e| e == "tmp") {
+            std::fs::remove_file(&path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Whether a result line records an inference error.
 fn line_is_error(line: &str) -> bool {
     serde_json::from_str::<serde_json::Value>(line)
@@ -159,6 +193,20 @@ impl ResultFile {
             self.lines.push((id, line));
         }
         Ok(())
+    }
+
+    /// Forgets the answers to `ids` and rewrites the file without them (atomically; nothing
+    /// happens when none is answered).
+    pub fn remove(&mut self, ids: &[String]) -> Result<()> {
+        let before = self.lines.len();
+        self.lines.retain(|(i, _)| !ids.contains(i));
+        if self.lines.len() == before {
+            return Ok(());
+        }
+        for id in ids {
+            self.ids.remove(id);
+        }
+        self.rewrite(false)
     }
 
     /// Rewrites the file atomically in the official order (`sort_key`; IDs it cannot sort last).
