@@ -15,9 +15,10 @@
 //! memory, as in the official harness, where the next one then starts from the last saved
 //! memory. A completed conversation whose checkpoint is missing or malformed is an error naming
 //! the file. When a chain has a conversation to (re)run, every later conversation of the chain
-//! and every question of the scenario run again too, so answers always come from the memory of
-//! the chain as it now stands, and a killed run resumes to the files an uninterrupted one writes
-//! (given deterministic generation).
+//! and every question of the scenario run again too (their answers, checkpoints and the
+//! scenario's final snapshot are removed first, so a kill during the redo leaves it still to
+//! do), so answers always come from the memory of the chain as it now stands, and a killed run
+//! resumes to the files an uninterrupted one writes (given deterministic generation).
 //!
 //! With `limit`, only the scenarios of the kept questions have their conversations run.
 
