@@ -689,18 +689,8 @@ fn cli_eval_runs_memory_chains_and_scores_them() {
     let tok = common::save_tiny_qwen3_dir(&model, 5, 16384);
     let data = dir.path().join("data");
     mini_memory_data(&real, &data);
-    let cfg = dir.path().join("mem.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[run]\nname = \"mem\"\noutput_dir = \"{}\"\nthreads = 1\n\n[model]\nsource = \"{}\"\ntokenizer = \"{}\"\n\n[eval]\nmax_new_tokens = 6\nbatch_size = 4\nprofile = \"prompting\"\ndata_dir = \"{}\"\n",
-            dir.path().display(),
-            model.display(),
-            tok.display(),
-            data.display()
-        ),
-    )
-    .unwrap();
+    let extra = "batch_size = 4\nprofile = \"prompting\"\n";
+    let cfg = common::tiny_eval_config(dir.path(), "mem", &model, &tok, &data, extra);
     let out = dir.path().join("eval");
     let run = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .env("RUST_LOG", "warn")

@@ -431,18 +431,7 @@ fn cli_eval_writes_and_scores_the_multi_turn_layout() {
     let tok = tiny_model_dir(&model);
     let data = dir.path().join("data");
     mini_data(&real, &data);
-    let cfg = dir.path().join("mt.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[run]\nname = \"mt\"\noutput_dir = \"{}\"\nthreads = 1\n\n[model]\nsource = \"{}\"\ntokenizer = \"{}\"\n\n[eval]\nmax_new_tokens = 6\nbatch_size = 2\ndata_dir = \"{}\"\n",
-            dir.path().display(),
-            model.display(),
-            tok.display(),
-            data.display()
-        ),
-    )
-    .unwrap();
+    let cfg = common::tiny_eval_config(dir.path(), "mt", &model, &tok, &data, "batch_size = 2\n");
     let out = dir.path().join("eval");
     for profile in ["fc", "prompting"] {
         let run = Command::new(env!("CARGO_BIN_EXE_trainer"))

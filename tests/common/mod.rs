@@ -204,3 +204,28 @@ pub fn assert_emulated(
     let tol = rel * max_abs(want).max(1.0);
     assert!(d <= tol, "{what}: max diff {d:e} > {tol:e}");
 }
+
+/// Writes `dir/<name>.toml`: a CPU run of the model at `model` (tokenizer `tok`) whose `[eval]`
+/// reads BFCL data from `data`, generates 6 tokens per step, and adds `eval_extra` lines.
+pub fn tiny_eval_config(
+    dir: &Path,
+    name: &str,
+    model: &Path,
+    tok: &Path,
+    data: &Path,
+    eval_extra: &str,
+) -> PathBuf {
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "[run]\nname = \"{name}\"\noutput_dir = \"{}\"\nthreads = 1\n\n[model]\nsource = \"{}\"\ntokenizer = \"{}\"\n\n[eval]\nmax_new_tokens = 6\ndata_dir = \"{}\"\n{eval_extra}",
+            dir.display(),
+            model.display(),
+            tok.display(),
+            data.display()
+        ),
+    )
+    .unwrap();
+    cfg
+}

@@ -213,6 +213,11 @@ fn run_category(
     plan.file.finish()
 }
 
+/// Logs a finished category above the progress bar.
+fn category_done(bar: &ProgressBar, category: &str, new: usize, answered: usize) {
+    bar.suspend(|| tracing::info!(category, new, answered, "category done"));
+}
+
 /// The plan of a multi-turn category: its entries (after `limit`) not yet in the result file.
 fn plan_multi_turn(
     args: &EvalArgs,
@@ -349,14 +354,7 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
             &bar,
             &mut stats,
         )?;
-        bar.suspend(|| {
-            tracing::info!(
-                category = plan.category,
-                new = plan.new_entries,
-                answered = plan.file.len(),
-                "category done"
-            )
-        });
+        category_done(&bar, &plan.category, plan.new_entries, plan.file.len());
     }
     let settings = StepSettings {
         profile: args.profile,
@@ -366,25 +364,11 @@ pub fn run_eval(gen: &dyn Generator, args: &EvalArgs) -> Result<EvalSummary> {
     };
     for plan in &mut mt_plans {
         run_multi_turn_category(gen, plan, settings, &bar, &mut stats)?;
-        bar.suspend(|| {
-            tracing::info!(
-                category = plan.category,
-                new = plan.new_entries,
-                answered = plan.file.len(),
-                "category done"
-            )
-        });
+        category_done(&bar, &plan.category, plan.new_entries, plan.file.len());
     }
     for plan in &mut mem_plans {
         run_memory_category(gen, plan, settings, &bar, &mut stats)?;
-        bar.suspend(|| {
-            tracing::info!(
-                category = plan.category,
-                new = plan.new_entries,
-                answered = plan.file.len(),
-                "category done"
-            )
-        });
+        category_done(&bar, &plan.category, plan.new_entries, plan.file.len());
     }
     bar.finish_and_clear();
     if stats.generation_s > 0.0 {
